@@ -1,0 +1,72 @@
+/* SPDX-License-Identifier: GPL-2.0 */
+/* Helpers shared by perfprobe's BPF programs: log2 histograms, drop and
+ * event counters. Everything here aggregates in the kernel. */
+#ifndef PERFPROBE_COMMON_H
+#define PERFPROBE_COMMON_H
+
+#include "vmlinux.h"
+#include <bpf/bpf_helpers.h>
+#include <bpf/bpf_tracing.h>
+
+#define TASK_COMM_LEN 16
+#define MAX_STACK_DEPTH 127
+#define HIST_SLOTS 64
+
+/* Errors bpf_get_stackid returns that are not drops. */
+#define ERR_NO_STACK 14 /* EFAULT: no stack in this context (e.g. kernel stack of a user-mode sample) */
+#define ERR_EXIST 17    /* EEXIST */
+
+/* A log2 histogram of nanoseconds; slot i counts values in [2^i, 2^(i+1)). */
+struct hist {
+	__u64 slots[HIST_SLOTS];
+	__u64 count;
+	__u64 sum_ns;
+	__u64 max_ns;
+};
+
+static __always_inline __u32 log2_u64(__u64 v)
+{
+	__u32 r = 0, shift;
+
+	shift = (v > 0xFFFFFFFFULL) << 5; v >>= shift; r |= shift;
+	shift = (v > 0xFFFF) << 4; v >>= shift; r |= shift;
+	shift = (v > 0xFF) << 3; v >>= shift; r |= shift;
+	shift = (v > 0xF) << 2; v >>= shift; r |= shift;
+	shift = (v > 0x3) << 1; v >>= shift; r |= shift;
+	r |= (v >> 1);
+	return r;
+}
+
+static __always_inline void hist_add(struct hist *h, __u64 ns)
+{
+	__u32 slot = log2_u64(ns);
+
+	if (slot >= HIST_SLOTS)
+		slot = HIST_SLOTS - 1;
+	h->slots[slot]++;
+	h->count++;
+	h->sum_ns += ns;
+	if (ns > h->max_ns)
+		h->max_ns = ns;
+}
+
+/* counter_add bumps slot idx of a per-CPU array of __u64. */
+static __always_inline void counter_add(void *map, __u32 idx, __u64 v)
+{
+	__u64 *c = bpf_map_lookup_elem(map, &idx);
+
+	if (c)
+		*c += v;
+}
+
+/* stack_id records a stack and counts the drop when the map refused it. */
+static __always_inline __s32 stack_id(void *ctx, void *stacks, __u64 flags, void *drops, __u32 drop_idx)
+{
+	long id = bpf_get_stackid(ctx, stacks, flags);
+
+	if (id < 0 && id != -ERR_NO_STACK)
+		counter_add(drops, drop_idx, 1);
+	return id;
+}
+
+#endif

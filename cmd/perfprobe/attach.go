@@ -1,0 +1,76 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"os/signal"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/perfprobe/perfprobe/probes"
+)
+
+func newCmdAttach() *cobra.Command {
+	var o captureOptions
+	cmd := &cobra.Command{
+		Use:   "attach PID",
+		Short: "Profile a running process: where it burns CPU, blocks and waits for a CPU",
+		Long: `attach loads the eBPF probes filtered to PID, captures until --duration ends,
+Ctrl-C/SIGTERM, or the process exits, and in every case writes what it
+collected to the output directory:
+
+  profile.pb.gz      pprof, sample types oncpu, offcpu_blocked, offcpu_runqueue (ns)
+  capture.json       window, histograms with percentiles, counts, drops, self-cost
+  <type>.folded      root-first folded stacks per sample type (values in ns)
+
+then prints a summary.`,
+		Example: `  sudo perfprobe attach 1234
+  sudo perfprobe attach --duration 30s --out /tmp/cap $(pgrep -n myservice)
+  sudo perfprobe attach --probes sched 1234      # only scheduler latency
+  sudo perfprobe attach --hz 999 -d 5s 1234       # finer on-CPU sampling`,
+		Args: cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			pid, err := probes.ParsePID(args[0])
+			if err != nil {
+				return err
+			}
+			return attach(pid, o)
+		},
+	}
+	o.bind(cmd, 10*time.Second)
+	return cmd
+}
+
+func attach(pid int, o captureOptions) error {
+	t, err := probes.OpenTarget(pid)
+	if err != nil {
+		return err
+	}
+	defer t.Close()
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	r, err := startCapture(t, o, os.Stdout, os.Stderr)
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(os.Stderr, "perfprobe: attached to pid %d (%s) in %s: probes %s at %d Hz; %s\n",
+		pid, t.Comm, r.sess.AttachDuration().Round(time.Millisecond), strings.Join(o.probes, ","), o.hz, stopHint(o.duration))
+	cause := r.wait(ctx, t.Exited(), "target-exited")
+	stop() // a second Ctrl-C while writing kills perfprobe
+	if cause == "target-exited" {
+		fmt.Fprintf(os.Stderr, "perfprobe: pid %d exited; writing what was collected\n", pid)
+	}
+	_, _, err = r.finish(cause)
+	return err
+}
+
+func stopHint(d time.Duration) string {
+	if d > 0 {
+		return fmt.Sprintf("capturing %s, Ctrl-C to stop early", d)
+	}
+	return "capturing until the target exits or Ctrl-C"
+}

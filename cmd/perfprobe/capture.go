@@ -1,0 +1,210 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/spf13/cobra"
+	"golang.org/x/term"
+
+	"github.com/perfprobe/perfprobe/probes"
+	"github.com/perfprobe/perfprobe/profile"
+	"github.com/perfprobe/perfprobe/profile/flame"
+	"github.com/perfprobe/perfprobe/profile/symbolize"
+)
+
+// captureOptions are the flags attach and run share.
+type captureOptions struct {
+	duration time.Duration
+	probes   []string
+	hz       int
+	out      string
+	quiet    bool
+
+	deferSnapshot bool // run: the mappings are read once the command has exec'd
+}
+
+func (o *captureOptions) bind(cmd *cobra.Command, defaultDuration time.Duration) {
+	f := cmd.Flags()
+	f.DurationVarP(&o.duration, "duration", "d", defaultDuration, "how long to capture (0: until the target exits or Ctrl-C)")
+	f.StringSliceVarP(&o.probes, "probes", "p", probes.Defaults(), "probes to attach: "+strings.Join(probes.Names(), ","))
+	f.IntVar(&o.hz, "hz", 99, "on-CPU sampling frequency per CPU")
+	f.StringVarP(&o.out, "out", "o", "", "output directory (default perfprobe-<pid>-<time>)")
+	f.BoolVarP(&o.quiet, "quiet", "q", false, "no progress line")
+}
+
+// captureRun is one capture in progress.
+type captureRun struct {
+	opts    captureOptions
+	target  *probes.Target
+	sess    *probes.Session
+	syms    *symbolize.Symbolizer
+	proc    *symbolize.Process
+	stderr  io.Writer
+	stdout  io.Writer
+	pending []string // warnings to keep in capture.json
+}
+
+// startCapture attaches the probes and snapshots the target's mappings.
+func startCapture(t *probes.Target, o captureOptions, stdout, stderr io.Writer) (*captureRun, error) {
+	r := &captureRun{opts: o, target: t, syms: symbolize.New(), stdout: stdout, stderr: stderr}
+	sess, err := probes.Start(t, probes.Config{Probes: o.probes, Hz: o.hz})
+	if err != nil {
+		return nil, err
+	}
+	r.sess = sess
+	if !o.deferSnapshot {
+		r.snapshot()
+	}
+	return r, nil
+}
+
+// snapshot opens the target's binaries now, so symbols survive its exit.
+func (r *captureRun) snapshot() {
+	if r.proc != nil {
+		if err := r.proc.Refresh(); err != nil {
+			r.pending = append(r.pending, "refreshing mappings: "+err.Error())
+		}
+		return
+	}
+	p, err := r.syms.Process(r.target.PID)
+	if err != nil {
+		r.pending = append(r.pending, "reading the target's mappings: "+err.Error()+"; user frames stay as addresses")
+		return
+	}
+	r.proc = p
+}
+
+// wait runs the capture window until the duration ends, ctx is cancelled
+// (a signal) or done fires (the target exited), refreshing mappings and
+// printing progress, and returns why it ended.
+func (r *captureRun) wait(ctx context.Context, done <-chan struct{}, doneCause string) string {
+	var timeout <-chan time.Time
+	if r.opts.duration > 0 {
+		timer := time.NewTimer(r.opts.duration)
+		defer timer.Stop()
+		timeout = timer.C
+	}
+	tick := time.NewTicker(time.Second)
+	defer tick.Stop()
+	tty := isTerminal(r.stderr)
+	defer func() {
+		if tty && !r.opts.quiet {
+			fmt.Fprint(r.stderr, "\r\033[K")
+		}
+	}()
+	for {
+		select {
+		case <-timeout:
+			return "duration"
+		case <-ctx.Done():
+			return "signal"
+		case <-done:
+			return doneCause
+		case <-tick.C:
+			r.snapshot()
+			if !r.opts.quiet {
+				r.progress(tty)
+			}
+		}
+	}
+}
+
+func (r *captureRun) progress(tty bool) {
+	elapsed := time.Since(r.sess.StartTime()).Round(time.Second)
+	var parts []string
+	if r.opts.duration > 0 {
+		parts = append(parts, fmt.Sprintf("%s/%s", elapsed, r.opts.duration))
+	} else {
+		parts = append(parts, elapsed.String())
+	}
+	var drops uint64
+	for name, p := range r.sess.Progress() {
+		unit := "events"
+		if name == "cpu" {
+			unit = "samples"
+		} else if name == "sched" {
+			unit = "switches"
+		}
+		parts = append(parts, fmt.Sprintf("%s %d %s", name, p.Events, unit))
+		drops += p.Drops
+	}
+	parts = append(parts, fmt.Sprintf("drops %d", drops))
+	line := "perfprobe: " + strings.Join(parts, ", ")
+	if tty {
+		fmt.Fprintf(r.stderr, "\r\033[K%s", line)
+	} else if int(elapsed.Seconds())%5 == 0 {
+		fmt.Fprintln(r.stderr, line)
+	}
+}
+
+// finish stops the probes and writes every output; what was collected is
+// written whatever went wrong with the rest.
+func (r *captureRun) finish(cause string) (*profile.Capture, string, error) {
+	c := r.sess.Stop(cause)
+	c.Warnings = append(r.pending, c.Warnings...)
+	dir := r.opts.out
+	if dir == "" {
+		dir = fmt.Sprintf("perfprobe-%d-%s", r.target.PID, c.Start.Format("20060102-150405"))
+	}
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return c, dir, fmt.Errorf("creating output directory: %w", err)
+	}
+	var kern *symbolize.Kernel
+	if k, err := r.syms.Kernel(); err == nil {
+		kern = k
+	} else {
+		c.Warnings = append(c.Warnings, "kernel symbols: "+err.Error())
+	}
+	syms := profile.ProcessSymbols{Process: r.proc, Kern: kern}
+	p, err := c.ToPprof(syms)
+	if err != nil {
+		c.Warnings = append(c.Warnings, "building the profile: "+err.Error())
+	}
+	files := map[string]string{}
+	if p != nil {
+		if err := writeFile(filepath.Join(dir, "profile.pb.gz"), p.Write); err != nil {
+			return c, dir, err
+		}
+		files["profile"] = "profile.pb.gz"
+		for _, st := range profile.SampleTypes {
+			if st.Unit != "nanoseconds" {
+				continue
+			}
+			name := st.Type + ".folded"
+			err := writeFile(filepath.Join(dir, name), func(w io.Writer) error { return flame.WriteFolded(w, p, st.Type, false) })
+			if err != nil {
+				return c, dir, err
+			}
+			files[st.Type+"_folded"] = name
+		}
+	}
+	files["report"] = "capture.json"
+	if err := c.Report(p, files).WriteJSON(filepath.Join(dir, "capture.json")); err != nil {
+		return c, dir, fmt.Errorf("writing capture.json: %w", err)
+	}
+	printSummary(r.stdout, c, p, dir)
+	return c, dir, nil
+}
+
+func writeFile(path string, write func(io.Writer) error) error {
+	f, err := os.Create(path)
+	if err != nil {
+		return fmt.Errorf("creating %s: %w", path, err)
+	}
+	if err := write(f); err != nil {
+		f.Close()
+		return fmt.Errorf("writing %s: %w", path, err)
+	}
+	return f.Close()
+}
+
+func isTerminal(w io.Writer) bool {
+	f, ok := w.(*os.File)
+	return ok && term.IsTerminal(int(f.Fd()))
+}

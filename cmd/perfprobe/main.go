@@ -1,0 +1,22 @@
+// Command perfprobe tells why a process is slow: it attaches eBPF probes to
+// a running process (or one it starts) and writes a symbolized pprof
+// profile, folded stacks, capture.json and a plain-words summary.
+package main
+
+import (
+	"fmt"
+	"os"
+
+	_ "github.com/perfprobe/perfprobe/probes/cpu"
+	_ "github.com/perfprobe/perfprobe/probes/sched"
+)
+
+func main() {
+	if isExecShim() {
+		runExecShim()
+	}
+	if err := newRootCmd().Execute(); err != nil {
+		fmt.Fprintln(os.Stderr, "perfprobe:", err)
+		os.Exit(exitCode(err))
+	}
+}

@@ -1,0 +1,44 @@
+package main
+
+import (
+	"errors"
+
+	"github.com/spf13/cobra"
+)
+
+// exitError carries a specific exit status (e.g. the status of the
+// command `perfprobe run` started).
+type exitError struct {
+	code int
+	err  error
+}
+
+func (e *exitError) Error() string { return e.err.Error() }
+func (e *exitError) Unwrap() error { return e.err }
+
+func exitCode(err error) int {
+	var ee *exitError
+	if errors.As(err, &ee) {
+		return ee.code
+	}
+	return 1
+}
+
+func newRootCmd() *cobra.Command {
+	root := &cobra.Command{
+		Use:   "perfprobe",
+		Short: "Tell why a process is slow: eBPF on-CPU and scheduler profiles, symbolized",
+		Long: `perfprobe attaches eBPF probes to a running process and tells where it burns
+CPU, where its threads block and where they wait in the run queue for a CPU.
+It writes a pprof profile (go tool pprof), folded stacks, capture.json and a
+summary in plain words. Needs Linux with BTF and root (or CAP_BPF+CAP_PERFMON).`,
+		Example: `  sudo perfprobe attach 1234                 # 10 s capture of pid 1234
+  sudo perfprobe attach --duration 30s $(pgrep -n myservice)
+  sudo perfprobe run -- ./bench -n 1000      # profile a command from exec to exit
+  sudo perfprobe doctor                      # which probes work on this machine`,
+		SilenceUsage:  true,
+		SilenceErrors: true,
+	}
+	root.AddCommand(newCmdAttach(), newCmdRun(), newCmdDoctor())
+	return root
+}

@@ -1,0 +1,141 @@
+package main
+
+import (
+	"fmt"
+	"io"
+	"path/filepath"
+	"sort"
+	"strings"
+	"time"
+
+	pprof "github.com/google/pprof/profile"
+
+	"github.com/perfprobe/perfprobe/profile"
+)
+
+// printSummary says in plain words what the capture found.
+func printSummary(w io.Writer, c *profile.Capture, p *pprof.Profile, dir string) {
+	window := c.End.Sub(c.Start)
+	fmt.Fprintf(w, "\nperfprobe: pid %d (%s), %s window (ended by %s), probes %s\n",
+		c.Target.PID, c.Target.Comm, window.Round(time.Millisecond), c.EndCause, strings.Join(c.Probes, ","))
+	if p != nil {
+		if n := c.Counts["oncpu_samples"]; n > 0 || contains(c.Probes, "cpu") {
+			fmt.Fprintf(w, "\nOn CPU: %s of CPU time (%d samples at %d Hz)\n", dur(profile.Total(p, profile.TypeOnCPU)), n, c.Hz)
+			printTopFunctions(w, p, profile.TypeOnCPU, 10)
+		}
+		if contains(c.Probes, "sched") {
+			threads := 0
+			for _, t := range c.Threads {
+				if t.BlockedNs > 0 {
+					threads++
+				}
+			}
+			fmt.Fprintf(w, "\nBlocked off CPU: %s across %d threads (sleeping, waiting on locks, I/O or other threads)\n",
+				dur(profile.Total(p, profile.TypeOffCPUBlocked)), threads)
+			printTopStacks(w, p, profile.TypeOffCPUBlocked, 5)
+			fmt.Fprintf(w, "\nRun queue: %s runnable but waiting for a CPU\n", dur(profile.Total(p, profile.TypeOffCPURunqueue)))
+			if h := c.Histograms["runqueue"]; h != nil && h.Count > 0 {
+				fmt.Fprintf(w, "  latency p50 %s  p95 %s  p99 %s  max %s  (%d waits)\n",
+					dur(int64(h.Percentile(.5))), dur(int64(h.Percentile(.95))), dur(int64(h.Percentile(.99))), dur(int64(h.MaxNs)), h.Count)
+			}
+			printTopStacks(w, p, profile.TypeOffCPURunqueue, 3)
+			fmt.Fprintf(w, "\nContext switches: %d voluntary, %d involuntary (preempted while runnable)\n",
+				c.Counts["voluntary_switches"], c.Counts["involuntary_switches"])
+		}
+	}
+	var drops []string
+	for name, n := range c.Drops {
+		if n > 0 {
+			drops = append(drops, fmt.Sprintf("%s %d", name, n))
+		}
+	}
+	sort.Strings(drops)
+	if len(drops) > 0 {
+		fmt.Fprintf(w, "Drops: %s\n", strings.Join(drops, ", "))
+	} else {
+		fmt.Fprintln(w, "Drops: none")
+	}
+	sc := c.SelfCost
+	fmt.Fprintf(w, "Self-cost: BPF %s (%.3f%% of one CPU), perfprobe CPU %s, peak RSS %.0f MiB, attached in %s\n",
+		dur(int64(sc.BPFRunNs)), 100*float64(sc.BPFRunNs)/float64(max(window, 1)),
+		dur(int64(sc.UserCPUNs+sc.SystemCPUNs)), float64(sc.PeakRSSBytes)/(1<<20),
+		time.Duration(sc.AttachSeconds*float64(time.Second)).Round(time.Millisecond))
+	for _, warn := range c.Warnings {
+		fmt.Fprintln(w, "Warning:", warn)
+	}
+	prof := filepath.Join(dir, "profile.pb.gz")
+	fmt.Fprintf(w, "\nWrote %s/ (profile.pb.gz, capture.json, *.folded)\n", dir)
+	fmt.Fprintf(w, "Dig further: go tool pprof -http=: %s   (add -sample_index=offcpu_blocked or offcpu_runqueue)\n", prof)
+}
+
+func printTopFunctions(w io.Writer, p *pprof.Profile, typ string, n int) {
+	top := profile.TopFunctions(p, typ, n)
+	if len(top) == 0 {
+		fmt.Fprintln(w, "  (no samples)")
+		return
+	}
+	fmt.Fprintf(w, "  %6s %6s  %s\n", "flat%", "cum%", "function")
+	for _, f := range top {
+		fmt.Fprintf(w, "  %5.1f%% %5.1f%%  %s\n", f.FlatPct, f.CumPct, f.Function)
+	}
+}
+
+// printTopStacks prints the heaviest stacks by their user frames, leaf
+// first; the kernel part of a blocked stack is nearly always schedule().
+func printTopStacks(w io.Writer, p *pprof.Profile, typ string, n int) {
+	top := profile.TopStacks(p, typ, 50)
+	merged := map[string]*profile.StackShare{}
+	var order []string
+	for _, s := range top {
+		var user []string
+		for _, f := range s.Frames {
+			if !strings.HasSuffix(f, "_[k]") {
+				user = append(user, f)
+			}
+		}
+		if len(user) > 5 {
+			user = user[:5]
+		}
+		key := s.Thread + ": " + strings.Join(user, " < ")
+		if len(user) == 0 {
+			key = s.Thread + ": (kernel only)"
+		}
+		if m, ok := merged[key]; ok {
+			m.Value += s.Value
+			m.Pct += s.Pct
+			continue
+		}
+		cp := s
+		merged[key] = &cp
+		order = append(order, key)
+	}
+	sort.SliceStable(order, func(a, b int) bool { return merged[order[a]].Value > merged[order[b]].Value })
+	if len(order) > n {
+		order = order[:n]
+	}
+	for _, k := range order {
+		fmt.Fprintf(w, "  %5.1f%% %9s  %s\n", merged[k].Pct, dur(merged[k].Value), k)
+	}
+}
+
+func dur(ns int64) string {
+	d := time.Duration(ns)
+	switch {
+	case d >= time.Second:
+		return d.Round(10 * time.Millisecond).String()
+	case d >= time.Millisecond:
+		return d.Round(10 * time.Microsecond).String()
+	case d >= time.Microsecond:
+		return d.Round(time.Microsecond).String()
+	}
+	return d.String()
+}
+
+func contains(list []string, s string) bool {
+	for _, x := range list {
+		if x == s {
+			return true
+		}
+	}
+	return false
+}

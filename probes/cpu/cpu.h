@@ -1,0 +1,32 @@
+/* SPDX-License-Identifier: GPL-2.0 */
+/* ABI shared by cpu.bpf.c and probe.go. */
+#ifndef PERFPROBE_CPU_H
+#define PERFPROBE_CPU_H
+
+struct sample_key {
+	__u32 tid;
+	__s32 user_stack;
+	__s32 kernel_stack;
+	__u32 pad;
+};
+
+struct sample_value {
+	__u64 count;
+	char comm[16];
+};
+
+/* Indexes of the counters array. */
+enum cpu_count {
+	COUNT_SAMPLES, /* samples of the target's threads */
+	COUNT_MAX,
+};
+
+/* Indexes of the drops array. */
+enum cpu_drop {
+	DROP_USER_STACK,   /* user stack not recorded (stack map full or collision) */
+	DROP_KERNEL_STACK, /* kernel stack not recorded */
+	DROP_COUNTS_FULL,  /* counts map full: the sample is lost */
+	DROP_MAX,
+};
+
+#endif

@@ -1,0 +1,173 @@
+package cpu
+
+import (
+	"errors"
+	"fmt"
+	"unsafe"
+
+	"github.com/cilium/ebpf"
+	"github.com/cilium/ebpf/link"
+	"golang.org/x/sys/unix"
+
+	"github.com/perfprobe/perfprobe/probes"
+	"github.com/perfprobe/perfprobe/profile"
+)
+
+func init() {
+	probes.Register("cpu", true, func() probes.Probe { return &Probe{} })
+}
+
+// Indexes of the counters and drops arrays; they mirror cpu.h.
+const (
+	countSamples = iota
+	countMax
+)
+
+const (
+	dropUserStack = iota
+	dropKernelStack
+	dropCountsFull
+	dropMax
+)
+
+// Probe samples the target on every CPU.
+type Probe struct {
+	objs     cpuObjects
+	loaded   bool
+	events   []int
+	links    []link.Link
+	periodNs uint64
+}
+
+// Name implements probes.Probe.
+func (p *Probe) Name() string { return "cpu" }
+
+// Attach loads the sampler with the target's tgid and opens one software
+// CPU-clock event per online CPU.
+func (p *Probe) Attach(t *probes.Target, o probes.Options) error {
+	spec, err := loadCpu()
+	if err != nil {
+		return fmt.Errorf("loading cpu spec: %w", err)
+	}
+	if err := spec.Variables["target_tgid"].Set(uint32(t.PID)); err != nil {
+		return fmt.Errorf("setting target_tgid: %w", err)
+	}
+	if err := spec.LoadAndAssign(&p.objs, o.Load); err != nil {
+		return fmt.Errorf("loading cpu objects: %w", err)
+	}
+	p.loaded = true
+	cpus, err := probes.OnlineCPUs()
+	if err != nil {
+		return err
+	}
+	p.periodNs = uint64(1e9 / o.Hz)
+	for _, cpu := range cpus {
+		attr := unix.PerfEventAttr{
+			Type:   unix.PERF_TYPE_SOFTWARE,
+			Config: unix.PERF_COUNT_SW_CPU_CLOCK,
+			Size:   uint32(unsafe.Sizeof(unix.PerfEventAttr{})),
+			Sample: p.periodNs, // a fixed period in ns: every sample is worth exactly this much CPU time
+		}
+		fd, err := unix.PerfEventOpen(&attr, -1, cpu, -1, unix.PERF_FLAG_FD_CLOEXEC)
+		if err != nil {
+			return fmt.Errorf("opening the CPU clock event on cpu %d: %w", cpu, err)
+		}
+		p.events = append(p.events, fd)
+		l, err := link.AttachRawLink(link.RawLinkOptions{Target: fd, Program: p.objs.HandleCpuSample, Attach: ebpf.AttachPerfEvent})
+		if err != nil {
+			return fmt.Errorf("attaching to the CPU clock event on cpu %d: %w", cpu, err)
+		}
+		p.links = append(p.links, l)
+	}
+	return nil
+}
+
+// Begin implements probes.Probe.
+func (p *Probe) Begin(windowStartNs uint64) error {
+	return p.objs.WindowStartNs.Set(windowStartNs)
+}
+
+// Progress implements probes.Probe.
+func (p *Probe) Progress() probes.Progress {
+	var pr probes.Progress
+	if !p.loaded {
+		return pr
+	}
+	if c, err := probes.SumPerCPU(p.objs.Counters, int(countMax)); err == nil {
+		pr.Events = c[countSamples]
+	}
+	if d, err := probes.SumPerCPU(p.objs.Drops, int(dropMax)); err == nil {
+		pr.Drops = d[dropCountsFull]
+	}
+	return pr
+}
+
+// Detach stops sampling; the maps stay readable.
+func (p *Probe) Detach() {
+	for _, l := range p.links {
+		l.Close()
+	}
+	p.links = nil
+	for _, fd := range p.events {
+		unix.Close(fd)
+	}
+	p.events = nil
+}
+
+// Collect adds the on-CPU stacks, sample counts and drops to c.
+func (p *Probe) Collect(c *profile.Capture, _ uint64) error {
+	if !p.loaded {
+		return errors.New("probe not loaded")
+	}
+	stacks := probes.NewStacks(p.objs.Stacks)
+	var (
+		key   cpuSampleKey
+		val   cpuSampleValue
+		total uint64
+	)
+	it := p.objs.Counts.Iterate()
+	for it.Next(&key, &val) {
+		name := probes.CommString(val.Comm)
+		c.Stacks = append(c.Stacks, profile.Stack{
+			Type:   profile.TypeOnCPU,
+			TID:    key.Tid,
+			Thread: name,
+			User:   stacks.Get(key.UserStack),
+			Kernel: stacks.Get(key.KernelStack),
+			Value:  int64(val.Count * p.periodNs),
+			Count:  int64(val.Count),
+		})
+		probes.Thread(c, key.Tid, name).Samples += val.Count
+		total += val.Count
+	}
+	if err := it.Err(); err != nil {
+		return fmt.Errorf("reading on-CPU counts: %w", err)
+	}
+	c.Counts["oncpu_samples"] = total
+	d, err := probes.SumPerCPU(p.objs.Drops, int(dropMax))
+	if err != nil {
+		return err
+	}
+	c.Drops["cpu_user_stack"] = d[dropUserStack]
+	c.Drops["cpu_kernel_stack"] = d[dropKernelStack]
+	c.Drops["cpu_counts_full"] = d[dropCountsFull]
+	return nil
+}
+
+// Programs implements probes.Probe.
+func (p *Probe) Programs() map[string]*ebpf.Program {
+	if !p.loaded {
+		return nil
+	}
+	return map[string]*ebpf.Program{"handle_cpu_sample": p.objs.HandleCpuSample}
+}
+
+// Close implements probes.Probe.
+func (p *Probe) Close() error {
+	p.Detach()
+	if p.loaded {
+		p.loaded = false
+		return p.objs.Close()
+	}
+	return nil
+}

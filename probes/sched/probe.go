@@ -1,0 +1,264 @@
+package sched
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"strings"
+
+	"github.com/cilium/ebpf"
+	"github.com/cilium/ebpf/link"
+
+	"github.com/perfprobe/perfprobe/probes"
+	"github.com/perfprobe/perfprobe/profile"
+)
+
+func init() {
+	probes.Register("sched", true, func() probes.Probe { return &Probe{} })
+}
+
+// Indexes of the hists, counters and drops arrays; they mirror sched.h.
+const (
+	histRunq = iota
+	histBlocked
+	histMax
+)
+
+const (
+	countVoluntary = iota
+	countInvoluntary
+	countWakeups
+	countNewThreads
+	countMax
+)
+
+const (
+	dropUserStack = iota
+	dropKernelStack
+	dropStartFull
+	dropOffcpuFull
+	dropThreadsFull
+	dropMax
+)
+
+var dropNames = [dropMax]string{"sched_user_stack", "sched_kernel_stack", "sched_start_full", "sched_offcpu_full", "sched_threads_full"}
+
+// Probe watches the scheduler for the target's threads.
+type Probe struct {
+	objs    schedObjects
+	loaded  bool
+	links   []link.Link
+	target  *probes.Target
+	startNs uint64
+}
+
+// Name implements probes.Probe.
+func (p *Probe) Name() string { return "sched" }
+
+// Attach loads the programs filtered to the target and attaches them to
+// the scheduler tracepoints.
+func (p *Probe) Attach(t *probes.Target, o probes.Options) error {
+	spec, err := loadSched()
+	if err != nil {
+		return fmt.Errorf("loading sched spec: %w", err)
+	}
+	if err := spec.Variables["target_tgid"].Set(uint32(t.PID)); err != nil {
+		return fmt.Errorf("setting target_tgid: %w", err)
+	}
+	if err := spec.LoadAndAssign(&p.objs, o.Load); err != nil {
+		return fmt.Errorf("loading sched objects: %w", err)
+	}
+	p.loaded, p.target = true, t
+	for _, prog := range []*ebpf.Program{p.objs.HandleSchedWakeup, p.objs.HandleSchedWakeupNew, p.objs.HandleSchedSwitch} {
+		l, err := link.AttachTracing(link.TracingOptions{Program: prog})
+		if err != nil {
+			return fmt.Errorf("attaching %s: %w", prog, err)
+		}
+		p.links = append(p.links, l)
+	}
+	return nil
+}
+
+// Begin implements probes.Probe.
+func (p *Probe) Begin(windowStartNs uint64) error {
+	p.startNs = windowStartNs
+	return p.objs.WindowStartNs.Set(windowStartNs)
+}
+
+// Progress implements probes.Probe.
+func (p *Probe) Progress() probes.Progress {
+	var pr probes.Progress
+	if !p.loaded {
+		return pr
+	}
+	if c, err := probes.SumPerCPU(p.objs.Counters, countMax); err == nil {
+		pr.Events = c[countVoluntary] + c[countInvoluntary]
+	}
+	if d, err := probes.SumPerCPU(p.objs.Drops, dropMax); err == nil {
+		pr.Drops = d[dropStartFull] + d[dropOffcpuFull] + d[dropThreadsFull]
+	}
+	return pr
+}
+
+// Detach stops the programs; the maps stay readable.
+func (p *Probe) Detach() {
+	for _, l := range p.links {
+		l.Close()
+	}
+	p.links = nil
+}
+
+// Collect adds off-CPU stacks, thread accounting, histograms, switch
+// counts and drops to c. Intervals still open at endNs are closed there.
+func (p *Probe) Collect(c *profile.Capture, endNs uint64) error {
+	if !p.loaded {
+		return errors.New("probe not loaded")
+	}
+	stacks := probes.NewStacks(p.objs.Stacks)
+	add := func(tid uint32, name string, user, kernel int32, blocked, runq, nb, nr uint64) {
+		u, k := stacks.Get(user), stacks.Get(kernel)
+		if blocked > 0 {
+			c.Stacks = append(c.Stacks, profile.Stack{Type: profile.TypeOffCPUBlocked, TID: tid, Thread: name, User: u, Kernel: k, Value: int64(blocked), Count: int64(nb)})
+		}
+		if runq > 0 {
+			c.Stacks = append(c.Stacks, profile.Stack{Type: profile.TypeOffCPURunqueue, TID: tid, Thread: name, User: u, Kernel: k, Value: int64(runq), Count: int64(nr)})
+		}
+	}
+
+	var (
+		tk   uint32
+		tv   schedThreadValue
+		seen = map[uint32]bool{}
+	)
+	it := p.objs.Threads.Iterate()
+	for it.Next(&tk, &tv) {
+		th := probes.Thread(c, tk, probes.CommString(tv.Comm))
+		th.OnCPUNs += tv.OncpuNs
+		th.BlockedNs += tv.BlockedNs
+		th.RunqueueNs += tv.RunqNs
+		if tv.InNs != 0 && tv.InNs < endNs { // on CPU at the end
+			th.OnCPUNs += endNs - tv.InNs
+		}
+		c.Counts["voluntary_switches"] += tv.Voluntary
+		c.Counts["involuntary_switches"] += tv.Involuntary
+		seen[tk] = true
+	}
+	if err := it.Err(); err != nil {
+		return fmt.Errorf("reading thread accounting: %w", err)
+	}
+
+	var (
+		ok schedOffcpuKey
+		ov schedOffcpuValue
+	)
+	it = p.objs.Offcpu.Iterate()
+	for it.Next(&ok, &ov) {
+		add(ok.Tid, probes.CommString(ov.Comm), ok.UserStack, ok.KernelStack, ov.BlockedNs, ov.RunqNs, ov.BlockedCount, ov.RunqCount)
+	}
+	if err := it.Err(); err != nil {
+		return fmt.Errorf("reading off-CPU stacks: %w", err)
+	}
+
+	// Intervals still open when the window closed.
+	var (
+		sk uint32
+		sv schedOffcpuStart
+	)
+	it = p.objs.Start.Iterate()
+	for it.Next(&sk, &sv) {
+		var blocked, runq uint64
+		switch {
+		case sv.WakeNs != 0 && sv.WakeNs < endNs:
+			runq = endNs - sv.WakeNs
+			if sv.OffNs != 0 {
+				blocked = sv.WakeNs - sv.OffNs
+			}
+		case sv.WakeNs == 0 && sv.OffNs != 0 && sv.OffNs < endNs:
+			blocked = endNs - sv.OffNs
+		}
+		th := probes.Thread(c, sk, "")
+		th.BlockedNs += blocked
+		th.RunqueueNs += runq
+		if sv.OffNs != 0 {
+			add(sk, th.Name, sv.UserStack, sv.KernelStack, blocked, runq, 1, 1)
+		}
+	}
+	if err := it.Err(); err != nil {
+		return fmt.Errorf("reading open intervals: %w", err)
+	}
+
+	// Threads the scheduler never switched during the window ran or slept
+	// through all of it; their state now tells which.
+	for tid, name := range p.target.ThreadNames() {
+		if seen[tid] {
+			continue
+		}
+		th := probes.Thread(c, tid, name)
+		if state := threadState(p.target.PID, tid); state == 'R' {
+			th.OnCPUNs += endNs - p.startNs
+		} else if state != 0 {
+			th.BlockedNs += endNs - p.startNs
+		}
+	}
+
+	for i, name := range []string{"runqueue", "blocked"} {
+		var per []schedHist
+		if err := p.objs.Hists.Lookup(uint32(i), &per); err != nil {
+			return fmt.Errorf("reading histogram %s: %w", name, err)
+		}
+		h := &profile.Histogram{}
+		for _, cpu := range per {
+			h.Add(&profile.Histogram{Slots: cpu.Slots, Count: cpu.Count, SumNs: cpu.SumNs, MaxNs: cpu.MaxNs})
+		}
+		c.Histograms[name] = h
+	}
+	counts, err := probes.SumPerCPU(p.objs.Counters, countMax)
+	if err != nil {
+		return err
+	}
+	c.Counts["wakeups"] = counts[countWakeups]
+	c.Counts["new_threads"] = counts[countNewThreads]
+	d, err := probes.SumPerCPU(p.objs.Drops, dropMax)
+	if err != nil {
+		return err
+	}
+	for i, n := range dropNames {
+		c.Drops[n] = d[i]
+	}
+	return nil
+}
+
+func threadState(pid int, tid uint32) byte {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/task/%d/stat", pid, tid))
+	if err != nil {
+		return 0
+	}
+	s := string(b)
+	i := strings.LastIndexByte(s, ')')
+	if i < 0 || i+2 >= len(s) {
+		return 0
+	}
+	return s[i+2]
+}
+
+// Programs implements probes.Probe.
+func (p *Probe) Programs() map[string]*ebpf.Program {
+	if !p.loaded {
+		return nil
+	}
+	return map[string]*ebpf.Program{
+		"handle_sched_switch":     p.objs.HandleSchedSwitch,
+		"handle_sched_wakeup":     p.objs.HandleSchedWakeup,
+		"handle_sched_wakeup_new": p.objs.HandleSchedWakeupNew,
+	}
+}
+
+// Close implements probes.Probe.
+func (p *Probe) Close() error {
+	p.Detach()
+	if p.loaded {
+		p.loaded = false
+		return p.objs.Close()
+	}
+	return nil
+}

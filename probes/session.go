@@ -1,0 +1,173 @@
+package probes
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"slices"
+	"time"
+
+	"github.com/cilium/ebpf"
+	"github.com/cilium/ebpf/rlimit"
+	"golang.org/x/sys/unix"
+
+	"github.com/perfprobe/perfprobe/profile"
+)
+
+// Config says what a session attaches.
+type Config struct {
+	Probes []string // probe names; empty means Defaults()
+	Hz     int      // on-CPU sampling frequency; 0 means 99
+}
+
+// Session is one capture: probes attached to one target.
+type Session struct {
+	target  *Target
+	cfg     Config
+	probes  []Probe
+	stats   io.Closer
+	start   time.Time
+	startNs uint64
+	attach  time.Duration
+}
+
+// Start checks privileges and BTF, then loads and attaches every probe.
+// On error nothing stays attached.
+func Start(t *Target, cfg Config) (*Session, error) {
+	began := time.Now()
+	if len(cfg.Probes) == 0 {
+		cfg.Probes = Defaults()
+	}
+	if cfg.Hz == 0 {
+		cfg.Hz = 99
+	}
+	if cfg.Hz < 1 || cfg.Hz > 10000 {
+		return nil, fmt.Errorf("--hz %d out of range: use 1..10000 (99 is the usual)", cfg.Hz)
+	}
+	if err := CheckPrivileges(); err != nil {
+		return nil, err
+	}
+	load, err := LoadOptions()
+	if err != nil {
+		return nil, err
+	}
+	_ = rlimit.RemoveMemlock() // older kernels charge BPF maps to RLIMIT_MEMLOCK
+	s := &Session{target: t, cfg: cfg}
+	if st, err := ebpf.EnableStats(uint32(unix.BPF_STATS_RUN_TIME)); err == nil {
+		s.stats = st
+	}
+	opts := Options{Hz: cfg.Hz, Load: load}
+	for _, name := range cfg.Probes {
+		p, err := New(name)
+		if err != nil {
+			s.Close()
+			return nil, err
+		}
+		if err := p.Attach(t, opts); err != nil {
+			p.Close()
+			s.Close()
+			return nil, fmt.Errorf("attaching probe %s: %w", name, describeLoadError(err))
+		}
+		s.probes = append(s.probes, p)
+	}
+	s.start = time.Now()
+	s.startNs = MonotonicNs()
+	for _, p := range s.probes {
+		if err := p.Begin(s.startNs); err != nil {
+			s.Close()
+			return nil, fmt.Errorf("starting probe %s: %w", p.Name(), err)
+		}
+	}
+	s.attach = time.Since(began)
+	return s, nil
+}
+
+// describeLoadError turns the kernel's refusals into advice.
+func describeLoadError(err error) error {
+	switch {
+	case errors.Is(err, unix.EPERM), errors.Is(err, unix.EACCES):
+		return fmt.Errorf("%w (%w: run as root or with CAP_BPF+CAP_PERFMON; check `perfprobe doctor`)", err, ErrNotPermitted)
+	case errors.Is(err, ebpf.ErrNotSupported):
+		return fmt.Errorf("%w (this kernel lacks a feature the probe needs; see `perfprobe doctor`)", err)
+	}
+	return err
+}
+
+// AttachDuration is how long Start took.
+func (s *Session) AttachDuration() time.Duration { return s.attach }
+
+// StartTime is when the capture window began.
+func (s *Session) StartTime() time.Time { return s.start }
+
+// Progress sums the live progress of every probe.
+func (s *Session) Progress() map[string]Progress {
+	out := map[string]Progress{}
+	for _, p := range s.probes {
+		out[p.Name()] = p.Progress()
+	}
+	return out
+}
+
+// Stop ends the window, detaches every probe, collects what they
+// aggregated and closes them. cause says why the capture ended. A probe
+// that fails to collect adds a warning; the rest is still returned.
+func (s *Session) Stop(cause string) *profile.Capture {
+	endNs := MonotonicNs()
+	end := time.Now()
+	for _, p := range s.probes {
+		p.Detach()
+	}
+	c := &profile.Capture{
+		Target:     s.target.Info(),
+		Start:      s.start,
+		End:        end,
+		Hz:         s.cfg.Hz,
+		EndCause:   cause,
+		Histograms: map[string]*profile.Histogram{},
+		Counts:     map[string]uint64{},
+		Drops:      map[string]uint64{},
+		Threads:    map[uint32]*profile.Thread{},
+	}
+	for _, p := range s.probes {
+		c.Probes = append(c.Probes, p.Name())
+		if err := p.Collect(c, endNs); err != nil {
+			c.Warnings = append(c.Warnings, fmt.Sprintf("probe %s: collecting: %v", p.Name(), err))
+		}
+	}
+	c.SelfCost = s.selfCost()
+	s.Close()
+	return c
+}
+
+func (s *Session) selfCost() profile.SelfCost {
+	sc := profile.SelfCost{BPFPrograms: map[string]uint64{}, AttachSeconds: s.attach.Seconds()}
+	for _, p := range s.probes {
+		for name, prog := range p.Programs() {
+			st, err := prog.Stats()
+			if err != nil {
+				continue
+			}
+			sc.BPFPrograms[p.Name()+"/"+name] = uint64(st.Runtime)
+			sc.BPFRunNs += uint64(st.Runtime)
+			sc.BPFRunCount += st.RunCount
+		}
+	}
+	var ru unix.Rusage
+	if unix.Getrusage(unix.RUSAGE_SELF, &ru) == nil {
+		sc.UserCPUNs = uint64(ru.Utime.Nano())
+		sc.SystemCPUNs = uint64(ru.Stime.Nano())
+		sc.PeakRSSBytes = uint64(ru.Maxrss) * 1024
+	}
+	return sc
+}
+
+// Close detaches and frees everything; safe to call more than once.
+func (s *Session) Close() {
+	for _, p := range slices.Backward(s.probes) {
+		p.Close()
+	}
+	if s.stats != nil {
+		s.stats.Close()
+		s.stats = nil
+	}
+}

@@ -1,0 +1,72 @@
+package profile
+
+import "time"
+
+// Sample types a capture can carry. Each is its own quantity; they are never
+// summed into one number.
+const (
+	TypeOnCPU          = "oncpu"           // nanoseconds on CPU, estimated from sampling
+	TypeOffCPUBlocked  = "offcpu_blocked"  // nanoseconds from switch-out until wakeup
+	TypeOffCPURunqueue = "offcpu_runqueue" // nanoseconds from wakeup/preemption until switch-in
+)
+
+// Capture is what a probe session hands to the rest of the pipeline: raw
+// stacks (unsymbolized addresses) with values, histograms, counters, drops
+// and what the capture itself cost.
+type Capture struct {
+	Target   Target    `json:"target"`
+	Start    time.Time `json:"start"`
+	End      time.Time `json:"end"`
+	Probes   []string  `json:"probes"`
+	Hz       int       `json:"hz"`
+	EndCause string    `json:"end_cause"` // "duration", "signal", "target-exited", "command-exited"
+
+	Stacks     []Stack               `json:"-"`
+	Histograms map[string]*Histogram `json:"-"`
+	Counts     map[string]uint64     `json:"-"`
+	Drops      map[string]uint64     `json:"-"`
+	Threads    map[uint32]*Thread    `json:"-"`
+	SelfCost   SelfCost              `json:"-"`
+	Warnings   []string              `json:"-"`
+}
+
+// Target identifies the profiled process.
+type Target struct {
+	PID     int      `json:"pid"`
+	Comm    string   `json:"comm"`
+	Exe     string   `json:"exe"`
+	Cmdline []string `json:"cmdline,omitempty"`
+}
+
+// Stack is one aggregated stack of one thread for one sample type. Addresses
+// are leaf first, as the kernel reports them.
+type Stack struct {
+	Type   string   // one of the Type* constants
+	TID    uint32   // thread id
+	Thread string   // thread name (comm) when known
+	User   []uint64 // user-space return addresses, leaf first
+	Kernel []uint64 // kernel addresses, leaf first
+	Value  int64    // nanoseconds
+	Count  int64    // samples or events behind Value
+}
+
+// Thread holds the per-thread time accounting of one capture window.
+type Thread struct {
+	TID        uint32 `json:"tid"`
+	Name       string `json:"name"`
+	OnCPUNs    uint64 `json:"oncpu_ns"`    // exact, from the scheduler
+	BlockedNs  uint64 `json:"blocked_ns"`  // switch-out until wakeup
+	RunqueueNs uint64 `json:"runqueue_ns"` // runnable but waiting for a CPU
+	Samples    uint64 `json:"samples"`     // on-CPU samples taken
+}
+
+// SelfCost is what the capture cost the machine.
+type SelfCost struct {
+	BPFRunNs      uint64            `json:"bpf_run_ns"`      // time spent in our BPF programs (BPF stats)
+	BPFRunCount   uint64            `json:"bpf_run_count"`   // times our BPF programs ran
+	BPFPrograms   map[string]uint64 `json:"bpf_programs_ns"` // per program
+	UserCPUNs     uint64            `json:"user_cpu_ns"`     // perfprobe's own user CPU time
+	SystemCPUNs   uint64            `json:"system_cpu_ns"`   // perfprobe's own system CPU time
+	PeakRSSBytes  uint64            `json:"peak_rss_bytes"`  // perfprobe's peak resident set
+	AttachSeconds float64           `json:"attach_seconds"`  // from start to attached
+}

@@ -1,0 +1,190 @@
+package profile
+
+import (
+	"fmt"
+	"time"
+
+	"github.com/google/pprof/profile"
+
+	"github.com/perfprobe/perfprobe/profile/symbolize"
+)
+
+// Symbols resolves the addresses of one capture.
+type Symbols interface {
+	User(addr uint64, returnAddr bool) symbolize.Frame
+	Kernel(addr uint64) symbolize.Frame
+}
+
+// ProcessSymbols resolves through a process snapshot and the kernel's
+// symbols; either may be nil, and then addresses stay raw.
+type ProcessSymbols struct {
+	Process *symbolize.Process
+	Kern    *symbolize.Kernel
+}
+
+// User implements Symbols.
+func (s ProcessSymbols) User(addr uint64, ret bool) symbolize.Frame {
+	if s.Process == nil {
+		return symbolize.Frame{Addr: addr, Function: fmt.Sprintf("[unknown]+0x%x", addr)}
+	}
+	return s.Process.Symbolize(addr, ret)
+}
+
+// Kernel implements Symbols.
+func (s ProcessSymbols) Kernel(addr uint64) symbolize.Frame {
+	if s.Kern == nil {
+		return symbolize.Frame{Addr: addr, Function: fmt.Sprintf("[kernel]+0x%x", addr)}
+	}
+	return s.Kern.Symbolize(addr)
+}
+
+// SampleTypes is the order of values in every sample of a perfprobe pprof.
+var SampleTypes = []*profile.ValueType{
+	{Type: "samples", Unit: "count"},
+	{Type: TypeOnCPU, Unit: "nanoseconds"},
+	{Type: TypeOffCPUBlocked, Unit: "nanoseconds"},
+	{Type: TypeOffCPURunqueue, Unit: "nanoseconds"},
+}
+
+// ToPprof symbolizes the capture's stacks into one pprof profile. Each
+// quantity is its own sample type; a sample carries a value in exactly one
+// of them (on-CPU samples also in "samples"). Samples are labelled with
+// the thread id ("tid") and name ("thread").
+func (c *Capture) ToPprof(sym Symbols) (*profile.Profile, error) {
+	b := newBuilder(sym)
+	p := b.p
+	p.SampleType = SampleTypes
+	p.DefaultSampleType = TypeOnCPU
+	p.TimeNanos = c.Start.UnixNano()
+	p.DurationNanos = int64(c.End.Sub(c.Start))
+	if c.Hz > 0 {
+		p.PeriodType = &profile.ValueType{Type: "cpu", Unit: "nanoseconds"}
+		p.Period = int64(time.Second) / int64(c.Hz)
+	}
+	p.Comments = []string{fmt.Sprintf("perfprobe capture of pid %d (%s)", c.Target.PID, c.Target.Comm)}
+	index := map[string]int{}
+	for i, st := range SampleTypes {
+		index[st.Type] = i
+	}
+	for _, s := range c.Stacks {
+		i, ok := index[s.Type]
+		if !ok {
+			return nil, fmt.Errorf("capture has unknown sample type %q", s.Type)
+		}
+		vals := make([]int64, len(SampleTypes))
+		vals[i] = s.Value
+		if s.Type == TypeOnCPU {
+			vals[0] = s.Count
+		}
+		sample := &profile.Sample{
+			Value:    vals,
+			Location: b.stack(s.User, s.Kernel),
+			NumLabel: map[string][]int64{"tid": {int64(s.TID)}},
+		}
+		if s.Thread != "" {
+			sample.Label = map[string][]string{"thread": {s.Thread}}
+		}
+		p.Sample = append(p.Sample, sample)
+	}
+	// Merge folds samples with equal stacks and labels and drops unused
+	// locations and functions.
+	merged, err := profile.Merge([]*profile.Profile{p})
+	if err != nil {
+		return nil, fmt.Errorf("compacting profile: %w", err)
+	}
+	if err := merged.CheckValid(); err != nil {
+		return nil, fmt.Errorf("checking profile: %w", err)
+	}
+	return merged, nil
+}
+
+type builder struct {
+	sym       Symbols
+	p         *profile.Profile
+	mappings  map[*symbolize.Mapping]*profile.Mapping
+	locations map[locKey]*profile.Location
+	functions map[funcKey]*profile.Function
+}
+
+type locKey struct {
+	kernel bool
+	addr   uint64
+	ret    bool
+}
+
+type funcKey struct{ name, file string }
+
+func newBuilder(sym Symbols) *builder {
+	return &builder{
+		sym:       sym,
+		p:         &profile.Profile{},
+		mappings:  map[*symbolize.Mapping]*profile.Mapping{},
+		locations: map[locKey]*profile.Location{},
+		functions: map[funcKey]*profile.Function{},
+	}
+}
+
+// stack returns the pprof locations of one stack, leaf first: kernel
+// frames (which ran on behalf of the user leaf) before user frames.
+func (b *builder) stack(user, kernel []uint64) []*profile.Location {
+	locs := make([]*profile.Location, 0, len(user)+len(kernel))
+	for _, a := range kernel {
+		locs = append(locs, b.location(locKey{kernel: true, addr: a}))
+	}
+	for i, a := range user {
+		// Every user frame but the leaf is a return address; a leaf
+		// under kernel frames is one too (the syscall's return).
+		ret := i > 0 || len(kernel) > 0
+		locs = append(locs, b.location(locKey{addr: a, ret: ret}))
+	}
+	return locs
+}
+
+func (b *builder) location(k locKey) *profile.Location {
+	if l, ok := b.locations[k]; ok {
+		return l
+	}
+	var fr symbolize.Frame
+	if k.kernel {
+		fr = b.sym.Kernel(k.addr)
+	} else {
+		fr = b.sym.User(k.addr, k.ret)
+	}
+	l := &profile.Location{ID: uint64(len(b.p.Location) + 1), Address: k.addr, Mapping: b.mapping(fr.Mapping)}
+	l.Line = []profile.Line{{Function: b.function(fr), Line: int64(fr.Line)}}
+	b.p.Location = append(b.p.Location, l)
+	b.locations[k] = l
+	return l
+}
+
+func (b *builder) function(fr symbolize.Frame) *profile.Function {
+	k := funcKey{fr.Function, fr.File}
+	if f, ok := b.functions[k]; ok {
+		return f
+	}
+	f := &profile.Function{ID: uint64(len(b.p.Function) + 1), Name: fr.Function, SystemName: fr.Function, Filename: fr.File}
+	b.p.Function = append(b.p.Function, f)
+	b.functions[k] = f
+	return f
+}
+
+func (b *builder) mapping(m *symbolize.Mapping) *profile.Mapping {
+	if m == nil {
+		return nil
+	}
+	if pm, ok := b.mappings[m]; ok {
+		return pm
+	}
+	pm := &profile.Mapping{
+		ID:           uint64(len(b.p.Mapping) + 1),
+		Start:        m.Start,
+		Limit:        m.Limit,
+		Offset:       m.Offset,
+		File:         m.Path,
+		BuildID:      m.BuildID,
+		HasFunctions: true,
+	}
+	b.p.Mapping = append(b.p.Mapping, pm)
+	b.mappings[m] = pm
+	return pm
+}

@@ -1,0 +1,123 @@
+package profile
+
+import (
+	"encoding/json"
+	"os"
+	"sort"
+	"time"
+
+	"github.com/google/pprof/profile"
+)
+
+// ReportSchema is the version of capture.json; it changes only when a
+// field changes meaning or goes away (new fields may appear).
+const ReportSchema = 1
+
+// Report is capture.json: what was captured, when, and the figures a
+// reader needs without opening the profile. See docs/capture-json.md.
+type Report struct {
+	Schema     int                        `json:"schema"`
+	Target     Target                     `json:"target"`
+	Window     Window                     `json:"window"`
+	Probes     []string                   `json:"probes"`
+	Hz         int                        `json:"hz"`
+	Histograms map[string]HistogramReport `json:"histograms"`
+	Counts     map[string]uint64          `json:"counts"`
+	Drops      map[string]uint64          `json:"drops"`
+	Totals     map[string]int64           `json:"totals_ns"`
+	Top        map[string][]FuncShare     `json:"top_functions"`
+	Threads    []ThreadReport             `json:"threads"`
+	SelfCost   SelfCost                   `json:"self_cost"`
+	Warnings   []string                   `json:"warnings"`
+	Files      map[string]string          `json:"files"`
+}
+
+// Window is the capture's time window.
+type Window struct {
+	Start           time.Time `json:"start"`
+	End             time.Time `json:"end"`
+	DurationSeconds float64   `json:"duration_seconds"`
+	EndCause        string    `json:"end_cause"`
+}
+
+// HistogramReport summarizes one histogram.
+type HistogramReport struct {
+	Unit    string   `json:"unit"`
+	Count   uint64   `json:"count"`
+	P50Ns   uint64   `json:"p50_ns"`
+	P95Ns   uint64   `json:"p95_ns"`
+	P99Ns   uint64   `json:"p99_ns"`
+	MaxNs   uint64   `json:"max_ns"`
+	MeanNs  uint64   `json:"mean_ns"`
+	Buckets []Bucket `json:"buckets"`
+}
+
+// ThreadReport is one thread's time over the window: the "wall explained"
+// view, where on-CPU + blocked + run-queue should add up to the window.
+type ThreadReport struct {
+	Thread
+	ExplainedPct float64 `json:"explained_pct"`
+}
+
+// Summarize builds the histogram report of h.
+func Summarize(h *Histogram) HistogramReport {
+	b := h.Buckets()
+	if b == nil {
+		b = []Bucket{}
+	}
+	return HistogramReport{
+		Unit: "nanoseconds", Count: h.Count,
+		P50Ns: h.Percentile(0.50), P95Ns: h.Percentile(0.95), P99Ns: h.Percentile(0.99),
+		MaxNs: h.MaxNs, MeanNs: h.MeanNs(), Buckets: b,
+	}
+}
+
+// Report assembles capture.json from the capture and its profile.
+func (c *Capture) Report(p *profile.Profile, files map[string]string) *Report {
+	r := &Report{
+		Schema: ReportSchema,
+		Target: c.Target,
+		Window: Window{Start: c.Start, End: c.End, DurationSeconds: c.End.Sub(c.Start).Seconds(), EndCause: c.EndCause},
+		Probes: c.Probes, Hz: c.Hz,
+		Histograms: map[string]HistogramReport{},
+		Counts:     c.Counts, Drops: c.Drops,
+		Totals:   map[string]int64{},
+		Top:      map[string][]FuncShare{},
+		SelfCost: c.SelfCost,
+		Warnings: c.Warnings,
+		Files:    files,
+	}
+	if r.Warnings == nil {
+		r.Warnings = []string{}
+	}
+	for name, h := range c.Histograms {
+		r.Histograms[name] = Summarize(h)
+	}
+	if p != nil {
+		for _, st := range p.SampleType {
+			if st.Unit == "nanoseconds" {
+				r.Totals[st.Type] = Total(p, st.Type)
+				r.Top[st.Type] = TopFunctions(p, st.Type, 20)
+			}
+		}
+	}
+	window := uint64(c.End.Sub(c.Start))
+	for _, t := range c.Threads {
+		tr := ThreadReport{Thread: *t}
+		if window > 0 {
+			tr.ExplainedPct = 100 * float64(t.OnCPUNs+t.BlockedNs+t.RunqueueNs) / float64(window)
+		}
+		r.Threads = append(r.Threads, tr)
+	}
+	sort.Slice(r.Threads, func(a, b int) bool { return r.Threads[a].TID < r.Threads[b].TID })
+	return r
+}
+
+// WriteJSON writes the report to path, indented.
+func (r *Report) WriteJSON(path string) error {
+	b, err := json.MarshalIndent(r, "", "  ")
+	if err != nil {
+		return err
+	}
+	return os.WriteFile(path, append(b, '\n'), 0o644)
+}

@@ -1,0 +1,11 @@
+// Package symbolize turns raw stack addresses of a process and of the kernel
+// into function names. A Symbolizer snapshots a process's executable mappings
+// from /proc/PID/maps, opens every mapped binary at snapshot time (so that
+// short-lived targets can still be symbolized after they exit) and resolves
+// addresses lazily: Go executables through their .gopclntab (function, file
+// and line, also for stripped and PIE builds), other ELF objects through
+// .symtab or .dynsym. Kernel addresses are resolved from /proc/kallsyms.
+// Parsed binaries are cached by device and inode and shared between
+// processes. An address is never dropped: when no symbol is known the frame
+// is named "module+0xOFFSET" or "[unknown]+0xADDR".
+package symbolize

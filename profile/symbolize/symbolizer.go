@@ -1,0 +1,404 @@
+package symbolize
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"hash/fnv"
+	"os"
+	"path/filepath"
+	"sort"
+	"strings"
+	"sync"
+	"syscall"
+)
+
+// Mapping is one executable file-backed mapping of a process (or the kernel).
+// Mappings returned by this package must not be modified.
+type Mapping struct {
+	Start, Limit, Offset uint64 // as in /proc/PID/maps (Limit exclusive)
+	Path                 string // as shown in /proc/PID/maps, or "[kernel.kallsyms]"
+	BuildID              string // hex GNU build id if present, else the Go build id, else ""
+	Kernel               bool
+}
+
+// Frame is one symbolized address.
+type Frame struct {
+	Addr     uint64   // the address given
+	Function string   // never empty: unknown frames are "module+0xOFFSET" (OFFSET = file offset of Addr) or "[unknown]+0xADDR"
+	File     string   // source file when known (Go: from pclntab)
+	Line     int      // source line when known
+	Mapping  *Mapping // nil when no mapping contains the address
+	Known    bool     // true when Function is a real symbol name
+}
+
+// Symbolizer symbolizes processes and the kernel. It is safe for concurrent
+// use and caches parsed binaries across processes.
+type Symbolizer struct {
+	mu   sync.Mutex
+	objs map[fileKey]*objFile
+
+	kmu      sync.Mutex
+	kernel   *Kernel
+	kallsyms string
+}
+
+// New returns a Symbolizer with empty caches.
+func New() *Symbolizer {
+	return &Symbolizer{objs: make(map[fileKey]*objFile), kallsyms: "/proc/kallsyms"}
+}
+
+// fileKey identifies a binary: by device and inode (with size and mtime
+// against inode reuse), or by path when the file system gives no inode.
+type fileKey struct {
+	dev, ino    uint64
+	size, mtime int64
+	path        string
+}
+
+// Process is a snapshot of the executable mappings of one process. It is
+// safe for concurrent use.
+type Process struct {
+	s   *Symbolizer
+	pid int
+
+	refreshMu sync.Mutex // serializes Refresh
+
+	mu    sync.RWMutex
+	maps  []*procMapping // sorted by Start, not overlapping
+	cache map[frameKey]Frame
+	gen   int // incremented when maps change, to drop stale cache stores
+}
+
+type procMapping struct {
+	Mapping
+	inode uint64   // from /proc/PID/maps, to recognize the mapping on Refresh
+	obj   *objFile // nil when the file could not be opened or is not ELF
+}
+
+type frameKey struct {
+	addr       uint64
+	returnAddr bool
+}
+
+// Process snapshots the executable mappings of pid (from /proc/PID/maps) and
+// opens the mapped files, so that its addresses can be symbolized even after
+// it exits; symbol tables are read on first use. Files are opened through
+// /proc/PID/root/<path> (so targets in containers work), falling back to
+// /proc/PID/map_files/<start>-<end> and, for the main executable,
+// /proc/PID/exe. A pid that does not exist gives an error wrapping
+// os.ErrNotExist. A kernel thread gives a Process without mappings.
+func (s *Symbolizer) Process(pid int) (*Process, error) {
+	p := &Process{s: s, pid: pid, cache: make(map[frameKey]Frame)}
+	if err := p.refresh(); err != nil {
+		return nil, err
+	}
+	return p, nil
+}
+
+// Refresh re-reads /proc/PID/maps and adds new mappings (after dlopen or
+// exec). Mappings replaced by new ones at the same addresses are dropped;
+// others are kept so that older samples still resolve. When the process is
+// gone, Refresh returns nil and keeps what it had.
+func (p *Process) Refresh() error {
+	if err := p.refresh(); err != nil && !errors.Is(err, os.ErrNotExist) {
+		return err
+	}
+	return nil
+}
+
+// Mappings returns the mappings of the snapshot, sorted by address.
+func (p *Process) Mappings() []*Mapping {
+	p.mu.RLock()
+	defer p.mu.RUnlock()
+	out := make([]*Mapping, len(p.maps))
+	for i, m := range p.maps {
+		out[i] = &m.Mapping
+	}
+	return out
+}
+
+// Symbolize names one user-space address. returnAddr means addr is a return
+// address from a stack walk (every frame but the leaf): addr-1 is looked up
+// so that the call instruction, and its line, is found. Results are cached.
+func (p *Process) Symbolize(addr uint64, returnAddr bool) Frame {
+	key := frameKey{addr, returnAddr}
+	pc := addr
+	if returnAddr && pc > 0 {
+		pc--
+	}
+	p.mu.RLock()
+	f, ok := p.cache[key]
+	gen := p.gen
+	m := p.find(pc)
+	p.mu.RUnlock()
+	if ok {
+		return f
+	}
+	f = symbolizeIn(m, addr, pc)
+	p.mu.Lock()
+	if p.gen == gen {
+		p.cache[key] = f
+	}
+	p.mu.Unlock()
+	return f
+}
+
+// find returns the mapping containing pc, or nil. p.mu must be held.
+func (p *Process) find(pc uint64) *procMapping {
+	i := sort.Search(len(p.maps), func(i int) bool { return p.maps[i].Start > pc }) - 1
+	if i >= 0 && pc < p.maps[i].Limit {
+		return p.maps[i]
+	}
+	return nil
+}
+
+func symbolizeIn(m *procMapping, addr, pc uint64) Frame {
+	if m == nil {
+		return Frame{Addr: addr, Function: fmt.Sprintf("[unknown]+%#x", addr)}
+	}
+	f := Frame{Addr: addr, Mapping: &m.Mapping}
+	if m.obj != nil {
+		if va, ok := m.obj.vaddr(pc - m.Start + m.Offset); ok {
+			if name, file, line, ok := m.obj.lookup(va); ok {
+				f.Function, f.File, f.Line, f.Known = name, file, line, true
+				return f
+			}
+		}
+	}
+	module := filepath.Base(strings.TrimSuffix(m.Path, " (deleted)"))
+	f.Function = fmt.Sprintf("%s+%#x", module, addr-m.Start+m.Offset)
+	return f
+}
+
+func (p *Process) refresh() error {
+	p.refreshMu.Lock()
+	defer p.refreshMu.Unlock()
+
+	data, err := os.ReadFile(fmt.Sprintf("/proc/%d/maps", p.pid))
+	if errors.Is(err, syscall.ESRCH) { // exited between open and read
+		err = fmt.Errorf("%w: %w", os.ErrNotExist, err)
+	}
+	if err != nil {
+		return fmt.Errorf("reading /proc/%d/maps: %w", p.pid, err)
+	}
+	entries, err := parseMaps(bytes.NewReader(data))
+	if err != nil {
+		return fmt.Errorf("reading /proc/%d/maps: %w", p.pid, err)
+	}
+	exe, _ := os.Readlink(fmt.Sprintf("/proc/%d/exe", p.pid))
+
+	p.mu.RLock()
+	old := p.maps
+	p.mu.RUnlock()
+
+	var cur []*procMapping
+	changed := false
+	opened := make(map[string]*objFile) // per path+inode, for files mapped more than once
+	for i := range entries {
+		e := &entries[i]
+		if !e.executable() {
+			continue
+		}
+		if m := findSame(old, e); m != nil {
+			cur = append(cur, m)
+			continue
+		}
+		changed = true
+		m := &procMapping{
+			Mapping: Mapping{Start: e.start, Limit: e.limit, Offset: e.offset, Path: e.path},
+			inode:   e.inode,
+		}
+		id := fmt.Sprintf("%s\x00%s\x00%d", e.path, e.dev, e.inode)
+		obj, ok := opened[id]
+		if !ok {
+			obj = p.s.open(p.pid, e, exe)
+			opened[id] = obj
+		}
+		if obj != nil {
+			m.obj, m.BuildID = obj, obj.buildID
+		}
+		cur = append(cur, m)
+	}
+	// Keep old mappings that nothing new overlaps (a library unmapped since).
+	for _, m := range old {
+		if overlapsAny(cur, m) {
+			if !containsPtr(cur, m) {
+				changed = true
+			}
+			continue
+		}
+		cur = append(cur, m)
+	}
+	if !changed {
+		return nil
+	}
+	sort.Slice(cur, func(i, j int) bool { return cur[i].Start < cur[j].Start })
+	p.mu.Lock()
+	p.maps = cur
+	p.cache = make(map[frameKey]Frame)
+	p.gen++
+	p.mu.Unlock()
+	return nil
+}
+
+func findSame(maps []*procMapping, e *mapsEntry) *procMapping {
+	for _, m := range maps {
+		if m.Start == e.start && m.Limit == e.limit && m.Offset == e.offset && m.Path == e.path && m.inode == e.inode {
+			return m
+		}
+	}
+	return nil
+}
+
+func overlapsAny(maps []*procMapping, m *procMapping) bool {
+	for _, c := range maps {
+		if c.Start < m.Limit && m.Start < c.Limit {
+			return true
+		}
+	}
+	return false
+}
+
+func containsPtr(maps []*procMapping, m *procMapping) bool {
+	for _, c := range maps {
+		if c == m {
+			return true
+		}
+	}
+	return false
+}
+
+// open opens and identifies the file behind one mapping, returning the
+// cached objFile when the same file was seen before (in any process). It
+// returns nil when the file cannot be opened or is not ELF.
+func (s *Symbolizer) open(pid int, e *mapsEntry, exe string) *objFile {
+	if e.path == "[vdso]" {
+		return s.openVDSO(pid, e)
+	}
+	if !strings.HasPrefix(e.path, "/") {
+		return nil
+	}
+	// Through the process's root first, so that containers and other mount
+	// namespaces work; map_files and exe also work for deleted files.
+	candidates := []string{
+		fmt.Sprintf("/proc/%d/root%s", pid, e.path),
+		fmt.Sprintf("/proc/%d/map_files/%x-%x", pid, e.start, e.limit),
+	}
+	if e.path == exe {
+		candidates = append(candidates, fmt.Sprintf("/proc/%d/exe", pid))
+	}
+	var f, fallback *os.File
+	for _, c := range candidates {
+		cf, err := os.Open(c)
+		if err != nil {
+			continue
+		}
+		if st, err := cf.Stat(); err != nil || !st.Mode().IsRegular() {
+			cf.Close()
+			continue
+		}
+		if sys, ok := statOf(cf); !ok || e.inode == 0 || sys.Ino == e.inode {
+			f = cf
+			break
+		}
+		// Another inode: the path now names another file, or an overlay file
+		// system reports other inodes. Keep it only as the last resort.
+		if fallback == nil {
+			fallback = cf
+		} else {
+			cf.Close()
+		}
+	}
+	switch {
+	case f == nil:
+		f = fallback
+	case fallback != nil:
+		fallback.Close()
+	}
+	if f == nil {
+		return nil
+	}
+	return s.objFor(f)
+}
+
+func statOf(f *os.File) (*syscall.Stat_t, bool) {
+	st, err := f.Stat()
+	if err != nil {
+		return nil, false
+	}
+	sys, ok := st.Sys().(*syscall.Stat_t)
+	return sys, ok
+}
+
+// objFor returns the objFile for the opened file f, parsing its ELF headers
+// unless the same file is cached. f is owned by the objFile or closed.
+func (s *Symbolizer) objFor(f *os.File) *objFile {
+	key := fileKey{path: f.Name()}
+	if st, err := f.Stat(); err == nil {
+		key.size, key.mtime = st.Size(), st.ModTime().UnixNano()
+		if sys, ok := st.Sys().(*syscall.Stat_t); ok {
+			key.dev, key.ino, key.path = sys.Dev, sys.Ino, ""
+		}
+	}
+	if o, ok := s.cached(key); ok {
+		f.Close()
+		return o
+	}
+	o, err := newObjFile(f, f) // closes f on error
+	if err != nil {
+		o = nil // not ELF: remember that too
+	}
+	return s.store(key, o)
+}
+
+func (s *Symbolizer) cached(key fileKey) (*objFile, bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	o, ok := s.objs[key]
+	return o, ok
+}
+
+// store caches o under key unless another goroutine was first, and returns
+// the cached value.
+func (s *Symbolizer) store(key fileKey, o *objFile) *objFile {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if prev, ok := s.objs[key]; ok {
+		if o != nil && o.closer != nil {
+			o.closer.Close()
+		}
+		return prev
+	}
+	s.objs[key] = o
+	return o
+}
+
+// openVDSO reads the vDSO image from the process's memory. It is the same
+// for every process of one kernel and architecture, so it is cached by
+// content.
+func (s *Symbolizer) openVDSO(pid int, e *mapsEntry) *objFile {
+	mem, err := os.Open(fmt.Sprintf("/proc/%d/mem", pid))
+	if err != nil {
+		return nil
+	}
+	defer mem.Close()
+	if e.limit-e.start > 1<<20 {
+		return nil // not a vDSO image
+	}
+	img := make([]byte, e.limit-e.start)
+	if _, err := mem.ReadAt(img, int64(e.start)); err != nil {
+		return nil
+	}
+	h := fnv.New64a()
+	h.Write(img)
+	key := fileKey{path: fmt.Sprintf("[vdso]:%x", h.Sum64()), size: int64(len(img))}
+	if o, ok := s.cached(key); ok {
+		return o
+	}
+	o, err := newObjFile(bytes.NewReader(img), nil)
+	if err != nil {
+		o = nil
+	}
+	return s.store(key, o)
+}
