@@ -128,8 +128,8 @@ func newBuilder(sym Symbols) *builder {
 // frames (which ran on behalf of the user leaf) before user frames.
 func (b *builder) stack(user, kernel []uint64) []*profile.Location {
 	locs := make([]*profile.Location, 0, len(user)+len(kernel))
-	for _, a := range kernel {
-		locs = append(locs, b.location(locKey{kernel: true, addr: a}))
+	for i, a := range kernel {
+		locs = append(locs, b.location(locKey{kernel: true, addr: a, ret: i > 0}))
 	}
 	for i, a := range user {
 		// Every user frame but the leaf is a return address; a leaf
@@ -146,7 +146,12 @@ func (b *builder) location(k locKey) *profile.Location {
 	}
 	var fr symbolize.Frame
 	if k.kernel {
-		fr = b.sym.Kernel(k.addr)
+		addr := k.addr
+		if k.ret {
+			addr-- // a return address: look up the call instruction
+		}
+		fr = b.sym.Kernel(addr)
+		fr.Addr = k.addr
 	} else {
 		fr = b.sym.User(k.addr, k.ret)
 	}

@@ -34,6 +34,9 @@ then prints a summary.`,
   sudo perfprobe attach --hz 999 -d 5s 1234       # finer on-CPU sampling`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
+			if err := o.validate(); err != nil {
+				return err
+			}
 			pid, err := probes.ParsePID(args[0])
 			if err != nil {
 				return err

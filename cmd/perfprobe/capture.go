@@ -38,6 +38,25 @@ func (o *captureOptions) bind(cmd *cobra.Command, defaultDuration time.Duration)
 	f.BoolVarP(&o.quiet, "quiet", "q", false, "no progress line")
 }
 
+// validate rejects flag values that cannot work, before anything attaches.
+func (o *captureOptions) validate() error {
+	if o.hz < 1 || o.hz > 10000 {
+		return fmt.Errorf("--hz %d out of range: use 1..10000 (99 is the usual)", o.hz)
+	}
+	if o.duration < 0 {
+		return fmt.Errorf("--duration %s is negative: give a length like 30s, or 0 for no limit", o.duration)
+	}
+	if len(o.probes) == 0 {
+		return fmt.Errorf("--probes is empty: name at least one of %s", strings.Join(probes.Names(), ","))
+	}
+	for _, name := range o.probes {
+		if _, err := probes.New(name); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
 // captureRun is one capture in progress.
 type captureRun struct {
 	opts    captureOptions

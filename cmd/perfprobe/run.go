@@ -29,6 +29,9 @@ writes the same outputs as attach and exits with the command's status.`,
   sudo perfprobe run --out /tmp/cap --hz 499 -- go test -run XXX -bench . ./pkg`,
 		Args: cobra.MinimumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
+			if err := o.validate(); err != nil {
+				return err
+			}
 			return run(args, o)
 		},
 	}

@@ -152,7 +152,7 @@ func TestRefreshAfterDlopen(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	before := len(p.Mappings())
+	before := p.Mappings()
 	if _, err := tg.stdin.Write([]byte("\n")); err != nil {
 		t.Fatal(err)
 	}
@@ -164,8 +164,20 @@ func TestRefreshAfterDlopen(t *testing.T) {
 	if err := p.Refresh(); err != nil {
 		t.Fatal(err)
 	}
-	if after := len(p.Mappings()); after <= before {
-		t.Errorf("Refresh: %d mappings, had %d: want more after dlopen", after, before)
+	after := p.Mappings()
+	if len(after) <= len(before) {
+		t.Errorf("Refresh: %d mappings, had %d: want more after dlopen", len(after), len(before))
+	}
+	kept := 0
+	for _, a := range after {
+		for _, b := range before {
+			if a == b {
+				kept++
+			}
+		}
+	}
+	if kept != len(before) {
+		t.Errorf("Refresh kept %d of %d unchanged mappings", kept, len(before))
 	}
 	f := p.Symbolize(addr, false)
 	if f.Function != "lib_hot" || !f.Known || f.Mapping == nil || f.Mapping.Path != lib {

@@ -5,6 +5,7 @@ import (
 	"encoding/binary"
 	"encoding/hex"
 	"io"
+	"slices"
 	"sort"
 	"strings"
 	"sync"
@@ -67,13 +68,21 @@ func (o *objFile) vaddr(fileOff uint64) (uint64, bool) {
 // load reads the symbol tables once and releases the file.
 func (o *objFile) load() {
 	o.once.Do(func() {
+		defer func() {
+			recover() // a malformed file leaves its frames unknown
+			o.ef = nil
+			if o.closer != nil {
+				o.closer.Close()
+				o.closer = nil
+			}
+		}()
 		symtab, _ := o.ef.Symbols()
 		o.gotab = newGoTable(o.ef, symtab)
 		o.syms = elfSymbols(o.ef, symtab)
-		o.ef = nil
-		if o.closer != nil {
-			o.closer.Close()
-			o.closer = nil
+		if o.gotab != nil {
+			// Go functions resolve through the pclntab; keep only the rest
+			// (C code of cgo binaries) to save memory.
+			o.syms = slices.DeleteFunc(o.syms, func(s symbol) bool { return o.gotab.tab.PCToFunc(s.addr) != nil })
 		}
 	})
 }

@@ -8,16 +8,18 @@ import (
 	"os"
 	"path/filepath"
 	"sort"
+	"strconv"
 	"strings"
 	"sync"
 	"syscall"
 )
 
 // Mapping is one executable file-backed mapping of a process (or the kernel).
-// Mappings returned by this package must not be modified.
+// Kernel-provided code ([vdso], [vsyscall]) also counts; anonymous code (JIT)
+// does not. Mappings returned by this package must not be modified.
 type Mapping struct {
 	Start, Limit, Offset uint64 // as in /proc/PID/maps (Limit exclusive)
-	Path                 string // as shown in /proc/PID/maps, or "[kernel.kallsyms]"
+	Path                 string // as shown in /proc/PID/maps (maybe ending in " (deleted)"), or "[kernel.kallsyms]"
 	BuildID              string // hex GNU build id if present, else the Go build id, else ""
 	Kernel               bool
 }
@@ -63,6 +65,7 @@ type Process struct {
 	pid int
 
 	refreshMu sync.Mutex // serializes Refresh
+	started   uint64     // start time from /proc/PID/stat, to detect pid reuse
 
 	mu    sync.RWMutex
 	maps  []*procMapping // sorted by Start, not overlapping
@@ -186,12 +189,25 @@ func (p *Process) refresh() error {
 	if err != nil {
 		return fmt.Errorf("reading /proc/%d/maps: %w", p.pid, err)
 	}
+	started, err := startTime(p.pid)
+	if err != nil {
+		return err
+	}
+	if p.started == 0 {
+		p.started = started
+	} else if started != p.started {
+		return fmt.Errorf("reading /proc/%d/maps: pid reused by another process: %w", p.pid, os.ErrNotExist)
+	}
 	exe, _ := os.Readlink(fmt.Sprintf("/proc/%d/exe", p.pid))
 
 	p.mu.RLock()
 	old := p.maps
 	p.mu.RUnlock()
 
+	same := make(map[mappingID]*procMapping, len(old))
+	for _, m := range old {
+		same[mappingID{m.Start, m.Limit, m.Offset, m.inode, m.Path}] = m
+	}
 	var cur []*procMapping
 	changed := false
 	opened := make(map[string]*objFile) // per path+inode, for files mapped more than once
@@ -200,7 +216,7 @@ func (p *Process) refresh() error {
 		if !e.executable() {
 			continue
 		}
-		if m := findSame(old, e); m != nil {
+		if m := same[mappingID{e.start, e.limit, e.offset, e.inode, e.path}]; m != nil {
 			cur = append(cur, m)
 			continue
 		}
@@ -242,13 +258,31 @@ func (p *Process) refresh() error {
 	return nil
 }
 
-func findSame(maps []*procMapping, e *mapsEntry) *procMapping {
-	for _, m := range maps {
-		if m.Start == e.start && m.Limit == e.limit && m.Offset == e.offset && m.Path == e.path && m.inode == e.inode {
-			return m
-		}
+// mappingID recognizes a mapping again on Refresh.
+type mappingID struct {
+	start, limit, offset, inode uint64
+	path                        string
+}
+
+// startTime returns the start time of pid (field 22 of /proc/PID/stat).
+func startTime(pid int) (uint64, error) {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if errors.Is(err, syscall.ESRCH) {
+		err = fmt.Errorf("%w: %w", os.ErrNotExist, err)
 	}
-	return nil
+	if err != nil {
+		return 0, fmt.Errorf("reading /proc/%d/stat: %w", pid, err)
+	}
+	// The command name (field 2) is in parentheses and may contain anything.
+	fields := strings.Fields(string(b[bytes.LastIndexByte(b, ')')+1:]))
+	if len(fields) < 20 {
+		return 0, fmt.Errorf("parsing /proc/%d/stat: too few fields", pid)
+	}
+	v, err := strconv.ParseUint(fields[19], 10, 64)
+	if err != nil {
+		return 0, fmt.Errorf("parsing /proc/%d/stat: %w", pid, err)
+	}
+	return v, nil
 }
 
 func overlapsAny(maps []*procMapping, m *procMapping) bool {

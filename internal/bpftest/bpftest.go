@@ -1,0 +1,96 @@
+// Package bpftest is what probe tests share: the root/BPF requirement
+// (skip with a reason, or fail when PERFPROBE_REQUIRE_BPF=1) and a helper
+// that runs one real capture against a pid and returns it symbolized.
+package bpftest
+
+import (
+	"os"
+	"strings"
+	"testing"
+	"time"
+
+	pprof "github.com/google/pprof/profile"
+
+	"github.com/perfprobe/perfprobe/probes"
+	"github.com/perfprobe/perfprobe/profile"
+	"github.com/perfprobe/perfprobe/profile/symbolize"
+)
+
+// Require skips the test unless eBPF probes can load here; with
+// PERFPROBE_REQUIRE_BPF=1 (CI) it fails instead.
+func Require(t testing.TB) {
+	t.Helper()
+	reason := ""
+	if err := probes.CheckPrivileges(); err != nil {
+		reason = "needs root or CAP_BPF+CAP_PERFMON: " + err.Error()
+	} else if _, err := os.Stat(probes.BTFPath()); err != nil {
+		reason = "needs kernel BTF: " + err.Error()
+	}
+	if reason == "" {
+		return
+	}
+	if os.Getenv("PERFPROBE_REQUIRE_BPF") == "1" {
+		t.Fatalf("PERFPROBE_REQUIRE_BPF=1 but %s", reason)
+	}
+	t.Skip(reason)
+}
+
+// Result is one capture with its profile.
+type Result struct {
+	Capture *profile.Capture
+	Profile *pprof.Profile
+}
+
+// Capture attaches cfg's probes to pid for d and returns the symbolized
+// capture.
+func Capture(t testing.TB, pid int, cfg probes.Config, d time.Duration) Result {
+	t.Helper()
+	target, err := probes.OpenTarget(pid)
+	if err != nil {
+		t.Fatalf("opening target: %v", err)
+	}
+	defer target.Close()
+	syms := symbolize.New()
+	proc, err := syms.Process(pid)
+	if err != nil {
+		t.Fatalf("snapshotting mappings: %v", err)
+	}
+	sess, err := probes.Start(target, cfg)
+	if err != nil {
+		t.Fatalf("starting session: %v", err)
+	}
+	time.Sleep(d)
+	c := sess.Stop("duration")
+	kern, _ := syms.Kernel()
+	p, err := c.ToPprof(profile.ProcessSymbols{Process: proc, Kern: kern})
+	if err != nil {
+		t.Fatalf("building pprof: %v", err)
+	}
+	for _, w := range c.Warnings {
+		t.Logf("capture warning: %s", w)
+	}
+	return Result{Capture: c, Profile: p}
+}
+
+// Share returns the part of sample type typ (restricted to thread tid when
+// tid != 0) whose stack contains a frame named fn, and that total.
+func (r Result) Share(typ, fn string, tid uint32) (share float64, matched, total int64) {
+	i := profile.ValueIndex(r.Profile, typ)
+	for _, s := range r.Profile.Sample {
+		if tid != 0 && (len(s.NumLabel["tid"]) == 0 || uint32(s.NumLabel["tid"][0]) != tid) {
+			continue
+		}
+		v := s.Value[i]
+		total += v
+		for _, f := range profile.Frames(s) {
+			if f == fn || strings.HasPrefix(f, fn+"_[k]") {
+				matched += v
+				break
+			}
+		}
+	}
+	if total > 0 {
+		share = float64(matched) / float64(total)
+	}
+	return share, matched, total
+}

@@ -1,0 +1,74 @@
+package sched_test
+
+import (
+	"math"
+	"testing"
+	"time"
+
+	"github.com/perfprobe/perfprobe/internal/bpftest"
+	"github.com/perfprobe/perfprobe/internal/testtarget"
+	"github.com/perfprobe/perfprobe/probes"
+	_ "github.com/perfprobe/perfprobe/probes/cpu"
+	_ "github.com/perfprobe/perfprobe/probes/sched"
+	"github.com/perfprobe/perfprobe/profile"
+)
+
+// A thread sleeping in nanosleep from main.sleepInNanosleep: >= 90% of its
+// off-CPU time is under that function, and its on-CPU + blocked +
+// run-queue time adds up to the window within 10%.
+func TestSleeper(t *testing.T) {
+	bpftest.Require(t)
+	bin := testtarget.Build(t, "sleeper")
+	p := testtarget.Start(t, bin, "-interval", "10ms")
+	r := bpftest.Capture(t, p.PID, probes.Config{Probes: []string{"cpu", "sched"}}, 3*time.Second)
+	tid := uint32(p.TID)
+
+	share, matched, total := r.Share(profile.TypeOffCPUBlocked, "main.sleepInNanosleep", tid)
+	if share < 0.90 {
+		t.Errorf("main.sleepInNanosleep holds %.1f%% of thread %d's blocked time (%d of %d ns), want >= 90%%", 100*share, tid, matched, total)
+	}
+	th := r.Capture.Threads[tid]
+	if th == nil {
+		t.Fatalf("no accounting for thread %d; threads: %v", tid, r.Capture.Threads)
+	}
+	window := float64(r.Capture.End.Sub(r.Capture.Start))
+	sum := float64(th.OnCPUNs + th.BlockedNs + th.RunqueueNs)
+	if dev := math.Abs(sum-window) / window; dev > 0.10 {
+		t.Errorf("thread %d: on-CPU %d + blocked %d + run-queue %d = %.0f ns, window %.0f ns: off by %.1f%%, want <= 10%%",
+			tid, th.OnCPUNs, th.BlockedNs, th.RunqueueNs, sum, window, 100*dev)
+	}
+	if h := r.Capture.Histograms["blocked"]; h == nil || h.Count < 200 {
+		t.Errorf("blocked histogram %+v: want >= 200 intervals of ~10 ms in 3 s", h)
+	} else if p50 := h.Percentile(0.5); p50 < 8e6 || p50 > 16e6 {
+		t.Errorf("blocked p50 %d ns, want ~10 ms (log2 bucket [8.4, 16.8) ms)", p50)
+	}
+	t.Logf("share %.1f%%, thread %+v, window %.0f", 100*share, *th, window)
+}
+
+// More runnable threads than CPUs wait in the run queue: run-queue p50 is
+// at least 5x that of the same program with one runnable thread, and
+// involuntary switches happen.
+func TestContendedRunqueue(t *testing.T) {
+	bpftest.Require(t)
+	bin := testtarget.Build(t, "contended")
+	p50 := func(threads string) (uint64, *profile.Capture) {
+		p := testtarget.Start(t, bin, "-threads", threads)
+		r := bpftest.Capture(t, p.PID, probes.Config{Probes: []string{"sched"}}, 3*time.Second)
+		_ = p.Cmd.Process.Kill()
+		h := r.Capture.Histograms["runqueue"]
+		if h == nil || h.Count == 0 {
+			t.Fatalf("%s threads: empty run-queue histogram", threads)
+		}
+		t.Logf("%s threads: run-queue p50 %d ns, p99 %d ns, n=%d, involuntary %d", threads,
+			h.Percentile(0.5), h.Percentile(0.99), h.Count, r.Capture.Counts["involuntary_switches"])
+		return h.Percentile(0.5), r.Capture
+	}
+	one, _ := p50("1")
+	many, c := p50("8")
+	if many < 5*one {
+		t.Errorf("run-queue p50 with 8 threads %d ns < 5 x %d ns (1 thread)", many, one)
+	}
+	if c.Counts["involuntary_switches"] == 0 {
+		t.Error("no involuntary switches with 8 spinning threads on fewer CPUs")
+	}
+}
