@@ -1,0 +1,193 @@
+// Command rig measures perfprobe's own cost on this machine and prints the
+// figures PERFORMANCE.md records:
+//
+//   - attach latency: from starting `perfprobe attach` to its "attached"
+//     line (median of -attach-runs);
+//   - overhead: round trips per second of a context-switch-heavy target
+//     (testdata/targets/pingpong) without and with `attach` (cpu+sched at
+//     99 Hz), interleaved pairs in one run, as a ratio;
+//   - perfprobe's peak RSS, CPU time and BPF run time over a -long capture
+//     of that workload.
+//
+// Run as root from the repository root: go run ./testing/performance/rig
+package main
+
+import (
+	"bufio"
+	"encoding/json"
+	"flag"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"sort"
+	"strings"
+	"time"
+
+	"golang.org/x/perf/benchmath"
+)
+
+func main() {
+	attachRuns := flag.Int("attach-runs", 10, "attach latency runs")
+	pairs := flag.Int("pairs", 6, "overhead pairs (baseline, probed)")
+	runFor := flag.Duration("run", 5*time.Second, "counted time of each overhead run")
+	long := flag.Duration("long", 30*time.Second, "length of the self-cost capture")
+	flag.Parse()
+	if os.Geteuid() != 0 {
+		fatal("the rig attaches eBPF probes: run it as root")
+	}
+	dir, err := os.MkdirTemp("", "perfprobe-rig-")
+	check(err)
+	defer os.RemoveAll(dir)
+	perfprobe := filepath.Join(dir, "perfprobe")
+	pingpong := filepath.Join(dir, "pingpong")
+	spinner := filepath.Join(dir, "spinner")
+	build(perfprobe, "./cmd/perfprobe")
+	build(pingpong, "./testdata/targets/pingpong")
+	build(spinner, "./testdata/targets/spinner")
+	fmt.Printf("# perfprobe rig, %s, %s\n\n", time.Now().UTC().Format(time.RFC3339), machine())
+
+	// Attach latency.
+	var lat []float64
+	for i := range *attachRuns {
+		target := start(spinner)
+		began := time.Now()
+		cmd := exec.Command(perfprobe, "attach", "-q", "-d", "500ms", "-o", filepath.Join(dir, fmt.Sprint("lat", i)), fmt.Sprint(target.Process.Pid))
+		stderr, _ := cmd.StderrPipe()
+		check(cmd.Start())
+		sc := bufio.NewScanner(stderr)
+		for sc.Scan() {
+			if strings.Contains(sc.Text(), "attached to pid") {
+				lat = append(lat, time.Since(began).Seconds()*1000)
+				break
+			}
+		}
+		for sc.Scan() {
+		}
+		check(cmd.Wait())
+		target.Process.Kill()
+		target.Wait()
+	}
+	s := benchmath.AssumeNothing.Summary(benchmath.NewSample(lat, &benchmath.DefaultThresholds), 0.95)
+	fmt.Printf("## Attach latency (start of `perfprobe attach` to \"attached\", %d runs)\n\n", len(lat))
+	fmt.Printf("median %.0f ms, 95%% CI [%.0f, %.0f] ms, min %.0f ms, max %.0f ms\n\n", s.Center, s.Lo, s.Hi, minOf(lat), maxOf(lat))
+
+	// Overhead on a context-switch-heavy target, interleaved.
+	var base, probed, ratios []float64
+	warm := "1s"
+	for i := range *pairs {
+		base = append(base, pingpongRun(pingpong, warm, *runFor, nil))
+		probed = append(probed, pingpongRun(pingpong, warm, *runFor, func(pid int) *exec.Cmd {
+			return exec.Command(perfprobe, "attach", "-q", "-d", "0", "-o", filepath.Join(dir, fmt.Sprint("ovh", i)), fmt.Sprint(pid))
+		}))
+		ratios = append(ratios, probed[i]/base[i])
+	}
+	bs := benchmath.AssumeNothing.Summary(benchmath.NewSample(base, &benchmath.DefaultThresholds), 0.95)
+	ps := benchmath.AssumeNothing.Summary(benchmath.NewSample(probed, &benchmath.DefaultThresholds), 0.95)
+	rs := benchmath.AssumeNothing.Summary(benchmath.NewSample(ratios, &benchmath.DefaultThresholds), 0.95)
+	cmp := benchmath.AssumeNothing.Compare(benchmath.NewSample(base, &benchmath.DefaultThresholds), benchmath.NewSample(probed, &benchmath.DefaultThresholds))
+	fmt.Printf("## Overhead: pipe ping-pong round trips/s, without vs with attach (cpu+sched, 99 Hz), %d interleaved pairs of %s\n\n", *pairs, *runFor)
+	fmt.Printf("| | median | 95%% CI |\n|---|---|---|\n")
+	fmt.Printf("| without | %.0f | [%.0f, %.0f] |\n| with attach | %.0f | [%.0f, %.0f] |\n", bs.Center, bs.Lo, bs.Hi, ps.Center, ps.Lo, ps.Hi)
+	fmt.Printf("| ratio with/without (per pair) | %.3f | [%.3f, %.3f] |\n\n", rs.Center, rs.Lo, rs.Hi)
+	fmt.Printf("slowdown %.1f%% (median of pair ratios), %s\n\n", 100*(1-rs.Center), cmp)
+
+	// Self-cost of a long capture of the same workload.
+	out := filepath.Join(dir, "long")
+	pingpongRun(pingpong, "0s", *long+2*time.Second, func(pid int) *exec.Cmd {
+		return exec.Command(perfprobe, "attach", "-q", "-d", long.String(), "-o", out, fmt.Sprint(pid))
+	})
+	var rep struct {
+		Window struct {
+			DurationSeconds float64 `json:"duration_seconds"`
+		} `json:"window"`
+		Counts   map[string]uint64 `json:"counts"`
+		SelfCost struct {
+			BPFRunNs     uint64  `json:"bpf_run_ns"`
+			BPFRunCount  uint64  `json:"bpf_run_count"`
+			UserCPUNs    uint64  `json:"user_cpu_ns"`
+			SystemCPUNs  uint64  `json:"system_cpu_ns"`
+			PeakRSSBytes uint64  `json:"peak_rss_bytes"`
+			Attach       float64 `json:"attach_seconds"`
+		} `json:"self_cost"`
+	}
+	b, err := os.ReadFile(filepath.Join(out, "capture.json"))
+	check(err)
+	check(json.Unmarshal(b, &rep))
+	sc := rep.SelfCost
+	win := rep.Window.DurationSeconds
+	fmt.Printf("## Self-cost of a %s capture of the ping-pong workload\n\n", *long)
+	fmt.Printf("| figure | value |\n|---|---|\n")
+	fmt.Printf("| context switches of the target | %d (%.0f/s) |\n", rep.Counts["voluntary_switches"]+rep.Counts["involuntary_switches"],
+		float64(rep.Counts["voluntary_switches"]+rep.Counts["involuntary_switches"])/win)
+	fmt.Printf("| perfprobe peak RSS | %.1f MiB |\n", float64(sc.PeakRSSBytes)/(1<<20))
+	fmt.Printf("| perfprobe CPU (user+sys) | %.3f s (%.2f%% of one CPU) |\n", float64(sc.UserCPUNs+sc.SystemCPUNs)/1e9, 100*float64(sc.UserCPUNs+sc.SystemCPUNs)/1e9/win)
+	fmt.Printf("| BPF programs run time | %.3f s (%.2f%% of one CPU), %d runs, %.0f ns/run |\n", float64(sc.BPFRunNs)/1e9, 100*float64(sc.BPFRunNs)/1e9/win, sc.BPFRunCount, float64(sc.BPFRunNs)/float64(max(sc.BPFRunCount, 1)))
+}
+
+// pingpongRun runs the workload (optionally with a perfprobe command
+// attached right after it is ready) and returns round trips per second.
+func pingpongRun(bin, warmup string, d time.Duration, attach func(pid int) *exec.Cmd) float64 {
+	cmd := exec.Command(bin, "-warmup", warmup, "-duration", d.String())
+	stdout, _ := cmd.StdoutPipe()
+	check(cmd.Start())
+	sc := bufio.NewScanner(stdout)
+	sc.Scan() // ready line
+	var pp *exec.Cmd
+	if attach != nil {
+		pp = attach(cmd.Process.Pid)
+		check(pp.Start())
+	}
+	var res struct {
+		RoundTrips float64 `json:"round_trips"`
+		Seconds    float64 `json:"seconds"`
+	}
+	for sc.Scan() {
+		if strings.HasPrefix(sc.Text(), "{") {
+			check(json.Unmarshal(sc.Bytes(), &res))
+		}
+	}
+	check(cmd.Wait())
+	if pp != nil {
+		check(pp.Wait())
+	}
+	return res.RoundTrips / res.Seconds
+}
+
+func start(bin string) *exec.Cmd {
+	cmd := exec.Command(bin)
+	stdout, _ := cmd.StdoutPipe()
+	check(cmd.Start())
+	bufio.NewScanner(stdout).Scan()
+	return cmd
+}
+
+func build(out, pkg string) {
+	if b, err := exec.Command("go", "build", "-o", out, pkg).CombinedOutput(); err != nil {
+		fatal(fmt.Sprintf("building %s: %v\n%s", pkg, err, b))
+	}
+}
+
+func machine() string {
+	b, _ := exec.Command("uname", "-r").Output()
+	n, _ := exec.Command("nproc").Output()
+	return fmt.Sprintf("Linux %s, %s CPUs", strings.TrimSpace(string(b)), strings.TrimSpace(string(n)))
+}
+
+func minOf(v []float64) float64 { s := append([]float64(nil), v...); sort.Float64s(s); return s[0] }
+func maxOf(v []float64) float64 {
+	s := append([]float64(nil), v...)
+	sort.Float64s(s)
+	return s[len(s)-1]
+}
+
+func check(err error) {
+	if err != nil {
+		fatal(err.Error())
+	}
+}
+
+func fatal(msg string) {
+	fmt.Fprintln(os.Stderr, "rig:", msg)
+	os.Exit(1)
+}
