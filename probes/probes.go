@@ -6,6 +6,7 @@ import (
 	"slices"
 	"sort"
 	"sync"
+	"time"
 
 	"github.com/cilium/ebpf"
 
@@ -14,8 +15,9 @@ import (
 
 // Options are the knobs every probe receives before load.
 type Options struct {
-	Hz   int                     // on-CPU sampling frequency per CPU
-	Load *ebpf.CollectionOptions // kernel BTF and load options
+	Hz            int                     // on-CPU sampling frequency per CPU
+	StackInterval time.Duration           // sched: walk a thread's stacks at most this often
+	Load          *ebpf.CollectionOptions // kernel BTF and load options
 }
 
 // Progress is a live view of a running probe, for the progress line.

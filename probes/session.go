@@ -18,7 +18,18 @@ import (
 type Config struct {
 	Probes []string // probe names; empty means Defaults()
 	Hz     int      // on-CPU sampling frequency; 0 means 99
+	// StackInterval bounds how often the sched probe walks one thread's
+	// stacks; switch-outs in between reuse its last stacks (the time stays
+	// exact, only its attribution is sampled). 0 walks on every
+	// switch-out; negative means DefaultStackInterval.
+	StackInterval time.Duration
 }
+
+// DefaultStackInterval is how often, at most, the sched probe walks one
+// thread's stacks. Walking a user and a kernel stack costs ~3µs inside the
+// scheduler; at 10ms a thread switching 100k times a second keeps its
+// overhead within noise (PERFORMANCE.md).
+const DefaultStackInterval = 10 * time.Millisecond
 
 // Session is one capture: probes attached to one target.
 type Session struct {
@@ -56,7 +67,10 @@ func Start(t *Target, cfg Config) (*Session, error) {
 	if st, err := ebpf.EnableStats(uint32(unix.BPF_STATS_RUN_TIME)); err == nil {
 		s.stats = st
 	}
-	opts := Options{Hz: cfg.Hz, Load: load}
+	if cfg.StackInterval < 0 {
+		cfg.StackInterval = DefaultStackInterval
+	}
+	opts := Options{Hz: cfg.Hz, StackInterval: cfg.StackInterval, Load: load}
 	for _, name := range cfg.Probes {
 		p, err := New(name)
 		if err != nil {
@@ -150,6 +164,7 @@ func (s *Session) selfCost() profile.SelfCost {
 			sc.BPFPrograms[p.Name()+"/"+name] = uint64(st.Runtime)
 			sc.BPFRunNs += uint64(st.Runtime)
 			sc.BPFRunCount += st.RunCount
+			sc.BPFMissedRuns += st.RecursionMisses
 		}
 	}
 	var ru unix.Rusage

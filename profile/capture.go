@@ -65,6 +65,7 @@ type SelfCost struct {
 	BPFRunNs      uint64            `json:"bpf_run_ns"`      // time spent in our BPF programs (BPF stats)
 	BPFRunCount   uint64            `json:"bpf_run_count"`   // times our BPF programs ran
 	BPFPrograms   map[string]uint64 `json:"bpf_programs_ns"` // per program
+	BPFMissedRuns uint64            `json:"bpf_missed_runs"` // runs the kernel skipped (another BPF program was running on that CPU)
 	UserCPUNs     uint64            `json:"user_cpu_ns"`     // perfprobe's own user CPU time
 	SystemCPUNs   uint64            `json:"system_cpu_ns"`   // perfprobe's own system CPU time
 	PeakRSSBytes  uint64            `json:"peak_rss_bytes"`  // perfprobe's peak resident set

@@ -22,6 +22,7 @@ type StackShare struct {
 	Thread string   `json:"thread,omitempty"`
 	Value  int64    `json:"value"`
 	Pct    float64  `json:"pct"`
+	GoIdle bool     `json:"go_idle,omitempty"` // an idle Go runtime thread (see GoRuntimeIdle)
 }
 
 // ValueIndex returns the index of sample type typ in p, or -1.
@@ -122,14 +123,14 @@ func TopFunctions(p *profile.Profile, typ string, n int) []FuncShare {
 		}
 		return out[a].Function < out[b].Function
 	})
-	if len(out) > n {
+	if n >= 0 && len(out) > n {
 		out = out[:n]
 	}
 	return out
 }
 
 // TopStacks ranks whole stacks (merged across threads of the same name) by
-// value of sample type typ and returns at most n.
+// value of sample type typ and returns at most n (all when n < 0).
 func TopStacks(p *profile.Profile, typ string, n int) []StackShare {
 	i := ValueIndex(p, typ)
 	if i < 0 {
@@ -150,7 +151,7 @@ func TopStacks(p *profile.Profile, typ string, n int) []StackShare {
 		k := thread + "\x00" + strings.Join(frames, "\x00")
 		st, ok := byKey[k]
 		if !ok {
-			st = &StackShare{Frames: frames, Thread: thread}
+			st = &StackShare{Frames: frames, Thread: thread, GoIdle: GoRuntimeIdle(frames)}
 			byKey[k] = st
 		}
 		st.Value += v
@@ -168,7 +169,7 @@ func TopStacks(p *profile.Profile, typ string, n int) []StackShare {
 		}
 		return strings.Join(out[a].Frames, ";") < strings.Join(out[b].Frames, ";")
 	})
-	if len(out) > n {
+	if n >= 0 && len(out) > n {
 		out = out[:n]
 	}
 	return out

@@ -25,6 +25,7 @@ type captureOptions struct {
 	hz       int
 	out      string
 	quiet    bool
+	stackInt time.Duration
 
 	deferSnapshot bool // run: the mappings are read once the command has exec'd
 }
@@ -36,12 +37,17 @@ func (o *captureOptions) bind(cmd *cobra.Command, defaultDuration time.Duration)
 	f.IntVar(&o.hz, "hz", 99, "on-CPU sampling frequency per CPU")
 	f.StringVarP(&o.out, "out", "o", "", "output directory (default perfprobe-<pid>-<time>)")
 	f.BoolVarP(&o.quiet, "quiet", "q", false, "no progress line")
+	f.DurationVar(&o.stackInt, "offcpu-stack-interval", probes.DefaultStackInterval,
+		"walk a thread's off-CPU stacks at most this often; switches in between reuse them (0: every switch, costly)")
 }
 
 // validate rejects flag values that cannot work, before anything attaches.
 func (o *captureOptions) validate() error {
 	if o.hz < 1 || o.hz > 10000 {
 		return fmt.Errorf("--hz %d out of range: use 1..10000 (99 is the usual)", o.hz)
+	}
+	if o.stackInt < 0 {
+		return fmt.Errorf("--offcpu-stack-interval %s is negative", o.stackInt)
 	}
 	if o.duration < 0 {
 		return fmt.Errorf("--duration %s is negative: give a length like 30s, or 0 for no limit", o.duration)
@@ -72,7 +78,7 @@ type captureRun struct {
 // startCapture attaches the probes and snapshots the target's mappings.
 func startCapture(t *probes.Target, o captureOptions, stdout, stderr io.Writer) (*captureRun, error) {
 	r := &captureRun{opts: o, target: t, syms: symbolize.New(), stdout: stdout, stderr: stderr}
-	sess, err := probes.Start(t, probes.Config{Probes: o.probes, Hz: o.hz})
+	sess, err := probes.Start(t, probes.Config{Probes: o.probes, Hz: o.hz, StackInterval: o.stackInt})
 	if err != nil {
 		return nil, err
 	}

@@ -30,15 +30,24 @@ func printSummary(w io.Writer, c *profile.Capture, p *pprof.Profile, dir string)
 					threads++
 				}
 			}
-			fmt.Fprintf(w, "\nBlocked off CPU: %s across %d threads (sleeping, waiting on locks, I/O or other threads)\n",
-				dur(profile.Total(p, profile.TypeOffCPUBlocked)), threads)
-			printTopStacks(w, p, profile.TypeOffCPUBlocked, 5)
+			total := profile.Total(p, profile.TypeOffCPUBlocked)
+			fmt.Fprintf(w, "\nBlocked off CPU: %s across %d threads (sleeping, waiting on locks, I/O or other threads)\n", dur(total), threads)
+			var idle int64
+			for _, st := range profile.TopStacks(p, profile.TypeOffCPUBlocked, -1) {
+				if st.GoIdle {
+					idle += st.Value
+				}
+			}
+			if idle > 0 {
+				fmt.Fprintf(w, "  %s of it is idle Go runtime threads (no goroutine ready to run); %s is the program waiting:\n", dur(idle), dur(total-idle))
+			}
+			printTopStacks(w, p, profile.TypeOffCPUBlocked, 5, true)
 			fmt.Fprintf(w, "\nRun queue: %s runnable but waiting for a CPU\n", dur(profile.Total(p, profile.TypeOffCPURunqueue)))
 			if h := c.Histograms["runqueue"]; h != nil && h.Count > 0 {
 				fmt.Fprintf(w, "  latency p50 %s  p95 %s  p99 %s  max %s  (%d waits)\n",
 					dur(int64(h.Percentile(.5))), dur(int64(h.Percentile(.95))), dur(int64(h.Percentile(.99))), dur(int64(h.MaxNs)), h.Count)
 			}
-			printTopStacks(w, p, profile.TypeOffCPURunqueue, 3)
+			printTopStacks(w, p, profile.TypeOffCPURunqueue, 3, false)
 			fmt.Fprintf(w, "\nContext switches: %d voluntary, %d involuntary (preempted while runnable)\n",
 				c.Counts["voluntary_switches"], c.Counts["involuntary_switches"])
 		}
@@ -81,12 +90,16 @@ func printTopFunctions(w io.Writer, p *pprof.Profile, typ string, n int) {
 }
 
 // printTopStacks prints the heaviest stacks by their user frames, leaf
-// first; the kernel part of a blocked stack is nearly always schedule().
-func printTopStacks(w io.Writer, p *pprof.Profile, typ string, n int) {
-	top := profile.TopStacks(p, typ, 50)
+// first (the kernel part of a blocked stack is nearly always schedule()),
+// leaving out idle Go runtime threads when skipIdle.
+func printTopStacks(w io.Writer, p *pprof.Profile, typ string, n int, skipIdle bool) {
+	top := profile.TopStacks(p, typ, -1)
 	merged := map[string]*profile.StackShare{}
 	var order []string
 	for _, s := range top {
+		if skipIdle && s.GoIdle {
+			continue
+		}
 		var user []string
 		for _, f := range s.Frames {
 			if !strings.HasSuffix(f, "_[k]") {
@@ -112,6 +125,9 @@ func printTopStacks(w io.Writer, p *pprof.Profile, typ string, n int) {
 	sort.SliceStable(order, func(a, b int) bool { return merged[order[a]].Value > merged[order[b]].Value })
 	if len(order) > n {
 		order = order[:n]
+	}
+	if len(order) == 0 {
+		fmt.Fprintln(w, "  (nothing)")
 	}
 	for _, k := range order {
 		fmt.Fprintf(w, "  %5.1f%% %9s  %s\n", merged[k].Pct, dur(merged[k].Value), k)

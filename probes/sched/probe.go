@@ -29,19 +29,27 @@ const (
 	countInvoluntary
 	countWakeups
 	countNewThreads
+	countStacksReused
 	countMax
 )
 
 const (
 	dropUserStack = iota
 	dropKernelStack
-	dropStartFull
 	dropOffcpuFull
 	dropThreadsFull
+	dropUnpaired
 	dropMax
 )
 
-var dropNames = [dropMax]string{"sched_user_stack", "sched_kernel_stack", "sched_start_full", "sched_offcpu_full", "sched_threads_full"}
+var dropNames = [dropMax]string{"sched_user_stack", "sched_kernel_stack", "sched_offcpu_full", "sched_threads_full", "sched_unpaired_switch"}
+
+// Open-interval states of a thread; they mirror enum interval in sched.h.
+const (
+	offNone = iota
+	offStack
+	offNoStack
+)
 
 // Probe watches the scheduler for the target's threads.
 type Probe struct {
@@ -64,6 +72,9 @@ func (p *Probe) Attach(t *probes.Target, o probes.Options) error {
 	}
 	if err := spec.Variables["target_tgid"].Set(uint32(t.PID)); err != nil {
 		return fmt.Errorf("setting target_tgid: %w", err)
+	}
+	if err := spec.Variables["stack_interval_ns"].Set(uint64(o.StackInterval)); err != nil {
+		return fmt.Errorf("setting stack_interval_ns: %w", err)
 	}
 	if err := spec.LoadAndAssign(&p.objs, o.Load); err != nil {
 		return fmt.Errorf("loading sched objects: %w", err)
@@ -95,7 +106,7 @@ func (p *Probe) Progress() probes.Progress {
 		pr.Events = c[countVoluntary] + c[countInvoluntary]
 	}
 	if d, err := probes.SumPerCPU(p.objs.Drops, dropMax); err == nil {
-		pr.Drops = d[dropStartFull] + d[dropOffcpuFull] + d[dropThreadsFull]
+		pr.Drops = d[dropOffcpuFull] + d[dropThreadsFull]
 	}
 	return pr
 }
@@ -128,6 +139,7 @@ func (p *Probe) Collect(c *profile.Capture, endNs uint64) error {
 	var (
 		tk   uint32
 		tv   schedThreadValue
+		open []func()
 		seen = map[uint32]bool{}
 	)
 	it := p.objs.Threads.Iterate()
@@ -136,15 +148,36 @@ func (p *Probe) Collect(c *profile.Capture, endNs uint64) error {
 		th.OnCPUNs += tv.OncpuNs
 		th.BlockedNs += tv.BlockedNs
 		th.RunqueueNs += tv.RunqNs
-		if tv.InNs != 0 && tv.InNs < endNs { // on CPU at the end
-			th.OnCPUNs += endNs - tv.InNs
-		}
 		c.Counts["voluntary_switches"] += tv.Voluntary
 		c.Counts["involuntary_switches"] += tv.Involuntary
 		seen[tk] = true
+		switch {
+		case tv.Open == offNone && tv.InNs != 0 && tv.InNs < endNs: // on CPU at the end
+			th.OnCPUNs += endNs - tv.InNs
+		case tv.Open != offNone: // off CPU at the end: close the interval there
+			var blocked, runq uint64
+			switch {
+			case tv.WakeNs != 0 && tv.WakeNs < endNs:
+				runq = endNs - tv.WakeNs
+				if tv.Open == offStack {
+					blocked = tv.WakeNs - tv.OffNs
+				}
+			case tv.WakeNs == 0 && tv.Open == offStack && tv.OffNs < endNs:
+				blocked = endNs - tv.OffNs
+			}
+			th.BlockedNs += blocked
+			th.RunqueueNs += runq
+			if tv.Open == offStack {
+				tid, name, user, kernel := tk, th.Name, tv.UserStack, tv.KernelStack
+				open = append(open, func() { add(tid, name, user, kernel, blocked, runq, 1, 1) })
+			}
+		}
 	}
 	if err := it.Err(); err != nil {
 		return fmt.Errorf("reading thread accounting: %w", err)
+	}
+	for _, f := range open {
+		f()
 	}
 
 	var (
@@ -157,34 +190,6 @@ func (p *Probe) Collect(c *profile.Capture, endNs uint64) error {
 	}
 	if err := it.Err(); err != nil {
 		return fmt.Errorf("reading off-CPU stacks: %w", err)
-	}
-
-	// Intervals still open when the window closed.
-	var (
-		sk uint32
-		sv schedOffcpuStart
-	)
-	it = p.objs.Start.Iterate()
-	for it.Next(&sk, &sv) {
-		var blocked, runq uint64
-		switch {
-		case sv.WakeNs != 0 && sv.WakeNs < endNs:
-			runq = endNs - sv.WakeNs
-			if sv.OffNs != 0 {
-				blocked = sv.WakeNs - sv.OffNs
-			}
-		case sv.WakeNs == 0 && sv.OffNs != 0 && sv.OffNs < endNs:
-			blocked = endNs - sv.OffNs
-		}
-		th := probes.Thread(c, sk, "")
-		th.BlockedNs += blocked
-		th.RunqueueNs += runq
-		if sv.OffNs != 0 {
-			add(sk, th.Name, sv.UserStack, sv.KernelStack, blocked, runq, 1, 1)
-		}
-	}
-	if err := it.Err(); err != nil {
-		return fmt.Errorf("reading open intervals: %w", err)
 	}
 
 	// Threads the scheduler never switched during the window ran or slept
@@ -218,6 +223,7 @@ func (p *Probe) Collect(c *profile.Capture, endNs uint64) error {
 	}
 	c.Counts["wakeups"] = counts[countWakeups]
 	c.Counts["new_threads"] = counts[countNewThreads]
+	c.Counts["offcpu_stacks_reused"] = counts[countStacksReused]
 	d, err := probes.SumPerCPU(p.objs.Drops, dropMax)
 	if err != nil {
 		return err

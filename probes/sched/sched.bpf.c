@@ -4,13 +4,19 @@
 /* Scheduler probe: for the target's threads, splits off-CPU time per stack
  * into blocked (switch-out until wakeup) and runnable-waiting (wakeup or
  * preemption until switch-in), keeps log2 histograms of both, counts
- * voluntary and involuntary switches and accounts each thread's time. */
+ * voluntary and involuntary switches and accounts each thread's time.
+ *
+ * Everything about a thread lives in one long-lived entry of `threads`, so
+ * a context switch costs two hash lookups and no map insert or delete. */
 #include "common.h"
 #include "sched.h"
 
 char LICENSE[] SEC("license") = "GPL";
 
 const volatile __u32 target_tgid = 0;
+/* Walk a thread's stacks at most once per this interval; switch-outs in
+ * between reuse its last walked stacks. 0 walks on every switch-out. */
+const volatile __u64 stack_interval_ns = 0;
 /* Set by user space once every probe is attached (bpf_ktime_get_ns clock);
  * events before it are ignored. */
 volatile __u64 window_start_ns = 0;
@@ -25,9 +31,9 @@ struct {
 struct {
 	__uint(type, BPF_MAP_TYPE_HASH);
 	__type(key, __u32);
-	__type(value, struct offcpu_start);
-	__uint(max_entries, 16384);
-} start SEC(".maps");
+	__type(value, struct thread_value);
+	__uint(max_entries, 8192);
+} threads SEC(".maps");
 
 struct {
 	__uint(type, BPF_MAP_TYPE_HASH);
@@ -35,13 +41,6 @@ struct {
 	__type(value, struct offcpu_value);
 	__uint(max_entries, 16384);
 } offcpu SEC(".maps");
-
-struct {
-	__uint(type, BPF_MAP_TYPE_HASH);
-	__type(key, __u32);
-	__type(value, struct thread_value);
-	__uint(max_entries, 8192);
-} threads SEC(".maps");
 
 struct {
 	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
@@ -72,39 +71,41 @@ static __always_inline void hist_record(__u32 idx, __u64 ns)
 		hist_add(h, ns);
 }
 
-static __always_inline struct thread_value *thread_get(struct task_struct *t)
+/* thread_get returns tid's entry, creating it; *created says if it is new. */
+static __always_inline struct thread_value *thread_get(struct task_struct *task, bool *created)
 {
-	__u32 tid = t->pid;
-	struct thread_value *v, init = {};
+	__u32 tid = task->pid;
+	struct thread_value *t, init = {};
 
-	v = bpf_map_lookup_elem(&threads, &tid);
-	if (v)
-		return v;
-	bpf_probe_read_kernel_str(&init.comm, sizeof(init.comm), t->comm);
-	if (bpf_map_update_elem(&threads, &tid, &init, BPF_NOEXIST) && bpf_map_lookup_elem(&threads, &tid) == 0) {
+	*created = false;
+	t = bpf_map_lookup_elem(&threads, &tid);
+	if (t)
+		return t;
+	init.user_stack = -1;
+	init.kernel_stack = -1;
+	bpf_probe_read_kernel_str(&init.comm, sizeof(init.comm), task->comm);
+	if (bpf_map_update_elem(&threads, &tid, &init, BPF_NOEXIST) == 0)
+		*created = true;
+	t = bpf_map_lookup_elem(&threads, &tid);
+	if (!t)
 		counter_add(&drops, DROP_THREADS_FULL, 1);
-		return 0;
-	}
-	return bpf_map_lookup_elem(&threads, &tid);
+	return t;
 }
 
-static __always_inline void attribute(__u32 tid, struct offcpu_start *s, __u64 blocked, __u64 runq,
-				      struct thread_value *t)
+static __always_inline void attribute(__u32 tid, struct thread_value *t, __u64 blocked, __u64 runq)
 {
-	struct offcpu_key key = {.tid = tid, .user_stack = s->user_stack, .kernel_stack = s->kernel_stack};
+	struct offcpu_key key = {.tid = tid, .user_stack = t->user_stack, .kernel_stack = t->kernel_stack};
 	struct offcpu_value *v, init = {};
 
 	v = bpf_map_lookup_elem(&offcpu, &key);
 	if (!v) {
-		if (t)
-			__builtin_memcpy(init.comm, t->comm, sizeof(init.comm));
-		if (bpf_map_update_elem(&offcpu, &key, &init, BPF_NOEXIST) && !bpf_map_lookup_elem(&offcpu, &key)) {
+		__builtin_memcpy(init.comm, t->comm, sizeof(init.comm));
+		bpf_map_update_elem(&offcpu, &key, &init, BPF_NOEXIST);
+		v = bpf_map_lookup_elem(&offcpu, &key);
+		if (!v) {
 			counter_add(&drops, DROP_OFFCPU_FULL, 1);
 			return;
 		}
-		v = bpf_map_lookup_elem(&offcpu, &key);
-		if (!v)
-			return;
 	}
 	if (blocked) {
 		v->blocked_ns += blocked;
@@ -119,104 +120,104 @@ static __always_inline void attribute(__u32 tid, struct offcpu_start *s, __u64 b
 static __always_inline void switch_out(void *ctx, bool preempt, struct task_struct *prev,
 				       unsigned int prev_state, __u64 now)
 {
-	__u32 tid = prev->pid;
-	bool runnable = preempt || prev_state == TASK_RUNNING;
-	struct thread_value *t = thread_get(prev);
-	struct offcpu_start s = {};
+	bool runnable = preempt || prev_state == TASK_RUNNING, created;
+	struct thread_value *t = thread_get(prev, &created);
 
-	if (t) {
-		t->oncpu_ns += now - (t->in_ns ? t->in_ns : window_start_ns);
-		t->in_ns = 0;
-		if (runnable)
-			t->involuntary++;
-		else
-			t->voluntary++;
-	}
 	counter_add(&counters, runnable ? COUNT_INVOLUNTARY : COUNT_VOLUNTARY, 1);
-
+	if (!t)
+		return;
+	if (t->in_ns)
+		t->oncpu_ns += now - t->in_ns;
+	else if (created) /* on CPU since before the window */
+		t->oncpu_ns += now - window_start_ns;
+	else /* its switch-in was not seen: leave the time unexplained */
+		counter_add(&drops, DROP_UNPAIRED, 1);
+	t->in_ns = 0;
+	if (runnable)
+		t->involuntary++;
+	else
+		t->voluntary++;
 	if (prev_state & TASK_DEAD) { /* exiting: it never comes back */
-		bpf_map_delete_elem(&start, &tid);
+		t->open = OFF_NONE;
 		return;
 	}
-	s.off_ns = now;
-	s.wake_ns = runnable ? now : 0; /* preempted: still runnable */
-	s.user_stack = stack_id(ctx, &stacks, BPF_F_USER_STACK, &drops, DROP_USER_STACK);
-	s.kernel_stack = stack_id(ctx, &stacks, 0, &drops, DROP_KERNEL_STACK);
-	if (bpf_map_update_elem(&start, &tid, &s, BPF_ANY))
-		counter_add(&drops, DROP_START_FULL, 1);
+	t->open = OFF_STACK;
+	t->off_ns = now;
+	t->wake_ns = runnable ? now : 0; /* preempted: still runnable */
+	if (t->stack_ns && now - t->stack_ns < stack_interval_ns) {
+		counter_add(&counters, COUNT_STACKS_REUSED, 1); /* keep the last walked stacks */
+		return;
+	}
+	t->stack_ns = now;
+	t->user_stack = stack_id(ctx, &stacks, BPF_F_USER_STACK, &drops, DROP_USER_STACK);
+	t->kernel_stack = stack_id(ctx, &stacks, 0, &drops, DROP_KERNEL_STACK);
 }
 
 static __always_inline void switch_in(struct task_struct *next, __u64 now)
 {
-	__u32 tid = next->pid;
-	struct thread_value *t = thread_get(next);
-	struct offcpu_start *s = bpf_map_lookup_elem(&start, &tid);
+	bool created;
+	struct thread_value *t = thread_get(next, &created);
 	__u64 blocked = 0, runq = 0;
 
-	if (t)
-		t->in_ns = now;
-	if (!s)
-		return; /* off-CPU since before the capture and woken before we saw it */
-
-	if (s->wake_ns) {
-		runq = now - s->wake_ns;
-		if (s->off_ns)
-			blocked = s->wake_ns - s->off_ns;
-	} else if (s->off_ns) {
-		blocked = now - s->off_ns; /* the wakeup was not seen */
-	}
-	hist_record(HIST_RUNQ, runq);
-	if (blocked)
-		hist_record(HIST_BLOCKED, blocked);
-	if (t) {
+	if (!t)
+		return;
+	if (t->open != OFF_NONE) {
+		if (t->wake_ns) {
+			runq = now - t->wake_ns;
+			if (t->open == OFF_STACK)
+				blocked = t->wake_ns - t->off_ns;
+		} else if (t->open == OFF_STACK) {
+			blocked = now - t->off_ns; /* the wakeup was not seen */
+		}
+		hist_record(HIST_RUNQ, runq);
+		if (blocked)
+			hist_record(HIST_BLOCKED, blocked);
 		t->blocked_ns += blocked;
 		t->runq_ns += runq;
+		if (t->open == OFF_STACK)
+			attribute(next->pid, t, blocked, runq);
+		t->open = OFF_NONE;
 	}
-	if (s->off_ns)
-		attribute(tid, s, blocked, runq, t);
-	bpf_map_delete_elem(&start, &tid);
+	t->in_ns = now;
 }
 
 static __always_inline void wakeup(struct task_struct *p, bool new_thread)
 {
 	__u32 tid = p->pid;
 	__u64 now = bpf_ktime_get_ns();
-	struct offcpu_start *s, init = {};
 	struct thread_value *t;
+	bool created;
 
 	counter_add(&counters, new_thread ? COUNT_NEW_THREADS : COUNT_WAKEUPS, 1);
-	s = bpf_map_lookup_elem(&start, &tid);
-	if (s) {
-		if (!s->wake_ns)
-			s->wake_ns = now;
+	t = bpf_map_lookup_elem(&threads, &tid);
+	if (t && t->open != OFF_NONE) {
+		if (!t->wake_ns)
+			t->wake_ns = now;
 		return;
 	}
-	if (p->on_cpu)
+	if ((t && t->in_ns) || (!new_thread && p->on_cpu))
 		return; /* woken before it got off the CPU: never blocked */
 
-	/* Blocked since before the capture (or a new thread): account the
-	 * thread's time, no stack to attribute it to. */
-	t = thread_get(p);
-	if (t && !new_thread && !t->in_ns)
+	/* Blocked since before the window, or a new thread: account its time
+	 * from the window start; there is no stack to attribute it to. */
+	t = thread_get(p, &created);
+	if (!t)
+		return;
+	if (created && !new_thread)
 		t->blocked_ns += now - window_start_ns;
-	init.wake_ns = now;
-	init.user_stack = -1;
-	init.kernel_stack = -1;
-	if (bpf_map_update_elem(&start, &tid, &init, BPF_NOEXIST) == -ERR_EXIST) {
-		s = bpf_map_lookup_elem(&start, &tid);
-		if (s && !s->wake_ns)
-			s->wake_ns = now;
-	}
+	t->open = OFF_NO_STACK;
+	t->wake_ns = now;
 }
 
 SEC("tp_btf/sched_switch")
 int BPF_PROG(handle_sched_switch, bool preempt, struct task_struct *prev, struct task_struct *next,
 	     unsigned int prev_state)
 {
-	__u64 now = bpf_ktime_get_ns();
+	__u64 now;
 
 	if (!window_start_ns)
 		return 0;
+	now = bpf_ktime_get_ns();
 	if (prev->tgid == target_tgid)
 		switch_out(ctx, preempt, prev, prev_state, now);
 	if (next->tgid == target_tgid)

@@ -3,15 +3,6 @@
 #ifndef PERFPROBE_SCHED_H
 #define PERFPROBE_SCHED_H
 
-/* Where an off-CPU interval of one thread began; keyed by tid. off_ns is 0
- * when the thread was already off-CPU when the capture began. */
-struct offcpu_start {
-	__u64 off_ns;
-	__u64 wake_ns; /* 0 until woken; == off_ns when preempted (still runnable) */
-	__s32 user_stack;
-	__s32 kernel_stack;
-};
-
 struct offcpu_key {
 	__u32 tid;
 	__s32 user_stack;
@@ -27,15 +18,28 @@ struct offcpu_value {
 	char comm[16];
 };
 
-/* Per-thread time accounting over the capture window. */
+/* One thread: its time over the window and its open off-CPU interval. */
 struct thread_value {
 	__u64 oncpu_ns;
 	__u64 blocked_ns;
 	__u64 runq_ns;
-	__u64 in_ns; /* last switch-in; 0 while off-CPU */
+	__u64 in_ns;    /* last switch-in; 0 while off-CPU */
+	__u64 off_ns;   /* switch-out of the open interval (OFF_STACK only) */
+	__u64 wake_ns;  /* wakeup of the open interval; == off_ns when preempted; 0 until woken */
 	__u64 voluntary;
 	__u64 involuntary;
+	__u64 stack_ns; /* when its stacks were last walked */
+	__s32 user_stack;
+	__s32 kernel_stack;
+	__u32 open;     /* enum interval */
+	__u32 pad;
 	char comm[16];
+};
+
+enum interval {
+	OFF_NONE,     /* on CPU, or gone */
+	OFF_STACK,    /* switched out in the window: off_ns and the stacks are valid */
+	OFF_NO_STACK, /* woken after blocking since before the window, or new: no stack */
 };
 
 enum sched_hist {
@@ -49,15 +53,16 @@ enum sched_count {
 	COUNT_INVOLUNTARY, /* switched out while still runnable (preempted) */
 	COUNT_WAKEUPS,
 	COUNT_NEW_THREADS,
+	COUNT_STACKS_REUSED, /* switch-outs attributed to the thread's last walked stack */
 	COUNT_MAX,
 };
 
 enum sched_drop {
 	DROP_USER_STACK,   /* user stack not recorded (stack map full or collision) */
 	DROP_KERNEL_STACK, /* kernel stack not recorded */
-	DROP_START_FULL,   /* start map full: one off-CPU interval lost */
 	DROP_OFFCPU_FULL,  /* offcpu map full: one interval not attributed to a stack */
-	DROP_THREADS_FULL, /* threads map full: a thread's accounting lost */
+	DROP_THREADS_FULL, /* threads map full: a thread's events lost */
+	DROP_UNPAIRED,     /* a switch-out whose switch-in was not seen */
 	DROP_MAX,
 };
 

@@ -29,14 +29,6 @@ type schedOffcpuKey struct {
 	Pad         uint32
 }
 
-type schedOffcpuStart struct {
-	_           structs.HostLayout
-	OffNs       uint64
-	WakeNs      uint64
-	UserStack   int32
-	KernelStack int32
-}
-
 type schedOffcpuValue struct {
 	_            structs.HostLayout
 	BlockedNs    uint64
@@ -52,8 +44,15 @@ type schedThreadValue struct {
 	BlockedNs   uint64
 	RunqNs      uint64
 	InNs        uint64
+	OffNs       uint64
+	WakeNs      uint64
 	Voluntary   uint64
 	Involuntary uint64
+	StackNs     uint64
+	UserStack   int32
+	KernelStack int32
+	Open        uint32
+	Pad         uint32
 	Comm        [16]int8
 }
 
@@ -66,11 +65,11 @@ const (
 	schedMapHists                 = "hists"
 	schedMapOffcpu                = "offcpu"
 	schedMapStacks                = "stacks"
-	schedMapStart                 = "start"
 	schedMapThreads               = "threads"
 	schedProgHandleSchedSwitch    = "handle_sched_switch"
 	schedProgHandleSchedWakeup    = "handle_sched_wakeup"
 	schedProgHandleSchedWakeupNew = "handle_sched_wakeup_new"
+	schedVarStackIntervalNs       = "stack_interval_ns"
 	schedVarTargetTgid            = "target_tgid"
 	schedVarWindowStartNs         = "window_start_ns"
 )
@@ -131,7 +130,6 @@ type schedMapSpecs struct {
 	Hists    *ebpf.MapSpec `ebpf:"hists"`
 	Offcpu   *ebpf.MapSpec `ebpf:"offcpu"`
 	Stacks   *ebpf.MapSpec `ebpf:"stacks"`
-	Start    *ebpf.MapSpec `ebpf:"start"`
 	Threads  *ebpf.MapSpec `ebpf:"threads"`
 }
 
@@ -139,8 +137,9 @@ type schedMapSpecs struct {
 //
 // It can be passed ebpf.CollectionSpec.Assign.
 type schedVariableSpecs struct {
-	TargetTgid    *ebpf.VariableSpec `ebpf:"target_tgid"`
-	WindowStartNs *ebpf.VariableSpec `ebpf:"window_start_ns"`
+	StackIntervalNs *ebpf.VariableSpec `ebpf:"stack_interval_ns"`
+	TargetTgid      *ebpf.VariableSpec `ebpf:"target_tgid"`
+	WindowStartNs   *ebpf.VariableSpec `ebpf:"window_start_ns"`
 }
 
 // schedObjects contains all objects after they have been loaded into the kernel.
@@ -168,7 +167,6 @@ type schedMaps struct {
 	Hists    *ebpf.Map `ebpf:"hists"`
 	Offcpu   *ebpf.Map `ebpf:"offcpu"`
 	Stacks   *ebpf.Map `ebpf:"stacks"`
-	Start    *ebpf.Map `ebpf:"start"`
 	Threads  *ebpf.Map `ebpf:"threads"`
 }
 
@@ -179,7 +177,6 @@ func (m *schedMaps) Close() error {
 		m.Hists,
 		m.Offcpu,
 		m.Stacks,
-		m.Start,
 		m.Threads,
 	)
 }
@@ -188,8 +185,9 @@ func (m *schedMaps) Close() error {
 //
 // It can be passed to loadSchedObjects or ebpf.CollectionSpec.LoadAndAssign.
 type schedVariables struct {
-	TargetTgid    *ebpf.Variable `ebpf:"target_tgid"`
-	WindowStartNs *ebpf.Variable `ebpf:"window_start_ns"`
+	StackIntervalNs *ebpf.Variable `ebpf:"stack_interval_ns"`
+	TargetTgid      *ebpf.Variable `ebpf:"target_tgid"`
+	WindowStartNs   *ebpf.Variable `ebpf:"window_start_ns"`
 }
 
 // schedPrograms contains all programs after they have been loaded into the kernel.

@@ -1,0 +1,73 @@
+package runqueue
+
+import (
+	"testing"
+	"time"
+
+	"github.com/perfprobe/perfprobe/internal/bpftest"
+	"github.com/perfprobe/perfprobe/internal/testtarget"
+	"github.com/perfprobe/perfprobe/plugins"
+	"github.com/perfprobe/perfprobe/probes"
+	_ "github.com/perfprobe/perfprobe/probes/sched"
+	"github.com/perfprobe/perfprobe/profile"
+)
+
+func evidence(oncpu, runq uint64, waits uint64, waitSlot int) *plugins.Evidence {
+	h := &profile.Histogram{Count: waits, MaxNs: 1 << (waitSlot + 1)}
+	h.Slots[waitSlot] = waits
+	return &plugins.Evidence{Capture: &profile.Capture{
+		Histograms: map[string]*profile.Histogram{"runqueue": h},
+		Threads:    map[uint32]*profile.Thread{1: {OnCPUNs: oncpu, RunqueueNs: runq}},
+		Counts:     map[string]uint64{},
+	}}
+}
+
+func TestThresholds(t *testing.T) {
+	cases := []struct {
+		name       string
+		ev         *plugins.Evidence
+		want       bool
+		severity   plugins.Severity
+		shareAbout float64
+	}{
+		{"half the time waiting", evidence(1e9, 1e9, 1000, 20), true, plugins.Critical, 0.5},
+		{"15% waiting", evidence(85e7, 15e7, 1000, 12), true, plugins.Warning, 0.15},
+		{"1% waiting, short waits", evidence(99e7, 1e7, 1000, 12), false, 0, 0},
+		{"1% waiting, long p99 waits", evidence(99e7, 1e7, 1000, 24), true, plugins.Warning, 0.01},
+		{"no threads", evidence(0, 0, 0, 0), false, 0, 0},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			fs := Plugin{}.Diagnose(tc.ev)
+			if (len(fs) > 0) != tc.want {
+				t.Fatalf("findings %+v, want finding=%v", fs, tc.want)
+			}
+			if !tc.want {
+				return
+			}
+			if fs[0].Severity != tc.severity || fs[0].Share < tc.shareAbout-0.001 || fs[0].Share > tc.shareAbout+0.001 {
+				t.Errorf("severity %v share %.3f, want %v %.2f", fs[0].Severity, fs[0].Share, tc.severity, tc.shareAbout)
+			}
+		})
+	}
+}
+
+// Eight spinning threads on a 2-CPU machine: most of their wanted time is
+// spent waiting, and the plugin says so.
+func TestContendedTarget(t *testing.T) {
+	bpftest.Require(t)
+	p := testtarget.Start(t, testtarget.Build(t, "contended"), "-threads", "8")
+	r := bpftest.Capture(t, p.PID, probes.Config{Probes: []string{"sched"}}, 2*time.Second)
+	fs := Plugin{}.Diagnose(&plugins.Evidence{Capture: r.Capture, Profile: r.Profile})
+	if len(fs) != 1 || fs[0].Severity != plugins.Critical {
+		t.Fatalf("findings %+v, want one critical", fs)
+	}
+	// 8 runnable threads on N CPUs wait about 1 - N/8 of the time.
+	if fs[0].Share < 0.5 {
+		t.Errorf("run-queue share %.2f, want >= 0.5 for 8 threads on <= 4 CPUs", fs[0].Share)
+	}
+	if len(fs[0].Stacks) == 0 {
+		t.Error("finding carries no stacks")
+	}
+	t.Logf("%s", fs[0].Detail)
+}
