@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"io"
 	"os"
@@ -12,6 +13,7 @@ import (
 	"github.com/spf13/cobra"
 	"golang.org/x/term"
 
+	"github.com/perfprobe/perfprobe/plugins"
 	"github.com/perfprobe/perfprobe/probes"
 	"github.com/perfprobe/perfprobe/profile"
 	"github.com/perfprobe/perfprobe/profile/flame"
@@ -210,10 +212,22 @@ func (r *captureRun) finish(cause string) (*profile.Capture, string, error) {
 		}
 	}
 	files["report"] = "capture.json"
-	if err := c.Report(p, files).WriteJSON(filepath.Join(dir, "capture.json")); err != nil {
+	findings := plugins.Diagnose(&plugins.Evidence{Capture: c, Profile: p})
+	if findings == nil {
+		findings = []plugins.Finding{}
+	}
+	report := struct {
+		*profile.Report
+		Findings []plugins.Finding `json:"findings"`
+	}{c.Report(p, files), findings}
+	b, err := json.MarshalIndent(report, "", "  ")
+	if err == nil {
+		err = os.WriteFile(filepath.Join(dir, "capture.json"), append(b, '\n'), 0o644)
+	}
+	if err != nil {
 		return c, dir, fmt.Errorf("writing capture.json: %w", err)
 	}
-	printSummary(r.stdout, c, p, dir)
+	printSummary(r.stdout, c, p, findings, dir)
 	return c, dir, nil
 }
 

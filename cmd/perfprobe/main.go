@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"os"
 
+	_ "github.com/perfprobe/perfprobe/plugins/runqueue"
 	_ "github.com/perfprobe/perfprobe/probes/cpu"
 	_ "github.com/perfprobe/perfprobe/probes/sched"
 )

@@ -10,14 +10,21 @@ import (
 
 	pprof "github.com/google/pprof/profile"
 
+	"github.com/perfprobe/perfprobe/plugins"
 	"github.com/perfprobe/perfprobe/profile"
 )
 
 // printSummary says in plain words what the capture found.
-func printSummary(w io.Writer, c *profile.Capture, p *pprof.Profile, dir string) {
+func printSummary(w io.Writer, c *profile.Capture, p *pprof.Profile, findings []plugins.Finding, dir string) {
 	window := c.End.Sub(c.Start)
 	fmt.Fprintf(w, "\nperfprobe: pid %d (%s), %s window (ended by %s), probes %s\n",
 		c.Target.PID, c.Target.Comm, window.Round(time.Millisecond), c.EndCause, strings.Join(c.Probes, ","))
+	if len(findings) > 0 {
+		fmt.Fprintln(w, "\nFindings:")
+		for _, f := range findings {
+			fmt.Fprintf(w, "  [%s] %s\n    %s\n    Try: %s\n", strings.ToUpper(f.Severity.String()), f.Title, f.Detail, f.Advice)
+		}
+	}
 	if p != nil {
 		if n := c.Counts["oncpu_samples"]; n > 0 || contains(c.Probes, "cpu") {
 			fmt.Fprintf(w, "\nOn CPU: %s of CPU time (%d samples at %d Hz)\n", dur(profile.Total(p, profile.TypeOnCPU)), n, c.Hz)

@@ -168,7 +168,8 @@ func (p *Probe) Collect(c *profile.Capture, endNs uint64) error {
 			th.BlockedNs += blocked
 			th.RunqueueNs += runq
 			if tv.Open == offStack {
-				tid, name, user, kernel := tk, th.Name, tv.UserStack, tv.KernelStack
+				k := tv.Kind & 1
+				tid, name, user, kernel := tk, th.Name, tv.UserStack[k], tv.KernelStack[k]
 				open = append(open, func() { add(tid, name, user, kernel, blocked, runq, 1, 1) })
 			}
 		}

@@ -14,8 +14,9 @@
 char LICENSE[] SEC("license") = "GPL";
 
 const volatile __u32 target_tgid = 0;
-/* Walk a thread's stacks at most once per this interval; switch-outs in
- * between reuse its last walked stacks. 0 walks on every switch-out. */
+/* Walk a thread's stacks at most once per this interval and kind of
+ * switch-out (blocking or preempted); switch-outs in between reuse the last
+ * stacks walked for that kind. 0 walks on every switch-out. */
 const volatile __u64 stack_interval_ns = 0;
 /* Set by user space once every probe is attached (bpf_ktime_get_ns clock);
  * events before it are ignored. */
@@ -81,8 +82,8 @@ static __always_inline struct thread_value *thread_get(struct task_struct *task,
 	t = bpf_map_lookup_elem(&threads, &tid);
 	if (t)
 		return t;
-	init.user_stack = -1;
-	init.kernel_stack = -1;
+	init.user_stack[0] = init.user_stack[1] = -1;
+	init.kernel_stack[0] = init.kernel_stack[1] = -1;
 	bpf_probe_read_kernel_str(&init.comm, sizeof(init.comm), task->comm);
 	if (bpf_map_update_elem(&threads, &tid, &init, BPF_NOEXIST) == 0)
 		*created = true;
@@ -94,7 +95,8 @@ static __always_inline struct thread_value *thread_get(struct task_struct *task,
 
 static __always_inline void attribute(__u32 tid, struct thread_value *t, __u64 blocked, __u64 runq)
 {
-	struct offcpu_key key = {.tid = tid, .user_stack = t->user_stack, .kernel_stack = t->kernel_stack};
+	__u32 k = t->kind & 1;
+	struct offcpu_key key = {.tid = tid, .user_stack = t->user_stack[k], .kernel_stack = t->kernel_stack[k]};
 	struct offcpu_value *v, init = {};
 
 	v = bpf_map_lookup_elem(&offcpu, &key);
@@ -122,6 +124,7 @@ static __always_inline void switch_out(void *ctx, bool preempt, struct task_stru
 {
 	bool runnable = preempt || prev_state == TASK_RUNNING, created;
 	struct thread_value *t = thread_get(prev, &created);
+	__u32 k;
 
 	counter_add(&counters, runnable ? COUNT_INVOLUNTARY : COUNT_VOLUNTARY, 1);
 	if (!t)
@@ -144,13 +147,15 @@ static __always_inline void switch_out(void *ctx, bool preempt, struct task_stru
 	t->open = OFF_STACK;
 	t->off_ns = now;
 	t->wake_ns = runnable ? now : 0; /* preempted: still runnable */
-	if (t->stack_ns && now - t->stack_ns < stack_interval_ns) {
+	k = runnable;
+	t->kind = k;
+	if (t->stack_ns[k] && now - t->stack_ns[k] < stack_interval_ns) {
 		counter_add(&counters, COUNT_STACKS_REUSED, 1); /* keep the last walked stacks */
 		return;
 	}
-	t->stack_ns = now;
-	t->user_stack = stack_id(ctx, &stacks, BPF_F_USER_STACK, &drops, DROP_USER_STACK);
-	t->kernel_stack = stack_id(ctx, &stacks, 0, &drops, DROP_KERNEL_STACK);
+	t->stack_ns[k] = now;
+	t->user_stack[k] = stack_id(ctx, &stacks, BPF_F_USER_STACK, &drops, DROP_USER_STACK);
+	t->kernel_stack[k] = stack_id(ctx, &stacks, 0, &drops, DROP_KERNEL_STACK);
 }
 
 static __always_inline void switch_in(struct task_struct *next, __u64 now)

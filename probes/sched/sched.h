@@ -28,11 +28,13 @@ struct thread_value {
 	__u64 wake_ns;  /* wakeup of the open interval; == off_ns when preempted; 0 until woken */
 	__u64 voluntary;
 	__u64 involuntary;
-	__u64 stack_ns; /* when its stacks were last walked */
-	__s32 user_stack;
-	__s32 kernel_stack;
-	__u32 open;     /* enum interval */
-	__u32 pad;
+	/* Last walked stacks per kind of switch-out, [0] blocking and [1]
+	 * preempted, and when; the open interval uses stacks[kind]. */
+	__u64 stack_ns[2];
+	__s32 user_stack[2];
+	__s32 kernel_stack[2];
+	__u32 open; /* enum interval */
+	__u32 kind; /* 0: blocked, 1: preempted */
 	char comm[16];
 };
 

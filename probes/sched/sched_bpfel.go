@@ -48,11 +48,11 @@ type schedThreadValue struct {
 	WakeNs      uint64
 	Voluntary   uint64
 	Involuntary uint64
-	StackNs     uint64
-	UserStack   int32
-	KernelStack int32
+	StackNs     [2]uint64
+	UserStack   [2]int32
+	KernelStack [2]int32
 	Open        uint32
-	Pad         uint32
+	Kind        uint32
 	Comm        [16]int8
 }
 
