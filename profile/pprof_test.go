@@ -109,3 +109,26 @@ func TestToPprofUnknownType(t *testing.T) {
 		t.Fatal("want error for an unknown sample type")
 	}
 }
+
+// BenchmarkToPprof symbolizes and builds a profile of 5,000 distinct
+// stacks of 20 frames over 2,000 distinct addresses.
+func BenchmarkToPprof(b *testing.B) {
+	syms := tableSymbols{user: map[uint64]string{}, kernel: map[uint64]string{}}
+	for a := uint64(0); a < 2000; a++ {
+		syms.user[0x401000+a*16] = fmt.Sprintf("pkg.func%d", a)
+	}
+	c := &Capture{Start: time.Unix(0, 0), End: time.Unix(10, 0), Hz: 99}
+	for i := range 5000 {
+		st := make([]uint64, 20)
+		for j := range st {
+			st[j] = 0x401000 + uint64((i*7+j*13)%2000)*16
+		}
+		c.Stacks = append(c.Stacks, Stack{Type: TypeOnCPU, TID: uint32(i % 8), Thread: "w", User: st, Value: 1e7, Count: 1})
+	}
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, err := c.ToPprof(syms); err != nil {
+			b.Fatal(err)
+		}
+	}
+}

@@ -151,6 +151,13 @@ func (p *Probe) Collect(c *profile.Capture, endNs uint64) error {
 		c.Counts["voluntary_switches"] += tv.Voluntary
 		c.Counts["involuntary_switches"] += tv.Involuntary
 		seen[tk] = true
+		for k := range 2 { // time accumulated in the thread, not yet in offcpu
+			tid, name, user, kernel := tk, th.Name, tv.UserStack[k], tv.KernelStack[k]
+			b, r, nb, nr := tv.AccBlockedNs[k], tv.AccRunqNs[k], tv.AccBlockedCount[k], tv.AccRunqCount[k]
+			if nb+nr > 0 {
+				open = append(open, func() { add(tid, name, user, kernel, b, r, nb, nr) })
+			}
+		}
 		switch {
 		case tv.Open == offNone && tv.InNs != 0 && tv.InNs < endNs: // on CPU at the end
 			th.OnCPUNs += endNs - tv.InNs

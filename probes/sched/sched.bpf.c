@@ -7,7 +7,9 @@
  * voluntary and involuntary switches and accounts each thread's time.
  *
  * Everything about a thread lives in one long-lived entry of `threads`, so
- * a context switch costs two hash lookups and no map insert or delete. */
+ * a context switch costs two hash lookups and no map insert or delete; time
+ * per stack is accumulated there and flushed to `offcpu` when the thread's
+ * stacks are walked anew. */
 #include "common.h"
 #include "sched.h"
 
@@ -93,30 +95,30 @@ static __always_inline struct thread_value *thread_get(struct task_struct *task,
 	return t;
 }
 
-static __always_inline void attribute(__u32 tid, struct thread_value *t, __u64 blocked, __u64 runq)
+/* flush adds the time accumulated for stacks[k] to the offcpu map. */
+static __always_inline void flush(__u32 tid, struct thread_value *t, __u32 k)
 {
-	__u32 k = t->kind & 1;
 	struct offcpu_key key = {.tid = tid, .user_stack = t->user_stack[k], .kernel_stack = t->kernel_stack[k]};
 	struct offcpu_value *v, init = {};
 
+	if (!t->acc_blocked_count[k] && !t->acc_runq_count[k])
+		return;
 	v = bpf_map_lookup_elem(&offcpu, &key);
 	if (!v) {
 		__builtin_memcpy(init.comm, t->comm, sizeof(init.comm));
 		bpf_map_update_elem(&offcpu, &key, &init, BPF_NOEXIST);
 		v = bpf_map_lookup_elem(&offcpu, &key);
-		if (!v) {
-			counter_add(&drops, DROP_OFFCPU_FULL, 1);
-			return;
-		}
 	}
-	if (blocked) {
-		v->blocked_ns += blocked;
-		v->blocked_count++;
+	if (v) {
+		v->blocked_ns += t->acc_blocked_ns[k];
+		v->blocked_count += t->acc_blocked_count[k];
+		v->runq_ns += t->acc_runq_ns[k];
+		v->runq_count += t->acc_runq_count[k];
+	} else {
+		counter_add(&drops, DROP_OFFCPU_FULL, 1);
 	}
-	if (runq) {
-		v->runq_ns += runq;
-		v->runq_count++;
-	}
+	t->acc_blocked_ns[k] = t->acc_runq_ns[k] = 0;
+	t->acc_blocked_count[k] = t->acc_runq_count[k] = 0;
 }
 
 static __always_inline void switch_out(void *ctx, bool preempt, struct task_struct *prev,
@@ -153,6 +155,7 @@ static __always_inline void switch_out(void *ctx, bool preempt, struct task_stru
 		counter_add(&counters, COUNT_STACKS_REUSED, 1); /* keep the last walked stacks */
 		return;
 	}
+	flush(prev->pid, t, k);
 	t->stack_ns[k] = now;
 	t->user_stack[k] = stack_id(ctx, &stacks, BPF_F_USER_STACK, &drops, DROP_USER_STACK);
 	t->kernel_stack[k] = stack_id(ctx, &stacks, 0, &drops, DROP_KERNEL_STACK);
@@ -179,8 +182,18 @@ static __always_inline void switch_in(struct task_struct *next, __u64 now)
 			hist_record(HIST_BLOCKED, blocked);
 		t->blocked_ns += blocked;
 		t->runq_ns += runq;
-		if (t->open == OFF_STACK)
-			attribute(next->pid, t, blocked, runq);
+		if (t->open == OFF_STACK) {
+			__u32 k = t->kind & 1;
+
+			if (blocked) {
+				t->acc_blocked_ns[k] += blocked;
+				t->acc_blocked_count[k]++;
+			}
+			if (runq) {
+				t->acc_runq_ns[k] += runq;
+				t->acc_runq_count[k]++;
+			}
+		}
 		t->open = OFF_NONE;
 	}
 	t->in_ns = now;
@@ -220,12 +233,14 @@ int BPF_PROG(handle_sched_switch, bool preempt, struct task_struct *prev, struct
 {
 	__u64 now;
 
-	if (!window_start_ns)
+	bool out = prev->tgid == target_tgid, in = next->tgid == target_tgid;
+
+	if (!window_start_ns || !(out || in))
 		return 0;
 	now = bpf_ktime_get_ns();
-	if (prev->tgid == target_tgid)
+	if (out)
 		switch_out(ctx, preempt, prev, prev_state, now);
-	if (next->tgid == target_tgid)
+	if (in)
 		switch_in(next, now);
 	return 0;
 }

@@ -33,6 +33,13 @@ struct thread_value {
 	__u64 stack_ns[2];
 	__s32 user_stack[2];
 	__s32 kernel_stack[2];
+	/* Off-CPU time not yet added to the offcpu map, per kind, for
+	 * stacks[kind]: flushed when that kind's stacks are walked anew (and
+	 * by user space at the end), so most switches touch no other map. */
+	__u64 acc_blocked_ns[2];
+	__u64 acc_runq_ns[2];
+	__u64 acc_blocked_count[2];
+	__u64 acc_runq_count[2];
 	__u32 open; /* enum interval */
 	__u32 kind; /* 0: blocked, 1: preempted */
 	char comm[16];

@@ -39,21 +39,25 @@ type schedOffcpuValue struct {
 }
 
 type schedThreadValue struct {
-	_           structs.HostLayout
-	OncpuNs     uint64
-	BlockedNs   uint64
-	RunqNs      uint64
-	InNs        uint64
-	OffNs       uint64
-	WakeNs      uint64
-	Voluntary   uint64
-	Involuntary uint64
-	StackNs     [2]uint64
-	UserStack   [2]int32
-	KernelStack [2]int32
-	Open        uint32
-	Kind        uint32
-	Comm        [16]int8
+	_               structs.HostLayout
+	OncpuNs         uint64
+	BlockedNs       uint64
+	RunqNs          uint64
+	InNs            uint64
+	OffNs           uint64
+	WakeNs          uint64
+	Voluntary       uint64
+	Involuntary     uint64
+	StackNs         [2]uint64
+	UserStack       [2]int32
+	KernelStack     [2]int32
+	AccBlockedNs    [2]uint64
+	AccRunqNs       [2]uint64
+	AccBlockedCount [2]uint64
+	AccRunqCount    [2]uint64
+	Open            uint32
+	Kind            uint32
+	Comm            [16]int8
 }
 
 // Names of all BPF objects in the ELF.
