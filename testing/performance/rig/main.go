@@ -3,9 +3,10 @@
 //
 //   - attach latency: from starting `perfprobe attach` to its "attached"
 //     line (median of -attach-runs);
-//   - overhead: round trips per second of a context-switch-heavy target
-//     (testdata/targets/pingpong) without and with `attach` (cpu+sched at
-//     99 Hz), interleaved pairs in one run, as a ratio;
+//   - overhead: throughput of context-switch-heavy targets (pipe ping-pong
+//     pinned to one CPU and free; the demo HTTP service under loopback
+//     load) without and with `attach` (cpu+sched at 99 Hz), interleaved
+//     pairs in one run, as ratios;
 //   - perfprobe's peak RSS, CPU time and BPF run time over a -long capture
 //     of that workload.
 //
@@ -42,9 +43,11 @@ func main() {
 	perfprobe := filepath.Join(dir, "perfprobe")
 	pingpong := filepath.Join(dir, "pingpong")
 	spinner := filepath.Join(dir, "spinner")
+	demo := filepath.Join(dir, "demo")
 	build(perfprobe, "./cmd/perfprobe")
 	build(pingpong, "./testdata/targets/pingpong")
 	build(spinner, "./testdata/targets/spinner")
+	build(demo, "./testdata/targets/demo")
 	fmt.Printf("# perfprobe rig, %s, %s\n\n", time.Now().UTC().Format(time.RFC3339), machine())
 
 	// Attach latency.
@@ -72,38 +75,53 @@ func main() {
 	fmt.Printf("## Attach latency (start of `perfprobe attach` to \"attached\", %d runs)\n\n", len(lat))
 	fmt.Printf("median %.0f ms, 95%% CI [%.0f, %.0f] ms, min %.0f ms, max %.0f ms\n\n", s.Center, s.Lo, s.Hi, minOf(lat), maxOf(lat))
 
-	// Overhead on a context-switch-heavy target, interleaved.
-	var base, probed, ratios []float64
-	warm := "1s"
-	for i := range *pairs {
-		withProbe := func() float64 {
-			return pingpongRun(pingpong, warm, *runFor, func(pid int) *exec.Cmd {
-				return exec.Command(perfprobe, "attach", "-q", "-d", "0", "-o", filepath.Join(dir, fmt.Sprint("ovh", i)), fmt.Sprint(pid))
-			})
-		}
-		// Alternate the order so drift of the machine cancels out.
-		var b, p float64
-		if i%2 == 0 {
-			b, p = pingpongRun(pingpong, warm, *runFor, nil), withProbe()
-		} else {
-			p, b = withProbe(), pingpongRun(pingpong, warm, *runFor, nil)
-		}
-		base, probed = append(base, b), append(probed, p)
-		ratios = append(ratios, p/b)
+	// Overhead on context-switch-heavy targets, interleaved pairs.
+	workloads := []struct {
+		name string
+		run  func(attach func(pid int) *exec.Cmd) float64
+	}{
+		{"pipe ping-pong, 2 threads pinned to CPU 0 (round trips/s)", func(a func(int) *exec.Cmd) float64 {
+			return pingpongRun([]string{"taskset", "-c", "0", pingpong}, "1s", *runFor, a)
+		}},
+		{"pipe ping-pong, 2 threads free on all CPUs (round trips/s)", func(a func(int) *exec.Cmd) float64 {
+			return pingpongRun([]string{pingpong}, "1s", *runFor, a)
+		}},
+		{"demo HTTP service with 4 loopback clients (requests/s)", func(a func(int) *exec.Cmd) float64 {
+			return demoRun(demo, *runFor, a)
+		}},
 	}
-	bs := benchmath.AssumeNothing.Summary(benchmath.NewSample(base, &benchmath.DefaultThresholds), 0.95)
-	ps := benchmath.AssumeNothing.Summary(benchmath.NewSample(probed, &benchmath.DefaultThresholds), 0.95)
-	rs := benchmath.AssumeNothing.Summary(benchmath.NewSample(ratios, &benchmath.DefaultThresholds), 0.95)
-	cmp := benchmath.AssumeNothing.Compare(benchmath.NewSample(base, &benchmath.DefaultThresholds), benchmath.NewSample(probed, &benchmath.DefaultThresholds))
-	fmt.Printf("## Overhead: pipe ping-pong round trips/s (pinned to CPU 0), without vs with attach (cpu+sched, 99 Hz), %d interleaved pairs of %s\n\n", *pairs, *runFor)
-	fmt.Printf("| | median | 95%% CI |\n|---|---|---|\n")
-	fmt.Printf("| without | %.0f | [%.0f, %.0f] |\n| with attach | %.0f | [%.0f, %.0f] |\n", bs.Center, bs.Lo, bs.Hi, ps.Center, ps.Lo, ps.Hi)
-	fmt.Printf("| ratio with/without (per pair) | %.3f | [%.3f, %.3f] |\n\n", rs.Center, rs.Lo, rs.Hi)
-	fmt.Printf("slowdown %.1f%% (median of pair ratios), %s\n\n", 100*(1-rs.Center), cmp)
+	fmt.Printf("## Overhead: throughput without vs with `perfprobe attach` (cpu+sched, 99 Hz), %d interleaved pairs of %s each\n\n", *pairs, *runFor)
+	fmt.Printf("| workload | without (median, 95%% CI) | with attach | ratio with/without (median of pairs, 95%% CI) | slowdown | test |\n|---|---|---|---|---|---|\n")
+	for wi, w := range workloads {
+		var base, probed, ratios []float64
+		for i := range *pairs {
+			withProbe := func() float64 {
+				return w.run(func(pid int) *exec.Cmd {
+					return exec.Command(perfprobe, "attach", "-q", "-d", "0", "-o", filepath.Join(dir, fmt.Sprint("ovh", wi, "-", i)), fmt.Sprint(pid))
+				})
+			}
+			// Alternate the order so drift of the machine cancels out.
+			var b, p float64
+			if i%2 == 0 {
+				b, p = w.run(nil), withProbe()
+			} else {
+				p, b = withProbe(), w.run(nil)
+			}
+			base, probed = append(base, b), append(probed, p)
+			ratios = append(ratios, p/b)
+		}
+		bs := benchmath.AssumeNothing.Summary(benchmath.NewSample(base, &benchmath.DefaultThresholds), 0.95)
+		ps := benchmath.AssumeNothing.Summary(benchmath.NewSample(probed, &benchmath.DefaultThresholds), 0.95)
+		rs := benchmath.AssumeNothing.Summary(benchmath.NewSample(ratios, &benchmath.DefaultThresholds), 0.95)
+		cmp := benchmath.AssumeNothing.Compare(benchmath.NewSample(base, &benchmath.DefaultThresholds), benchmath.NewSample(probed, &benchmath.DefaultThresholds))
+		fmt.Printf("| %s | %.0f [%.0f, %.0f] | %.0f [%.0f, %.0f] | %.3f [%.3f, %.3f] | %.1f%% | %s |\n",
+			w.name, bs.Center, bs.Lo, bs.Hi, ps.Center, ps.Lo, ps.Hi, rs.Center, rs.Lo, rs.Hi, 100*(1-rs.Center), cmp)
+	}
+	fmt.Println()
 
 	// Self-cost of a long capture of the same workload.
 	out := filepath.Join(dir, "long")
-	pingpongRun(pingpong, "0s", *long+2*time.Second, func(pid int) *exec.Cmd {
+	pingpongRun([]string{pingpong}, "0s", *long+2*time.Second, func(pid int) *exec.Cmd {
 		return exec.Command(perfprobe, "attach", "-q", "-d", long.String(), "-o", out, fmt.Sprint(pid))
 	})
 	var rep struct {
@@ -134,13 +152,12 @@ func main() {
 	fmt.Printf("| BPF programs run time | %.3f s (%.2f%% of one CPU), %d runs, %.0f ns/run |\n", float64(sc.BPFRunNs)/1e9, 100*float64(sc.BPFRunNs)/1e9/win, sc.BPFRunCount, float64(sc.BPFRunNs)/float64(max(sc.BPFRunCount, 1)))
 }
 
-// pingpongRun runs the workload (optionally with a perfprobe command
-// attached right after it is ready) and returns round trips per second.
-func pingpongRun(bin, warmup string, d time.Duration, attach func(pid int) *exec.Cmd) float64 {
-	// Pinned to CPU 0: both threads switch on one CPU, the densest and
-	// steadiest context-switch load (across CPUs the rate is bimodal with
-	// placement); perfprobe itself runs on the other CPUs.
-	cmd := exec.Command("taskset", "-c", "0", bin, "-warmup", warmup, "-duration", d.String())
+// pingpongRun runs the ping-pong workload (optionally with a perfprobe
+// command attached right after it is ready) and returns round trips per
+// second. Pinned to one CPU both threads switch on it, the densest and
+// steadiest context-switch load; free, the rate depends on placement.
+func pingpongRun(argv []string, warmup string, d time.Duration, attach func(pid int) *exec.Cmd) float64 {
+	cmd := exec.Command(argv[0], append(argv[1:], "-warmup", warmup, "-duration", d.String())...)
 	stdout, _ := cmd.StdoutPipe()
 	check(cmd.Start())
 	sc := bufio.NewScanner(stdout)
@@ -164,6 +181,39 @@ func pingpongRun(bin, warmup string, d time.Duration, attach func(pid int) *exec
 		check(pp.Wait())
 	}
 	return res.RoundTrips / res.Seconds
+}
+
+// demoRun runs the demo service with its loopback load generator and
+// returns requests served per second.
+func demoRun(bin string, d time.Duration, attach func(pid int) *exec.Cmd) float64 {
+	cmd := exec.Command(bin, "-load", "4", "-duration", d.String())
+	stdout, _ := cmd.StdoutPipe()
+	check(cmd.Start())
+	sc := bufio.NewScanner(stdout)
+	sc.Scan() // ready line
+	var pp *exec.Cmd
+	if attach != nil {
+		pp = attach(cmd.Process.Pid)
+		check(pp.Start())
+	}
+	var res struct {
+		Requests map[string]float64 `json:"requests"`
+		Seconds  float64            `json:"seconds"`
+	}
+	for sc.Scan() {
+		if strings.HasPrefix(sc.Text(), "{") {
+			check(json.Unmarshal(sc.Bytes(), &res))
+		}
+	}
+	check(cmd.Wait())
+	if pp != nil {
+		check(pp.Wait())
+	}
+	var n float64
+	for _, v := range res.Requests {
+		n += v
+	}
+	return n / res.Seconds
 }
 
 func start(bin string) *exec.Cmd {
