@@ -90,6 +90,12 @@ func New(name string) (Probe, error) {
 	return newProbe(), nil
 }
 
+// Skipped is returned by Attach when a probe does not apply to this target
+// (e.g. no TLS code in it): the session notes the reason and goes on.
+type Skipped struct{ Reason string }
+
+func (s *Skipped) Error() string { return s.Reason }
+
 // Errors callers branch on.
 var (
 	ErrNoSuchProcess = errors.New("no such process")

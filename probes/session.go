@@ -40,6 +40,7 @@ type Session struct {
 	start   time.Time
 	startNs uint64
 	attach  time.Duration
+	skipped []string // probes that did not apply, and why
 }
 
 // Start checks privileges and BTF, then loads and attaches every probe.
@@ -79,6 +80,11 @@ func Start(t *Target, cfg Config) (*Session, error) {
 		}
 		if err := p.Attach(t, opts); err != nil {
 			p.Close()
+			var skip *Skipped
+			if errors.As(err, &skip) {
+				s.skipped = append(s.skipped, fmt.Sprintf("probe %s skipped: %s", name, skip.Reason))
+				continue
+			}
 			s.Close()
 			return nil, fmt.Errorf("attaching probe %s: %w", name, describeLoadError(err))
 		}
@@ -105,6 +111,18 @@ func describeLoadError(err error) error {
 		return fmt.Errorf("%w (this kernel lacks a feature the probe needs; see `perfprobe doctor`)", err)
 	}
 	return err
+}
+
+// Skipped lists the probes that did not apply to this target, and why.
+func (s *Session) Skipped() []string { return s.skipped }
+
+// Attached lists the probes that are attached.
+func (s *Session) Attached() []string {
+	var out []string
+	for _, p := range s.probes {
+		out = append(out, p.Name())
+	}
+	return out
 }
 
 // AttachDuration is how long Start took.
@@ -141,6 +159,7 @@ func (s *Session) Stop(cause string) *profile.Capture {
 		Counts:     map[string]uint64{},
 		Drops:      map[string]uint64{},
 		Threads:    map[uint32]*profile.Thread{},
+		Warnings:   append([]string(nil), s.skipped...),
 	}
 	for _, p := range s.probes {
 		c.Probes = append(c.Probes, p.Name())

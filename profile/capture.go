@@ -5,9 +5,12 @@ import "time"
 // Sample types a capture can carry. Each is its own quantity; they are never
 // summed into one number.
 const (
-	TypeOnCPU          = "oncpu"           // nanoseconds on CPU, estimated from sampling
-	TypeOffCPUBlocked  = "offcpu_blocked"  // nanoseconds from switch-out until wakeup
-	TypeOffCPURunqueue = "offcpu_runqueue" // nanoseconds from wakeup/preemption until switch-in
+	TypeOnCPU                 = "oncpu"                  // nanoseconds on CPU, estimated from sampling
+	TypeOffCPUBlocked         = "offcpu_blocked"         // nanoseconds from switch-out until wakeup
+	TypeOffCPURunqueue        = "offcpu_runqueue"        // nanoseconds from wakeup/preemption until switch-in
+	TypeOffCPUUninterruptible = "offcpu_uninterruptible" // the part of offcpu_blocked spent in D state
+	TypeIOWait                = "iowait"                 // nanoseconds inside slow I/O syscalls, at their entry stack
+	TypeTLSHandshake          = "tls_handshake"          // nanoseconds inside TLS handshakes, at the stack that started them
 )
 
 // Capture is what a probe session hands to the rest of the pipeline: raw

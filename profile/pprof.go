@@ -44,6 +44,9 @@ var SampleTypes = []*profile.ValueType{
 	{Type: TypeOnCPU, Unit: "nanoseconds"},
 	{Type: TypeOffCPUBlocked, Unit: "nanoseconds"},
 	{Type: TypeOffCPURunqueue, Unit: "nanoseconds"},
+	{Type: TypeOffCPUUninterruptible, Unit: "nanoseconds"},
+	{Type: TypeIOWait, Unit: "nanoseconds"},
+	{Type: TypeTLSHandshake, Unit: "nanoseconds"},
 }
 
 // ToPprof symbolizes the capture's stacks into one pprof profile. Each

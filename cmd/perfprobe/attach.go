@@ -61,7 +61,10 @@ func attach(pid int, o captureOptions) error {
 		return err
 	}
 	fmt.Fprintf(os.Stderr, "perfprobe: attached to pid %d (%s) in %s: probes %s at %d Hz; %s\n",
-		pid, t.Comm, r.sess.AttachDuration().Round(time.Millisecond), strings.Join(o.probes, ","), o.hz, stopHint(o.duration))
+		pid, t.Comm, r.sess.AttachDuration().Round(time.Millisecond), strings.Join(r.sess.Attached(), ","), o.hz, stopHint(o.duration))
+	for _, s := range r.sess.Skipped() {
+		fmt.Fprintln(os.Stderr, "perfprobe:", s)
+	}
 	cause := r.wait(ctx, t.Exited(), "target-exited")
 	stop() // a second Ctrl-C while writing kills perfprobe
 	if cause == "target-exited" {

@@ -200,8 +200,9 @@ func (r *captureRun) finish(cause string) (*profile.Capture, string, error) {
 		}
 		files["profile"] = "profile.pb.gz"
 		for _, st := range profile.SampleTypes {
-			if st.Unit != "nanoseconds" {
-				continue
+			core := st.Type == profile.TypeOnCPU || st.Type == profile.TypeOffCPUBlocked || st.Type == profile.TypeOffCPURunqueue
+			if st.Unit != "nanoseconds" || (!core && profile.Total(p, st.Type) == 0) {
+				continue // the core types always get a file; the others when they have data
 			}
 			name := st.Type + ".folded"
 			err := writeFile(filepath.Join(dir, name), func(w io.Writer) error { return flame.WriteFolded(w, p, st.Type, false) })

@@ -95,7 +95,10 @@ func run(argv []string, o captureOptions) error {
 	waitExec(t.PID, self, exited)
 	t.Refresh()
 	r.snapshot()
-	fmt.Fprintf(os.Stderr, "perfprobe: running %s (pid %d) with probes %s at %d Hz\n", strings.Join(argv, " "), t.PID, strings.Join(o.probes, ","), o.hz)
+	fmt.Fprintf(os.Stderr, "perfprobe: running %s (pid %d) with probes %s at %d Hz\n", strings.Join(argv, " "), t.PID, strings.Join(r.sess.Attached(), ","), o.hz)
+	for _, s := range r.sess.Skipped() {
+		fmt.Fprintln(os.Stderr, "perfprobe:", s)
+	}
 
 	cause := r.wait(ctx, exited, "command-exited")
 	stop()
