@@ -51,6 +51,9 @@ type Stack struct {
 	Kernel []uint64 // kernel addresses, leaf first
 	Value  int64    // nanoseconds
 	Count  int64    // samples or events behind Value
+	// Labels become pprof string labels (e.g. "syscall": "fsync",
+	// "tls": "client"); samples with different labels stay apart.
+	Labels map[string]string
 }
 
 // Thread holds the per-thread time accounting of one capture window.

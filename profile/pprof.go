@@ -84,8 +84,14 @@ func (c *Capture) ToPprof(sym Symbols) (*profile.Profile, error) {
 			Location: b.stack(s.User, s.Kernel),
 			NumLabel: map[string][]int64{"tid": {int64(s.TID)}},
 		}
+		if s.Thread != "" || len(s.Labels) > 0 {
+			sample.Label = map[string][]string{}
+		}
 		if s.Thread != "" {
-			sample.Label = map[string][]string{"thread": {s.Thread}}
+			sample.Label["thread"] = []string{s.Thread}
+		}
+		for k, v := range s.Labels {
+			sample.Label[k] = []string{v}
 		}
 		p.Sample = append(p.Sample, sample)
 	}
