@@ -63,7 +63,9 @@ type Thread struct {
 	OnCPUNs    uint64 `json:"oncpu_ns"`    // exact, from the scheduler
 	BlockedNs  uint64 `json:"blocked_ns"`  // switch-out until wakeup
 	RunqueueNs uint64 `json:"runqueue_ns"` // runnable but waiting for a CPU
-	Samples    uint64 `json:"samples"`     // on-CPU samples taken
+	// UninterruptibleNs is the part of BlockedNs spent in D state.
+	UninterruptibleNs uint64 `json:"uninterruptible_ns"`
+	Samples           uint64 `json:"samples"` // on-CPU samples taken
 }
 
 // SelfCost is what the capture cost the machine.

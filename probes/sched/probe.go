@@ -44,6 +44,14 @@ const (
 
 var dropNames = [dropMax]string{"sched_user_stack", "sched_kernel_stack", "sched_offcpu_full", "sched_threads_full", "sched_unpaired_switch"}
 
+// Kinds of switch-out; they mirror enum kind in sched.h.
+const (
+	kindSleep = iota
+	kindPreempted
+	kindDState
+	kindMax
+)
+
 // Open-interval states of a thread; they mirror enum interval in sched.h.
 const (
 	offNone = iota
@@ -126,10 +134,13 @@ func (p *Probe) Collect(c *profile.Capture, endNs uint64) error {
 		return errors.New("probe not loaded")
 	}
 	stacks := probes.NewStacks(p.objs.Stacks)
-	add := func(tid uint32, name string, user, kernel int32, blocked, runq, nb, nr uint64) {
+	add := func(tid uint32, name string, user, kernel int32, blocked, runq, nb, nr, dstate, nd uint64) {
 		u, k := stacks.Get(user), stacks.Get(kernel)
 		if blocked > 0 {
 			c.Stacks = append(c.Stacks, profile.Stack{Type: profile.TypeOffCPUBlocked, TID: tid, Thread: name, User: u, Kernel: k, Value: int64(blocked), Count: int64(nb)})
+		}
+		if dstate > 0 {
+			c.Stacks = append(c.Stacks, profile.Stack{Type: profile.TypeOffCPUUninterruptible, TID: tid, Thread: name, User: u, Kernel: k, Value: int64(dstate), Count: int64(nd)})
 		}
 		if runq > 0 {
 			c.Stacks = append(c.Stacks, profile.Stack{Type: profile.TypeOffCPURunqueue, TID: tid, Thread: name, User: u, Kernel: k, Value: int64(runq), Count: int64(nr)})
@@ -151,11 +162,16 @@ func (p *Probe) Collect(c *profile.Capture, endNs uint64) error {
 		c.Counts["voluntary_switches"] += tv.Voluntary
 		c.Counts["involuntary_switches"] += tv.Involuntary
 		seen[tk] = true
-		for k := range 2 { // time accumulated in the thread, not yet in offcpu
+		th.UninterruptibleNs += tv.DstateNs
+		for k := range kindMax { // time accumulated in the thread, not yet in offcpu
 			tid, name, user, kernel := tk, th.Name, tv.UserStack[k], tv.KernelStack[k]
 			b, r, nb, nr := tv.AccBlockedNs[k], tv.AccRunqNs[k], tv.AccBlockedCount[k], tv.AccRunqCount[k]
+			var d, nd uint64
+			if k == kindDState {
+				d, nd = b, nb
+			}
 			if nb+nr > 0 {
-				open = append(open, func() { add(tid, name, user, kernel, b, r, nb, nr) })
+				open = append(open, func() { add(tid, name, user, kernel, b, r, nb, nr, d, nd) })
 			}
 		}
 		switch {
@@ -175,9 +191,14 @@ func (p *Probe) Collect(c *profile.Capture, endNs uint64) error {
 			th.BlockedNs += blocked
 			th.RunqueueNs += runq
 			if tv.Open == offStack {
-				k := tv.Kind & 1
+				k := min(tv.Kind, kindMax-1)
 				tid, name, user, kernel := tk, th.Name, tv.UserStack[k], tv.KernelStack[k]
-				open = append(open, func() { add(tid, name, user, kernel, blocked, runq, 1, 1) })
+				var d uint64
+				if k == kindDState {
+					d = blocked
+					th.UninterruptibleNs += blocked
+				}
+				open = append(open, func() { add(tid, name, user, kernel, blocked, runq, 1, 1, d, 1) })
 			}
 		}
 	}
@@ -194,7 +215,7 @@ func (p *Probe) Collect(c *profile.Capture, endNs uint64) error {
 	)
 	it = p.objs.Offcpu.Iterate()
 	for it.Next(&ok, &ov) {
-		add(ok.Tid, probes.CommString(ov.Comm), ok.UserStack, ok.KernelStack, ov.BlockedNs, ov.RunqNs, ov.BlockedCount, ov.RunqCount)
+		add(ok.Tid, probes.CommString(ov.Comm), ok.UserStack, ok.KernelStack, ov.BlockedNs, ov.RunqNs, ov.BlockedCount, ov.RunqCount, ov.DstateNs, ov.DstateCount)
 	}
 	if err := it.Err(); err != nil {
 		return fmt.Errorf("reading off-CPU stacks: %w", err)

@@ -84,8 +84,10 @@ static __always_inline struct thread_value *thread_get(struct task_struct *task,
 	t = bpf_map_lookup_elem(&threads, &tid);
 	if (t)
 		return t;
-	init.user_stack[0] = init.user_stack[1] = -1;
-	init.kernel_stack[0] = init.kernel_stack[1] = -1;
+	for (int i = 0; i < KIND_MAX; i++) {
+		init.user_stack[i] = -1;
+		init.kernel_stack[i] = -1;
+	}
 	bpf_probe_read_kernel_str(&init.comm, sizeof(init.comm), task->comm);
 	if (bpf_map_update_elem(&threads, &tid, &init, BPF_NOEXIST) == 0)
 		*created = true;
@@ -98,11 +100,13 @@ static __always_inline struct thread_value *thread_get(struct task_struct *task,
 /* flush adds the time accumulated for stacks[k] to the offcpu map. */
 static __always_inline void flush(__u32 tid, struct thread_value *t, __u32 k)
 {
-	struct offcpu_key key = {.tid = tid, .user_stack = t->user_stack[k], .kernel_stack = t->kernel_stack[k]};
+	struct offcpu_key key = {.tid = tid};
 	struct offcpu_value *v, init = {};
 
-	if (!t->acc_blocked_count[k] && !t->acc_runq_count[k])
+	if (k >= KIND_MAX || (!t->acc_blocked_count[k] && !t->acc_runq_count[k]))
 		return;
+	key.user_stack = t->user_stack[k];
+	key.kernel_stack = t->kernel_stack[k];
 	v = bpf_map_lookup_elem(&offcpu, &key);
 	if (!v) {
 		__builtin_memcpy(init.comm, t->comm, sizeof(init.comm));
@@ -112,6 +116,10 @@ static __always_inline void flush(__u32 tid, struct thread_value *t, __u32 k)
 	if (v) {
 		v->blocked_ns += t->acc_blocked_ns[k];
 		v->blocked_count += t->acc_blocked_count[k];
+		if (k == KIND_DSTATE) {
+			v->dstate_ns += t->acc_blocked_ns[k];
+			v->dstate_count += t->acc_blocked_count[k];
+		}
 		v->runq_ns += t->acc_runq_ns[k];
 		v->runq_count += t->acc_runq_count[k];
 	} else {
@@ -149,7 +157,7 @@ static __always_inline void switch_out(void *ctx, bool preempt, struct task_stru
 	t->open = OFF_STACK;
 	t->off_ns = now;
 	t->wake_ns = runnable ? now : 0; /* preempted: still runnable */
-	k = runnable;
+	k = runnable ? KIND_PREEMPTED : (prev_state & TASK_UNINTERRUPTIBLE) ? KIND_DSTATE : KIND_SLEEP;
 	t->kind = k;
 	if (t->stack_ns[k] && now - t->stack_ns[k] < stack_interval_ns) {
 		counter_add(&counters, COUNT_STACKS_REUSED, 1); /* keep the last walked stacks */
@@ -182,9 +190,13 @@ static __always_inline void switch_in(struct task_struct *next, __u64 now)
 			hist_record(HIST_BLOCKED, blocked);
 		t->blocked_ns += blocked;
 		t->runq_ns += runq;
+		if (t->kind == KIND_DSTATE)
+			t->dstate_ns += blocked;
 		if (t->open == OFF_STACK) {
-			__u32 k = t->kind & 1;
+			__u32 k = t->kind;
 
+			if (k >= KIND_MAX)
+				k = KIND_SLEEP;
 			if (blocked) {
 				t->acc_blocked_ns[k] += blocked;
 				t->acc_blocked_count[k]++;

@@ -15,7 +15,17 @@ struct offcpu_value {
 	__u64 runq_ns;
 	__u64 blocked_count;
 	__u64 runq_count;
+	__u64 dstate_ns; /* the part of blocked_ns spent uninterruptible (D state) */
+	__u64 dstate_count;
 	char comm[16];
+};
+
+/* Why a thread left the CPU. */
+enum kind {
+	KIND_SLEEP,     /* blocked, interruptible */
+	KIND_PREEMPTED, /* still runnable */
+	KIND_DSTATE,    /* blocked, uninterruptible (D state: usually I/O) */
+	KIND_MAX,
 };
 
 /* One thread: its time over the window and its open off-CPU interval. */
@@ -28,20 +38,21 @@ struct thread_value {
 	__u64 wake_ns;  /* wakeup of the open interval; == off_ns when preempted; 0 until woken */
 	__u64 voluntary;
 	__u64 involuntary;
-	/* Last walked stacks per kind of switch-out, [0] blocking and [1]
-	 * preempted, and when; the open interval uses stacks[kind]. */
-	__u64 stack_ns[2];
-	__s32 user_stack[2];
-	__s32 kernel_stack[2];
+	/* Last walked stacks per kind of switch-out (enum kind), and when;
+	 * the open interval uses stacks[kind]. */
+	__u64 stack_ns[KIND_MAX];
+	__s32 user_stack[KIND_MAX];
+	__s32 kernel_stack[KIND_MAX];
 	/* Off-CPU time not yet added to the offcpu map, per kind, for
 	 * stacks[kind]: flushed when that kind's stacks are walked anew (and
 	 * by user space at the end), so most switches touch no other map. */
-	__u64 acc_blocked_ns[2];
-	__u64 acc_runq_ns[2];
-	__u64 acc_blocked_count[2];
-	__u64 acc_runq_count[2];
-	__u32 open; /* enum interval */
-	__u32 kind; /* 0: blocked, 1: preempted */
+	__u64 acc_blocked_ns[KIND_MAX];
+	__u64 acc_runq_ns[KIND_MAX];
+	__u64 acc_blocked_count[KIND_MAX];
+	__u64 acc_runq_count[KIND_MAX];
+	__u64 dstate_ns; /* total blocked uninterruptible */
+	__u32 open;      /* enum interval */
+	__u32 kind;      /* enum kind of the open interval */
 	char comm[16];
 };
 

@@ -35,6 +35,8 @@ type schedOffcpuValue struct {
 	RunqNs       uint64
 	BlockedCount uint64
 	RunqCount    uint64
+	DstateNs     uint64
+	DstateCount  uint64
 	Comm         [16]int8
 }
 
@@ -48,13 +50,14 @@ type schedThreadValue struct {
 	WakeNs          uint64
 	Voluntary       uint64
 	Involuntary     uint64
-	StackNs         [2]uint64
-	UserStack       [2]int32
-	KernelStack     [2]int32
-	AccBlockedNs    [2]uint64
-	AccRunqNs       [2]uint64
-	AccBlockedCount [2]uint64
-	AccRunqCount    [2]uint64
+	StackNs         [3]uint64
+	UserStack       [3]int32
+	KernelStack     [3]int32
+	AccBlockedNs    [3]uint64
+	AccRunqNs       [3]uint64
+	AccBlockedCount [3]uint64
+	AccRunqCount    [3]uint64
+	DstateNs        uint64
 	Open            uint32
 	Kind            uint32
 	Comm            [16]int8
