@@ -7,29 +7,44 @@
 //	/lock   lock contention: main.lockedWork holds one global sync.Mutex while
 //	        doing integer work, so concurrent /lock requests wait on it.
 //	/sleep  off-CPU: blocks ~5ms in time.Sleep.
+//	/write  disk: main.persistRecord appends 512 bytes to a file in -data-dir
+//	        and fsyncs it (blocked in the kernel, uninterruptible).
+//	/hello  served over TLS too: the load generator fetches it over HTTPS
+//	        with a new connection per request and no session resumption,
+//	        so every request pays a full handshake.
 //
 // net/http/pprof handlers are registered under /debug/pprof/. With -load C,
-// C client goroutines loop over the endpoints in order on loopback.
+// C client goroutines loop over the endpoints in order on loopback, the
+// last one over TLS.
 //
-// It prints "ready pid=<pid> addr=<host:port>" once listening (and the load
-// generator, if any, has started), runs until -duration elapses (0 = until
+// It prints "ready pid=<pid> addr=<host:port> tls=<host:port>" once
+// listening (and the load generator, if any, has started), runs until
+// -duration elapses (0 = until
 // killed; SIGINT/SIGTERM also stop it), then prints
 // {"requests":{"/work":n,...},"client_errors":n,"seconds":s} and exits 0.
 package main
 
 import (
 	"context"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
 	"crypto/sha256"
+	"crypto/tls"
+	"crypto/x509"
+	"crypto/x509/pkix"
 	"encoding/hex"
 	"encoding/json"
 	"flag"
 	"fmt"
 	"io"
+	"math/big"
 	"net"
 	"net/http"
 	_ "net/http/pprof"
 	"os"
 	"os/signal"
+	"path/filepath"
 	"strconv"
 	"sync"
 	"sync/atomic"
@@ -40,6 +55,7 @@ import (
 type endpoint struct {
 	path   string
 	handle func(w http.ResponseWriter, r *http.Request)
+	tls    bool // the load generator fetches it over HTTPS, new connection each time
 	served atomic.Int64
 }
 
@@ -48,6 +64,61 @@ var endpoints = []*endpoint{
 	{path: "/work", handle: handleWork},
 	{path: "/lock", handle: handleLock},
 	{path: "/sleep", handle: handleSleep},
+	{path: "/write", handle: handleWrite},
+	{path: "/hello", handle: handleHello, tls: true},
+}
+
+var (
+	dataMu   sync.Mutex
+	dataFile *os.File
+)
+
+// persistRecord appends a 512-byte record and fsyncs it.
+//
+//go:noinline
+func persistRecord(rec []byte) error {
+	dataMu.Lock()
+	defer dataMu.Unlock()
+	if _, err := dataFile.Write(rec); err != nil {
+		return err
+	}
+	return dataFile.Sync()
+}
+
+func handleWrite(w http.ResponseWriter, r *http.Request) {
+	rec := make([]byte, 512)
+	copy(rec, time.Now().String())
+	if err := persistRecord(rec); err != nil {
+		http.Error(w, err.Error(), http.StatusInternalServerError)
+		return
+	}
+	io.WriteString(w, "written\n")
+}
+
+func handleHello(w http.ResponseWriter, r *http.Request) {
+	io.WriteString(w, "hello\n")
+}
+
+// selfSigned makes a throwaway certificate for 127.0.0.1.
+func selfSigned() (tls.Certificate, *x509.CertPool) {
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		panic(err)
+	}
+	tmpl := &x509.Certificate{
+		SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: "perfprobe demo"},
+		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(24 * time.Hour),
+		IPAddresses: []net.IP{net.IPv4(127, 0, 0, 1)}, KeyUsage: x509.KeyUsageDigitalSignature,
+		ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
+	}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
+	if err != nil {
+		panic(err)
+	}
+	leaf, _ := x509.ParseCertificate(der)
+	pool := x509.NewCertPool()
+	pool.AddCert(leaf)
+	return tls.Certificate{Certificate: [][]byte{der}, PrivateKey: key, Leaf: leaf}, pool
 }
 
 // hashWork chains rounds SHA-256 hashes over a 16 KiB buffer (~1-5ms at 200).
@@ -98,14 +169,18 @@ func handleSleep(w http.ResponseWriter, r *http.Request) {
 }
 
 // load loops over the endpoints (starting at offset i) until ctx is done.
-func load(ctx context.Context, client *http.Client, addr string, i int, errs *atomic.Int64) {
+func load(ctx context.Context, client, tlsClient *http.Client, addr, tlsAddr string, i int, errs *atomic.Int64) {
 	for ; ctx.Err() == nil; i++ {
-		url := "http://" + addr + endpoints[i%len(endpoints)].path
+		ep := endpoints[i%len(endpoints)]
+		c, url := client, "http://"+addr+ep.path
+		if ep.tls {
+			c, url = tlsClient, "https://"+tlsAddr+ep.path
+		}
 		req, err := http.NewRequestWithContext(ctx, "GET", url, nil)
 		if err != nil {
 			panic(err)
 		}
-		resp, err := client.Do(req)
+		resp, err := c.Do(req)
 		if err != nil {
 			if ctx.Err() == nil {
 				errs.Add(1)
@@ -122,7 +197,15 @@ func main() {
 	addr := flag.String("addr", "127.0.0.1:0", "listen address")
 	clients := flag.Int("load", 0, "number of built-in load generator clients (0 = none)")
 	duration := flag.Duration("duration", 0, "how long to run (0 = until killed)")
+	dataDir := flag.String("data-dir", "/var/tmp", "where /write appends and fsyncs (a temporary file)")
 	flag.Parse()
+
+	var err error
+	if dataFile, err = os.CreateTemp(*dataDir, "perfprobe-demo-*.dat"); err != nil {
+		fmt.Fprintln(os.Stderr, "demo:", err)
+		os.Exit(1)
+	}
+	defer os.Remove(filepath.Clean(dataFile.Name()))
 
 	for _, ep := range endpoints {
 		http.HandleFunc(ep.path, func(w http.ResponseWriter, r *http.Request) {
@@ -137,19 +220,30 @@ func main() {
 	}
 	srv := &http.Server{Handler: http.DefaultServeMux}
 	go srv.Serve(ln)
+	cert, pool := selfSigned()
+	tlsLn, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "demo:", err)
+		os.Exit(1)
+	}
+	tlsSrv := &http.Server{Handler: http.DefaultServeMux,
+		TLSConfig: &tls.Config{Certificates: []tls.Certificate{cert}, SessionTicketsDisabled: true}}
+	go tlsSrv.ServeTLS(tlsLn, "", "")
 
 	ctx, cancel := context.WithCancel(context.Background())
 	var wg sync.WaitGroup
 	var clientErrors atomic.Int64
 	client := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: *clients}}
+	tlsClient := &http.Client{Transport: &http.Transport{DisableKeepAlives: true,
+		TLSClientConfig: &tls.Config{RootCAs: pool}}} // no ClientSessionCache: no resumption
 	for i := 0; i < *clients; i++ {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			load(ctx, client, ln.Addr().String(), i, &clientErrors)
+			load(ctx, client, tlsClient, ln.Addr().String(), tlsLn.Addr().String(), i, &clientErrors)
 		}()
 	}
-	fmt.Printf("ready pid=%d addr=%s\n", os.Getpid(), ln.Addr())
+	fmt.Printf("ready pid=%d addr=%s tls=%s\n", os.Getpid(), ln.Addr(), tlsLn.Addr())
 	begin := time.Now()
 
 	waitFor(*duration)
@@ -158,6 +252,7 @@ func main() {
 	shutdownCtx, stop := context.WithTimeout(context.Background(), 5*time.Second)
 	defer stop()
 	srv.Shutdown(shutdownCtx)
+	tlsSrv.Shutdown(shutdownCtx)
 
 	requests := map[string]int64{}
 	for _, ep := range endpoints {
