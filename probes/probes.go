@@ -17,6 +17,7 @@ import (
 type Options struct {
 	Hz            int                     // on-CPU sampling frequency per CPU
 	StackInterval time.Duration           // sched: walk a thread's stacks at most this often
+	IOThreshold   time.Duration           // iostall: syscalls slower than this get a stack (0: all)
 	Load          *ebpf.CollectionOptions // kernel BTF and load options
 }
 

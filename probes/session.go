@@ -23,7 +23,14 @@ type Config struct {
 	// exact, only its attribution is sampled). 0 walks on every
 	// switch-out; negative means DefaultStackInterval.
 	StackInterval time.Duration
+	// IOThreshold: I/O syscalls slower than this are attributed to their
+	// stack (0: all of them; negative means DefaultIOThreshold).
+	IOThreshold time.Duration
 }
+
+// DefaultIOThreshold is the latency above which an I/O syscall counts as a
+// stall and gets its stack.
+const DefaultIOThreshold = 100 * time.Microsecond
 
 // DefaultStackInterval is how often, at most, the sched probe walks one
 // thread's stacks. Walking a user and a kernel stack costs ~3µs inside the
@@ -71,7 +78,10 @@ func Start(t *Target, cfg Config) (*Session, error) {
 	if cfg.StackInterval < 0 {
 		cfg.StackInterval = DefaultStackInterval
 	}
-	opts := Options{Hz: cfg.Hz, StackInterval: cfg.StackInterval, Load: load}
+	if cfg.IOThreshold < 0 {
+		cfg.IOThreshold = DefaultIOThreshold
+	}
+	opts := Options{Hz: cfg.Hz, StackInterval: cfg.StackInterval, IOThreshold: cfg.IOThreshold, Load: load}
 	for _, name := range cfg.Probes {
 		p, err := New(name)
 		if err != nil {

@@ -28,6 +28,7 @@ type captureOptions struct {
 	out      string
 	quiet    bool
 	stackInt time.Duration
+	ioThresh time.Duration
 
 	deferSnapshot bool // run: the mappings are read once the command has exec'd
 }
@@ -41,12 +42,16 @@ func (o *captureOptions) bind(cmd *cobra.Command, defaultDuration time.Duration)
 	f.BoolVarP(&o.quiet, "quiet", "q", false, "no progress line")
 	f.DurationVar(&o.stackInt, "offcpu-stack-interval", probes.DefaultStackInterval,
 		"walk a thread's off-CPU stacks at most this often; switches in between reuse them (0: every switch, costly)")
+	f.DurationVar(&o.ioThresh, "io-threshold", probes.DefaultIOThreshold, "I/O syscalls slower than this are attributed to their stack as iowait (0: all)")
 }
 
 // validate rejects flag values that cannot work, before anything attaches.
 func (o *captureOptions) validate() error {
 	if o.hz < 1 || o.hz > 10000 {
 		return fmt.Errorf("--hz %d out of range: use 1..10000 (99 is the usual)", o.hz)
+	}
+	if o.ioThresh < 0 {
+		return fmt.Errorf("--io-threshold %s is negative: give a latency like 1ms, or 0 for every call", o.ioThresh)
 	}
 	if o.stackInt < 0 {
 		return fmt.Errorf("--offcpu-stack-interval %s is negative", o.stackInt)
@@ -80,7 +85,7 @@ type captureRun struct {
 // startCapture attaches the probes and snapshots the target's mappings.
 func startCapture(t *probes.Target, o captureOptions, stdout, stderr io.Writer) (*captureRun, error) {
 	r := &captureRun{opts: o, target: t, syms: symbolize.New(), stdout: stdout, stderr: stderr}
-	sess, err := probes.Start(t, probes.Config{Probes: o.probes, Hz: o.hz, StackInterval: o.stackInt})
+	sess, err := probes.Start(t, probes.Config{Probes: o.probes, Hz: o.hz, StackInterval: o.stackInt, IOThreshold: o.ioThresh})
 	if err != nil {
 		return nil, err
 	}

@@ -49,6 +49,10 @@ func printSummary(w io.Writer, c *profile.Capture, p *pprof.Profile, findings []
 				fmt.Fprintf(w, "  %s of it is idle Go runtime threads (no goroutine ready to run); %s is the program waiting:\n", dur(idle), dur(total-idle))
 			}
 			printTopStacks(w, p, profile.TypeOffCPUBlocked, 5, true)
+			if d := profile.Total(p, profile.TypeOffCPUUninterruptible); d > 0 {
+				fmt.Fprintf(w, "  %s of it uninterruptible (D state: disk I/O, page faults, some locks):\n", dur(d))
+				printTopStacks(w, p, profile.TypeOffCPUUninterruptible, 3, false)
+			}
 			fmt.Fprintf(w, "\nRun queue: %s runnable but waiting for a CPU\n", dur(profile.Total(p, profile.TypeOffCPURunqueue)))
 			if h := c.Histograms["runqueue"]; h != nil && h.Count > 0 {
 				fmt.Fprintf(w, "  latency p50 %s  p95 %s  p99 %s  max %s  (%d waits)\n",
@@ -57,6 +61,12 @@ func printSummary(w io.Writer, c *profile.Capture, p *pprof.Profile, findings []
 			printTopStacks(w, p, profile.TypeOffCPURunqueue, 3, false)
 			fmt.Fprintf(w, "\nContext switches: %d voluntary, %d involuntary (preempted while runnable)\n",
 				c.Counts["voluntary_switches"], c.Counts["involuntary_switches"])
+		}
+		if contains(c.Probes, "iostall") {
+			printIO(w, c, p)
+		}
+		if contains(c.Probes, "tls") {
+			printTLS(w, c, p)
 		}
 	}
 	var drops []string
@@ -82,6 +92,52 @@ func printSummary(w io.Writer, c *profile.Capture, p *pprof.Profile, findings []
 	prof := filepath.Join(dir, "profile.pb.gz")
 	fmt.Fprintf(w, "\nWrote %s/ (profile.pb.gz, capture.json, *.folded)\n", dir)
 	fmt.Fprintf(w, "Dig further: go tool pprof -http=: %s   (add -sample_index=offcpu_blocked or offcpu_runqueue)\n", prof)
+}
+
+// printIO prints the I/O syscalls and block devices the iostall probe saw,
+// and the stacks of the slow syscalls.
+func printIO(w io.Writer, c *profile.Capture, p *pprof.Profile) {
+	fmt.Fprintf(w, "\nI/O: %s in slow syscalls (over the --io-threshold), by the stack that made them\n", dur(profile.Total(p, profile.TypeIOWait)))
+	var names []string
+	for name, h := range c.Histograms {
+		if (strings.HasPrefix(name, "syscall_") || strings.HasPrefix(name, "block_")) && h.Count > 0 {
+			names = append(names, name)
+		}
+	}
+	sort.Strings(names)
+	if len(names) > 0 {
+		fmt.Fprintf(w, "  %-22s %8s %9s %9s %9s %10s %7s\n", "", "calls", "p50", "p99", "max", "bytes", "errors")
+	}
+	for _, name := range names {
+		h := c.Histograms[name]
+		fmt.Fprintf(w, "  %-22s %8d %9s %9s %9s %10s %7d\n", name, h.Count, dur(int64(h.Percentile(.5))), dur(int64(h.Percentile(.99))),
+			dur(int64(h.MaxNs)), bytesStr(c.Counts[name+"_bytes"]), c.Counts[name+"_errors"])
+	}
+	printTopStacks(w, p, profile.TypeIOWait, 5, false)
+}
+
+// printTLS prints the TLS handshakes the tls probe saw.
+func printTLS(w io.Writer, c *profile.Capture, p *pprof.Profile) {
+	ok, failed := c.Counts["tls_handshakes_ok"], c.Counts["tls_handshakes_failed"]
+	fmt.Fprintf(w, "\nTLS handshakes: %d ok (client %d, server %d), %d failed; %s in handshakes\n",
+		ok, c.Counts["tls_client_ok"], c.Counts["tls_server_ok"], failed, dur(profile.Total(p, profile.TypeTLSHandshake)))
+	if h := c.Histograms["tls_handshake"]; h != nil && h.Count > 0 {
+		fmt.Fprintf(w, "  duration p50 %s  p95 %s  p99 %s  max %s\n",
+			dur(int64(h.Percentile(.5))), dur(int64(h.Percentile(.95))), dur(int64(h.Percentile(.99))), dur(int64(h.MaxNs)))
+	}
+	printTopStacks(w, p, profile.TypeTLSHandshake, 3, false)
+}
+
+func bytesStr(n uint64) string {
+	switch {
+	case n >= 1<<30:
+		return fmt.Sprintf("%.1fGiB", float64(n)/(1<<30))
+	case n >= 1<<20:
+		return fmt.Sprintf("%.1fMiB", float64(n)/(1<<20))
+	case n >= 1<<10:
+		return fmt.Sprintf("%.1fKiB", float64(n)/(1<<10))
+	}
+	return fmt.Sprintf("%dB", n)
 }
 
 func printTopFunctions(w io.Writer, p *pprof.Profile, typ string, n int) {
