@@ -152,41 +152,38 @@ func main() {
 	fmt.Printf("| BPF programs run time | %.3f s (%.2f%% of one CPU), %d runs, %.0f ns/run |\n", float64(sc.BPFRunNs)/1e9, 100*float64(sc.BPFRunNs)/1e9/win, sc.BPFRunCount, float64(sc.BPFRunNs)/float64(max(sc.BPFRunCount, 1)))
 }
 
-// pingpongRun runs the ping-pong workload (optionally with a perfprobe
-// command attached right after it is ready) and returns round trips per
+// pingpongRun runs the ping-pong workload and returns round trips per
 // second. Pinned to one CPU both threads switch on it, the densest and
 // steadiest context-switch load; free, the rate depends on placement.
 func pingpongRun(argv []string, warmup string, d time.Duration, attach func(pid int) *exec.Cmd) float64 {
-	cmd := exec.Command(argv[0], append(argv[1:], "-warmup", warmup, "-duration", d.String())...)
-	stdout, _ := cmd.StdoutPipe()
-	check(cmd.Start())
-	sc := bufio.NewScanner(stdout)
-	sc.Scan() // ready line
-	var pp *exec.Cmd
-	if attach != nil {
-		pp = attach(cmd.Process.Pid)
-		check(pp.Start())
-	}
 	var res struct {
 		RoundTrips float64 `json:"round_trips"`
 		Seconds    float64 `json:"seconds"`
 	}
-	for sc.Scan() {
-		if strings.HasPrefix(sc.Text(), "{") {
-			check(json.Unmarshal(sc.Bytes(), &res))
-		}
-	}
-	check(cmd.Wait())
-	if pp != nil {
-		check(pp.Wait())
-	}
+	workload(append(argv, "-warmup", warmup, "-duration", d.String()), attach, &res)
 	return res.RoundTrips / res.Seconds
 }
 
 // demoRun runs the demo service with its loopback load generator and
 // returns requests served per second.
 func demoRun(bin string, d time.Duration, attach func(pid int) *exec.Cmd) float64 {
-	cmd := exec.Command(bin, "-load", "4", "-duration", d.String())
+	var res struct {
+		Requests map[string]float64 `json:"requests"`
+		Seconds  float64            `json:"seconds"`
+	}
+	workload([]string{bin, "-load", "4", "-duration", d.String()}, attach, &res)
+	var n float64
+	for _, v := range res.Requests {
+		n += v
+	}
+	return n / res.Seconds
+}
+
+// workload runs a target to completion, with a perfprobe command (when
+// attach is not nil) started right after its ready line, and decodes the
+// target's JSON summary line into res.
+func workload(argv []string, attach func(pid int) *exec.Cmd, res any) {
+	cmd := exec.Command(argv[0], argv[1:]...)
 	stdout, _ := cmd.StdoutPipe()
 	check(cmd.Start())
 	sc := bufio.NewScanner(stdout)
@@ -196,24 +193,15 @@ func demoRun(bin string, d time.Duration, attach func(pid int) *exec.Cmd) float6
 		pp = attach(cmd.Process.Pid)
 		check(pp.Start())
 	}
-	var res struct {
-		Requests map[string]float64 `json:"requests"`
-		Seconds  float64            `json:"seconds"`
-	}
 	for sc.Scan() {
 		if strings.HasPrefix(sc.Text(), "{") {
-			check(json.Unmarshal(sc.Bytes(), &res))
+			check(json.Unmarshal(sc.Bytes(), res))
 		}
 	}
 	check(cmd.Wait())
 	if pp != nil {
 		check(pp.Wait())
 	}
-	var n float64
-	for _, v := range res.Requests {
-		n += v
-	}
-	return n / res.Seconds
 }
 
 func start(bin string) *exec.Cmd {
