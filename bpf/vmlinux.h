@@ -92,4 +92,34 @@ struct bpf_perf_event_data {
 
 #pragma clang attribute pop
 
+/* Block layer (iostall probe): a request, its queue and its disk, as
+ * block_io_start and block_rq_complete see them. */
+typedef __u32 blk_opf_t;
+typedef __u8 blk_status_t;
+
+#define REQ_OP_MASK 0xff
+#define REQ_OP_READ 0
+#define REQ_OP_WRITE 1
+#define REQ_OP_FLUSH 2
+#define REQ_OP_DISCARD 3
+
+#pragma clang attribute push(__attribute__((preserve_access_index)), apply_to = record)
+
+struct gendisk {
+	int major;
+	int first_minor;
+};
+
+struct request_queue {
+	struct gendisk *disk;
+};
+
+struct request {
+	struct request_queue *q;
+	blk_opf_t cmd_flags;
+	unsigned int __data_len;
+};
+
+#pragma clang attribute pop
+
 #endif

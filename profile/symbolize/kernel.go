@@ -71,6 +71,9 @@ func KernelFrom(path string) (*Kernel, error) {
 			continue
 		}
 		name, _, _ = strings.Cut(name, "\t") // drop "\t[module]"
+		if name = strings.TrimSpace(name); name == "" {
+			continue
+		}
 		// Among aliases prefer global symbols, then fewer leading underscores
 		// (at the start of text: srso_alias_untrain_ret over _stext).
 		rank := 10 * min(len(name)-len(strings.TrimLeft(name, "_")), 9)

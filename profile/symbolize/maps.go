@@ -78,6 +78,9 @@ func parseMapsLine(line string) (mapsEntry, error) {
 	if e.limit, err = strconv.ParseUint(hi, 16, 64); err != nil {
 		return e, err
 	}
+	if e.limit <= e.start {
+		return e, fmt.Errorf("empty address range %q", fields[0])
+	}
 	e.perms = fields[1]
 	if e.offset, err = strconv.ParseUint(fields[2], 16, 64); err != nil {
 		return e, err

@@ -1,0 +1,325 @@
+// SPDX-License-Identifier: GPL-2.0
+//go:build ignore
+
+/* TLS handshake probe: times the target's TLS handshakes from the stack
+ * that started them to their end, counts them as ok or failed per client
+ * and server, and keeps log2 histograms of their durations.
+ *
+ * Go crypto/tls: a uprobe after the frame setup of
+ * (*Conn).clientHandshake / serverHandshake starts a handshake keyed by
+ * {tgid, goroutine} (R14 holds the g pointer in Go's register ABI; thread
+ * ids are useless, goroutines move between threads), and a uprobe on every
+ * RET instruction of the same function ends it: the returned error's first
+ * word (RAX) is 0 when it is nil. Never a uretprobe: Go moves goroutine
+ * stacks and the kernel's return trampoline would corrupt them. The cookie
+ * of each uprobe is the side (enum side).
+ *
+ * OpenSSL/BoringSSL (C code, so uretprobes are safe): a handshake runs from
+ * the first SSL_do_handshake(ssl) to the first return of 1 (ok); a return
+ * of 0 is a failure; a negative return (WANT_READ/WANT_WRITE on
+ * non-blocking sockets, or a fatal error) keeps it pending. A pending
+ * handshake whose SSL is freed (SSL_free) before it succeeded failed, and
+ * lasted until its last SSL_do_handshake return. The side comes
+ * from SSL_connect/SSL_accept/SSL_set_connect_state/SSL_set_accept_state.
+ *
+ * Handshakes are counted when they began after window_start_ns; entries
+ * are recorded from attach on, so that one begun before the window is
+ * recognized and left out instead of being timed from a later retry. */
+#include "common.h"
+#include "tls.h"
+
+char LICENSE[] SEC("license") = "GPL";
+
+const volatile __u32 target_tgid = 0;
+/* An OpenSSL handshake pending this long since its last attempt is stale
+ * (its SSL object was freed unseen): a new one on the same SSL* restarts. */
+const volatile __u64 max_idle_ns = 60000000000ULL;
+/* Set by user space once every probe is attached (bpf_ktime_get_ns clock). */
+volatile __u64 window_start_ns = 0;
+
+struct {
+	__uint(type, BPF_MAP_TYPE_STACK_TRACE);
+	__uint(key_size, sizeof(__u32));
+	__uint(value_size, MAX_STACK_DEPTH * sizeof(__u64));
+	__uint(max_entries, 4096);
+} stacks SEC(".maps");
+
+/* LRU: entries of handshakes that never end (a panic unwinding past the
+ * function) are evicted by newer ones instead of filling the map. */
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__type(key, struct go_key);
+	__type(value, struct inflight);
+	__uint(max_entries, 16384);
+} go_inflight SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__type(key, struct ssl_key);
+	__type(value, struct inflight);
+	__uint(max_entries, 16384);
+} ssl_inflight SEC(".maps");
+
+/* Side of each SSL object, from SSL_connect/SSL_accept/SSL_set_*_state. */
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__type(key, struct ssl_key);
+	__type(value, __u32);
+	__uint(max_entries, 16384);
+} ssl_side SEC(".maps");
+
+/* The SSL* of the SSL_do_handshake call running on a thread (C code: a
+ * call starts and ends on the same thread), for its uretprobe. */
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__type(key, __u64); /* pid_tgid */
+	__type(value, __u64);
+	__uint(max_entries, 4096);
+} ssl_call SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__type(key, struct stat_key);
+	__type(value, struct stat_value);
+	__uint(max_entries, 4096);
+} stats SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__type(key, __u32);
+	__type(value, struct hist);
+	__uint(max_entries, HIST_MAX);
+} hists SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__type(key, __u32);
+	__type(value, __u64);
+	__uint(max_entries, COUNT_MAX);
+} counters SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__type(key, __u32);
+	__type(value, __u64);
+	__uint(max_entries, DROP_MAX);
+} drops SEC(".maps");
+
+/* target returns the current pid_tgid when it is the target's, else 0. */
+static __always_inline __u64 target(void)
+{
+	__u64 id = bpf_get_current_pid_tgid();
+
+	return (__u32)(id >> 32) == target_tgid ? id : 0;
+}
+
+static __always_inline void inflight_init(struct pt_regs *ctx, struct inflight *in, __u64 id, __u32 side,
+					  __u64 now)
+{
+	in->start_ns = now;
+	in->last_ns = 0;
+	in->side = side < SIDE_MAX ? side : SIDE_UNKNOWN;
+	in->tid = (__u32)id;
+	in->attempts = 0;
+	in->user_stack = stack_id(ctx, &stacks, BPF_F_USER_STACK, &drops, DROP_USER_STACK);
+}
+
+/* done accounts one finished handshake that lasted end - in->start_ns. */
+static __always_inline void done(struct inflight *in, __u32 lib, bool failed, __u64 end)
+{
+	__u64 ws = window_start_ns, ns;
+	__u32 side = in->side, idx;
+	struct stat_key key = {};
+	struct stat_value *v, init = {};
+	struct hist *h;
+	long err;
+
+	if (!ws || in->start_ns < ws) {
+		counter_add(&counters, COUNT_BEFORE_WINDOW, 1);
+		return;
+	}
+	if (side >= SIDE_MAX)
+		side = SIDE_UNKNOWN;
+	if (lib >= LIB_MAX)
+		lib = LIB_GO;
+	ns = end > in->start_ns ? end - in->start_ns : 0;
+	idx = lib * SIDE_MAX + side;
+	counter_add(&counters, idx * 2 + (failed ? 1 : 0), 1);
+	h = bpf_map_lookup_elem(&hists, &idx);
+	if (h)
+		hist_add(h, ns);
+
+	key.user_stack = in->user_stack;
+	key.side = side;
+	key.lib = lib;
+	v = bpf_map_lookup_elem(&stats, &key);
+	if (!v) {
+		init.tid = in->tid;
+		bpf_get_current_comm(&init.comm, sizeof(init.comm));
+		err = bpf_map_update_elem(&stats, &key, &init, BPF_NOEXIST);
+		if (err && err != -ERR_EXIST) {
+			counter_add(&drops, DROP_STATS_FULL, 1);
+			return;
+		}
+		v = bpf_map_lookup_elem(&stats, &key);
+		if (!v)
+			return;
+	}
+	__sync_fetch_and_add(&v->ns, ns);
+	__sync_fetch_and_add(&v->count, 1);
+	if (failed)
+		__sync_fetch_and_add(&v->failed, 1);
+}
+
+/* Go: after the frame setup of the handshake function. Cookie: enum side. */
+SEC("uprobe")
+int go_handshake_enter(struct pt_regs *ctx)
+{
+	__u64 id = target();
+	struct go_key key = {};
+	struct inflight in = {};
+
+	if (!id)
+		return 0;
+	key.tgid = target_tgid;
+	key.g = ctx->r14;
+	/* The same goroutine cannot be in two handshakes: an entry still
+	 * there is one that never returned (a panic unwound past it). */
+	if (bpf_map_lookup_elem(&go_inflight, &key))
+		counter_add(&drops, DROP_EXPIRED, 1);
+	inflight_init(ctx, &in, id, (__u32)bpf_get_attach_cookie(ctx), bpf_ktime_get_ns());
+	if (bpf_map_update_elem(&go_inflight, &key, &in, BPF_ANY))
+		counter_add(&drops, DROP_INFLIGHT_FULL, 1);
+	return 0;
+}
+
+/* Go: on each RET of the handshake function; RAX is the returned error's
+ * type word, 0 for a nil error. */
+SEC("uprobe")
+int go_handshake_return(struct pt_regs *ctx)
+{
+	__u64 now, id = target();
+	struct go_key key = {};
+	struct inflight *in;
+
+	if (!id)
+		return 0;
+	now = bpf_ktime_get_ns();
+	key.tgid = target_tgid;
+	key.g = ctx->r14;
+	in = bpf_map_lookup_elem(&go_inflight, &key);
+	if (!in) {
+		counter_add(&counters, COUNT_UNPAIRED, 1);
+		return 0;
+	}
+	done(in, LIB_GO, ctx->ax != 0, now);
+	bpf_map_delete_elem(&go_inflight, &key);
+	return 0;
+}
+
+static __always_inline void ssl_set_side(__u64 ssl, __u32 side)
+{
+	struct ssl_key key = {.tgid = target_tgid, .ssl = ssl};
+
+	bpf_map_update_elem(&ssl_side, &key, &side, BPF_ANY);
+}
+
+/* SSL_connect, SSL_set_connect_state: the SSL is a client. */
+SEC("uprobe")
+int ssl_client_side(struct pt_regs *ctx)
+{
+	if (target())
+		ssl_set_side(ctx->di, SIDE_CLIENT);
+	return 0;
+}
+
+/* SSL_accept, SSL_set_accept_state: the SSL is a server. */
+SEC("uprobe")
+int ssl_server_side(struct pt_regs *ctx)
+{
+	if (target())
+		ssl_set_side(ctx->di, SIDE_SERVER);
+	return 0;
+}
+
+SEC("uprobe")
+int ssl_handshake_enter(struct pt_regs *ctx)
+{
+	__u64 now, ssl = ctx->di, id = target();
+	struct ssl_key key = {.tgid = target_tgid, .ssl = ssl};
+	struct inflight *in, init = {};
+	__u32 *side;
+
+	if (!id)
+		return 0;
+	now = bpf_ktime_get_ns();
+	bpf_map_update_elem(&ssl_call, &id, &ssl, BPF_ANY);
+	in = bpf_map_lookup_elem(&ssl_inflight, &key);
+	if (in) {
+		__u64 last = in->last_ns ? in->last_ns : in->start_ns;
+
+		if (now - last < max_idle_ns) { /* a retry after WANT_READ/WANT_WRITE */
+			in->attempts++;
+			return 0;
+		}
+		counter_add(&drops, DROP_EXPIRED, 1);
+	}
+	side = bpf_map_lookup_elem(&ssl_side, &key);
+	inflight_init(ctx, &init, id, side ? *side : SIDE_UNKNOWN, now);
+	init.attempts = 1;
+	if (bpf_map_update_elem(&ssl_inflight, &key, &init, BPF_ANY))
+		counter_add(&drops, DROP_INFLIGHT_FULL, 1);
+	return 0;
+}
+
+SEC("uretprobe")
+int ssl_handshake_return(struct pt_regs *ctx)
+{
+	__u64 *ssl, now, id = target();
+	int ret = (int)ctx->ax;
+	struct ssl_key key = {.tgid = target_tgid};
+	struct inflight *in;
+
+	if (!id)
+		return 0;
+	now = bpf_ktime_get_ns();
+	ssl = bpf_map_lookup_elem(&ssl_call, &id);
+	if (!ssl) {
+		counter_add(&counters, COUNT_UNPAIRED, 1);
+		return 0;
+	}
+	key.ssl = *ssl;
+	bpf_map_delete_elem(&ssl_call, &id);
+	in = bpf_map_lookup_elem(&ssl_inflight, &key);
+	if (!in) {
+		counter_add(&counters, COUNT_UNPAIRED, 1);
+		return 0;
+	}
+	if (ret < 0) { /* WANT_READ/WANT_WRITE, or an error SSL_free will tell */
+		in->last_ns = now;
+		counter_add(&counters, COUNT_RETRIES, 1);
+		return 0;
+	}
+	done(in, LIB_OPENSSL, ret != 1, now);
+	bpf_map_delete_elem(&ssl_inflight, &key);
+	return 0;
+}
+
+/* SSL_free: a handshake still pending on this SSL failed. */
+SEC("uprobe")
+int ssl_free(struct pt_regs *ctx)
+{
+	struct ssl_key key = {.tgid = target_tgid, .ssl = ctx->di};
+	struct inflight *in;
+
+	if (!target())
+		return 0;
+	bpf_map_delete_elem(&ssl_side, &key);
+	in = bpf_map_lookup_elem(&ssl_inflight, &key);
+	if (!in)
+		return 0;
+	if (in->last_ns) /* it returned at least once and never succeeded */
+		done(in, LIB_OPENSSL, true, in->last_ns);
+	bpf_map_delete_elem(&ssl_inflight, &key);
+	return 0;
+}

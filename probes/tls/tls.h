@@ -1,0 +1,83 @@
+/* SPDX-License-Identifier: GPL-2.0 */
+/* ABI shared by tls.bpf.c and probe.go. */
+#ifndef PERFPROBE_TLS_H
+#define PERFPROBE_TLS_H
+
+/* Which end of the connection a handshake is (the uprobe cookie of the Go
+ * programs; remembered per SSL* for OpenSSL). */
+enum side {
+	SIDE_CLIENT,
+	SIDE_SERVER,
+	SIDE_UNKNOWN, /* OpenSSL: neither SSL_connect/SSL_accept nor SSL_set_*_state seen */
+	SIDE_MAX,
+};
+
+/* Which TLS implementation did the handshake. */
+enum lib {
+	LIB_GO,
+	LIB_OPENSSL, /* OpenSSL or BoringSSL */
+	LIB_MAX,
+};
+
+/* A Go handshake in flight, keyed by the goroutine that runs it. */
+struct go_key {
+	__u32 tgid;
+	__u32 pad;
+	__u64 g; /* runtime.g pointer: R14 on amd64 */
+};
+
+/* An OpenSSL handshake in flight, keyed by its SSL object. */
+struct ssl_key {
+	__u32 tgid;
+	__u32 pad;
+	__u64 ssl; /* SSL *, first argument (RDI) */
+};
+
+struct inflight {
+	__u64 start_ns; /* first entry */
+	__u64 last_ns;  /* OpenSSL: last return of SSL_do_handshake (WANT_READ/WRITE); 0 before it */
+	__s32 user_stack;
+	__u32 side;
+	__u32 tid;
+	__u32 attempts; /* OpenSSL: SSL_do_handshake calls so far */
+};
+
+/* Handshake time per stack that started the handshakes. */
+struct stat_key {
+	__s32 user_stack;
+	__u32 side;
+	__u32 lib;
+	__u32 pad;
+};
+
+struct stat_value {
+	__u64 ns;
+	__u64 count;
+	__u64 failed;
+	__u32 tid; /* the first thread seen (a goroutine may move between threads) */
+	__u32 pad;
+	char comm[16];
+};
+
+/* Indexes of the hists array: lib * SIDE_MAX + side. */
+#define HIST_MAX (LIB_MAX * SIDE_MAX)
+
+/* Indexes of the counters array: the first (lib * SIDE_MAX + side) * 2 +
+ * failed count completed handshakes, the rest follow. */
+enum tls_count {
+	COUNT_UNPAIRED = LIB_MAX * SIDE_MAX * 2, /* returns whose start was not seen (began before attach) */
+	COUNT_BEFORE_WINDOW,                     /* handshakes that began before the window: not counted */
+	COUNT_RETRIES,                           /* OpenSSL: SSL_do_handshake calls that returned < 1 and kept the handshake pending */
+	COUNT_MAX,
+};
+
+enum tls_drop {
+	DROP_USER_STACK,    /* user stack not recorded (stack map full or collision) */
+	DROP_STATS_FULL,    /* stats map full: a handshake counted but not attributed to a stack */
+	DROP_INFLIGHT_FULL, /* in-flight map refused an entry: that handshake is lost */
+	DROP_EXPIRED,       /* in-flight handshake that never ended: a panic or Goexit unwound past the
+			     * Go function, or an OpenSSL one idle for max_idle_ns */
+	DROP_MAX,
+};
+
+#endif
