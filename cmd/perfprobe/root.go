@@ -2,6 +2,7 @@ package main
 
 import (
 	"errors"
+	"runtime/debug"
 
 	"github.com/spf13/cobra"
 )
@@ -38,7 +39,24 @@ summary in plain words. Needs Linux with BTF and root (or CAP_BPF+CAP_PERFMON).`
   sudo perfprobe doctor                      # which probes work on this machine`,
 		SilenceUsage:  true,
 		SilenceErrors: true,
+		Version:       version(),
 	}
 	root.AddCommand(newCmdAttach(), newCmdRun(), newCmdDoctor())
 	return root
+}
+
+// version is the module version perfprobe was built from ("(devel)" for a
+// local build), with the VCS revision when known.
+func version() string {
+	info, ok := debug.ReadBuildInfo()
+	if !ok {
+		return "unknown"
+	}
+	v := info.Main.Version
+	for _, s := range info.Settings {
+		if s.Key == "vcs.revision" && len(s.Value) >= 12 {
+			v += " " + s.Value[:12]
+		}
+	}
+	return v + " " + info.GoVersion
 }
