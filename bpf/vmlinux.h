@@ -101,7 +101,6 @@ typedef __u8 blk_status_t;
 #define REQ_OP_READ 0
 #define REQ_OP_WRITE 1
 #define REQ_OP_FLUSH 2
-#define REQ_OP_DISCARD 3
 
 #pragma clang attribute push(__attribute__((preserve_access_index)), apply_to = record)
 

@@ -9,7 +9,9 @@ import (
 
 	_ "github.com/perfprobe/perfprobe/plugins/runqueue"
 	_ "github.com/perfprobe/perfprobe/probes/cpu"
+	_ "github.com/perfprobe/perfprobe/probes/iostall"
 	_ "github.com/perfprobe/perfprobe/probes/sched"
+	_ "github.com/perfprobe/perfprobe/probes/tls"
 )
 
 func main() {

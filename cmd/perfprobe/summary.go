@@ -91,7 +91,7 @@ func printSummary(w io.Writer, c *profile.Capture, p *pprof.Profile, findings []
 	}
 	prof := filepath.Join(dir, "profile.pb.gz")
 	fmt.Fprintf(w, "\nWrote %s/ (profile.pb.gz, capture.json, *.folded)\n", dir)
-	fmt.Fprintf(w, "Dig further: go tool pprof -http=: %s   (add -sample_index=offcpu_blocked or offcpu_runqueue)\n", prof)
+	fmt.Fprintf(w, "Dig further: go tool pprof -http=: %s   (-sample_index=offcpu_blocked, offcpu_runqueue, offcpu_uninterruptible, iowait or tls_handshake)\n", prof)
 }
 
 // printIO prints the I/O syscalls and block devices the iostall probe saw,

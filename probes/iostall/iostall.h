@@ -62,11 +62,12 @@ struct disk_key {
 /* One disk and origin over the window; per-CPU hash values. */
 struct disk_value {
 	struct hist hist; /* block_io_start until the last byte completed */
-	__u64 bytes;
 	__u64 reads;
 	__u64 writes;
-	__u64 flushes;
-	__u64 others;
+	__u64 flushes;     /* flush requests and empty writes (a bare preflush) */
+	__u64 others;      /* discards, write-zeroes, zone and driver requests */
+	__u64 read_bytes;
+	__u64 write_bytes;
 	__u64 errors;
 };
 

@@ -72,3 +72,29 @@ func TestContendedRunqueue(t *testing.T) {
 		t.Error("no involuntary switches with 8 spinning threads on fewer CPUs")
 	}
 }
+
+// fsync blocks in D state (waiting for the disk): the uninterruptible share
+// of blocked time lands on main.doFsync and never exceeds blocked time.
+func TestUninterruptibleFsync(t *testing.T) {
+	bpftest.Require(t)
+	bin := testtarget.Build(t, "fsyncer")
+	p := testtarget.Start(t, bin, "-n", "300", "-dir", "/var/tmp", "-delay", "300ms")
+	r := bpftest.Capture(t, p.PID, probes.Config{Probes: []string{"sched"}}, 2*time.Second)
+	tid := uint32(p.TID)
+	share, dstate, total := r.Share(profile.TypeOffCPUUninterruptible, "main.doFsync", tid)
+	blocked := profile.Total(r.Profile, profile.TypeOffCPUBlocked)
+	if total == 0 {
+		t.Fatalf("no uninterruptible time at all for thread %d (blocked %d ns)", tid, blocked)
+	}
+	if share < 0.8 {
+		t.Errorf("main.doFsync holds %.1f%% of thread %d's D-state time (%d of %d ns), want >= 80%%", 100*share, tid, dstate, total)
+	}
+	if all := profile.Total(r.Profile, profile.TypeOffCPUUninterruptible); all > blocked {
+		t.Errorf("uninterruptible %d ns > blocked %d ns: it must be a part of it", all, blocked)
+	}
+	th := r.Capture.Threads[tid]
+	if th == nil || th.UninterruptibleNs == 0 || th.UninterruptibleNs > th.BlockedNs {
+		t.Errorf("thread accounting %+v: want 0 < uninterruptible <= blocked", th)
+	}
+	t.Logf("D-state %d ns of blocked %d ns, %.1f%% under main.doFsync", total, blocked, 100*share)
+}

@@ -5,14 +5,16 @@
  * that started them to their end, counts them as ok or failed per client
  * and server, and keeps log2 histograms of their durations.
  *
- * Go crypto/tls: a uprobe after the frame setup of
- * (*Conn).clientHandshake / serverHandshake starts a handshake keyed by
- * {tgid, goroutine} (R14 holds the g pointer in Go's register ABI; thread
- * ids are useless, goroutines move between threads), and a uprobe on every
- * RET instruction of the same function ends it: the returned error's first
- * word (RAX) is 0 when it is nil. Never a uretprobe: Go moves goroutine
- * stacks and the kernel's return trampoline would corrupt them. The cookie
- * of each uprobe is the side (enum side).
+ * Go crypto/tls: a uprobe on the PUSHQ BP of the frame setup of
+ * (*Conn).clientHandshake / serverHandshake (after the stack check, so the
+ * stack-growth path that re-enters the function from the top does not count
+ * twice) starts a handshake keyed by {tgid, goroutine} (R14 holds the g
+ * pointer in Go's register ABI; thread ids are useless, goroutines move
+ * between threads), and a uprobe on every RET instruction of the same
+ * function ends it: the returned error's first word (RAX) is 0 when it is
+ * nil. Never a uretprobe: Go moves goroutine stacks and the kernel's return
+ * trampoline would corrupt them. The cookie of each uprobe is the side
+ * (enum side), with COOKIE_CALLER_AT_SP on entries before the frame push.
  *
  * OpenSSL/BoringSSL (C code, so uretprobes are safe): a handshake runs from
  * the first SSL_do_handshake(ssl) to the first return of 1 (ok); a return
@@ -34,6 +36,10 @@ const volatile __u32 target_tgid = 0;
 /* An OpenSSL handshake pending this long since its last attempt is stale
  * (its SSL object was freed unseen): a new one on the same SSL* restarts. */
 const volatile __u64 max_idle_ns = 60000000000ULL;
+/* Walk the user stack at most once per this interval and call site (direct
+ * caller, side, library); handshakes entered in between are attributed to
+ * the stack last walked from the same call site. 0 walks every time. */
+const volatile __u64 stack_interval_ns = 0;
 /* Set by user space once every probe is attached (bpf_ktime_get_ns clock). */
 volatile __u64 window_start_ns = 0;
 
@@ -59,6 +65,13 @@ struct {
 	__type(value, struct inflight);
 	__uint(max_entries, 16384);
 } ssl_inflight SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__type(key, struct walk_key);
+	__type(value, struct walk_value);
+	__uint(max_entries, 1024);
+} walks SEC(".maps");
 
 /* Side of each SSL object, from SSL_connect/SSL_accept/SSL_set_*_state. */
 struct {
@@ -113,15 +126,48 @@ static __always_inline __u64 target(void)
 	return (__u32)(id >> 32) == target_tgid ? id : 0;
 }
 
-static __always_inline void inflight_init(struct pt_regs *ctx, struct inflight *in, __u64 id, __u32 side,
-					  __u64 now)
+/* user_stack walks the user stack, or reuses the one walked from the same
+ * call site (three return addresses deep) less than stack_interval_ns ago:
+ * a walk costs microseconds, the handshake's time and count stay exact
+ * either way. */
+static __always_inline __s32 user_stack(struct pt_regs *ctx, __u64 caller, __u32 side, __u32 lib, __u64 now)
 {
+	struct walk_key key = {.caller = caller, .side = side, .lib = lib};
+	struct walk_value *w, init = {};
+	struct {
+		__u64 bp, ra;
+	} frame = {.bp = ctx->bp};
+
+	if (!stack_interval_ns || !caller)
+		return stack_id(ctx, &stacks, BPF_F_USER_STACK, &drops, DROP_USER_STACK);
+	for (int i = 0; i < 2; i++) {
+		if (bpf_probe_read_user(&frame, sizeof(frame), (void *)frame.bp))
+			break;
+		key.up[i] = frame.ra;
+	}
+	w = bpf_map_lookup_elem(&walks, &key);
+	if (w && now - w->walked_ns < stack_interval_ns) {
+		counter_add(&counters, COUNT_STACKS_REUSED, 1);
+		return w->user_stack;
+	}
+	init.walked_ns = now;
+	init.user_stack = stack_id(ctx, &stacks, BPF_F_USER_STACK, &drops, DROP_USER_STACK);
+	bpf_map_update_elem(&walks, &key, &init, BPF_ANY);
+	return init.user_stack;
+}
+
+static __always_inline void inflight_init(struct pt_regs *ctx, struct inflight *in, __u64 id, __u32 side,
+					  __u32 lib, bool caller_at_sp, __u64 now)
+{
+	in->caller = 0;
+	if (caller_at_sp && bpf_probe_read_user(&in->caller, sizeof(in->caller), (void *)ctx->sp))
+		in->caller = 0;
 	in->start_ns = now;
 	in->last_ns = 0;
 	in->side = side < SIDE_MAX ? side : SIDE_UNKNOWN;
 	in->tid = (__u32)id;
 	in->attempts = 0;
-	in->user_stack = stack_id(ctx, &stacks, BPF_F_USER_STACK, &drops, DROP_USER_STACK);
+	in->user_stack = user_stack(ctx, in->caller, in->side, lib, now);
 }
 
 /* done accounts one finished handshake that lasted end - in->start_ns. */
@@ -152,6 +198,7 @@ static __always_inline void done(struct inflight *in, __u32 lib, bool failed, __
 	key.user_stack = in->user_stack;
 	key.side = side;
 	key.lib = lib;
+	key.caller = in->caller;
 	v = bpf_map_lookup_elem(&stats, &key);
 	if (!v) {
 		init.tid = in->tid;
@@ -171,11 +218,11 @@ static __always_inline void done(struct inflight *in, __u32 lib, bool failed, __
 		__sync_fetch_and_add(&v->failed, 1);
 }
 
-/* Go: after the frame setup of the handshake function. Cookie: enum side. */
+/* Go: at the frame setup of the handshake function. */
 SEC("uprobe")
 int go_handshake_enter(struct pt_regs *ctx)
 {
-	__u64 id = target();
+	__u64 cookie = bpf_get_attach_cookie(ctx), id = target();
 	struct go_key key = {};
 	struct inflight in = {};
 
@@ -187,14 +234,14 @@ int go_handshake_enter(struct pt_regs *ctx)
 	 * there is one that never returned (a panic unwound past it). */
 	if (bpf_map_lookup_elem(&go_inflight, &key))
 		counter_add(&drops, DROP_EXPIRED, 1);
-	inflight_init(ctx, &in, id, (__u32)bpf_get_attach_cookie(ctx), bpf_ktime_get_ns());
+	inflight_init(ctx, &in, id, cookie & COOKIE_SIDE_MASK, LIB_GO, cookie & COOKIE_CALLER_AT_SP, bpf_ktime_get_ns());
 	if (bpf_map_update_elem(&go_inflight, &key, &in, BPF_ANY))
 		counter_add(&drops, DROP_INFLIGHT_FULL, 1);
 	return 0;
 }
 
 /* Go: on each RET of the handshake function; RAX is the returned error's
- * type word, 0 for a nil error. */
+ * type word, 0 for a nil error. Cookie: enum side (unused). */
 SEC("uprobe")
 int go_handshake_return(struct pt_regs *ctx)
 {
@@ -265,7 +312,7 @@ int ssl_handshake_enter(struct pt_regs *ctx)
 		counter_add(&drops, DROP_EXPIRED, 1);
 	}
 	side = bpf_map_lookup_elem(&ssl_side, &key);
-	inflight_init(ctx, &init, id, side ? *side : SIDE_UNKNOWN, now);
+	inflight_init(ctx, &init, id, side ? *side : SIDE_UNKNOWN, LIB_OPENSSL, true, now); /* at the function's entry */
 	init.attempts = 1;
 	if (bpf_map_update_elem(&ssl_inflight, &key, &init, BPF_ANY))
 		counter_add(&drops, DROP_INFLIGHT_FULL, 1);

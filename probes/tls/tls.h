@@ -3,14 +3,21 @@
 #ifndef PERFPROBE_TLS_H
 #define PERFPROBE_TLS_H
 
-/* Which end of the connection a handshake is (the uprobe cookie of the Go
- * programs; remembered per SSL* for OpenSSL). */
+/* Which end of the connection a handshake is (the low byte of the uprobe
+ * cookie of the Go programs; remembered per SSL* for OpenSSL). */
 enum side {
 	SIDE_CLIENT,
 	SIDE_SERVER,
 	SIDE_UNKNOWN, /* OpenSSL: neither SSL_connect/SSL_accept nor SSL_set_*_state seen */
 	SIDE_MAX,
 };
+
+/* Cookie flag of an entry uprobe placed before the function pushed its
+ * frame pointer (PUSHQ BP, which the kernel emulates instead of
+ * single-stepping): the frame-pointer walk then misses the direct caller,
+ * whose return address is at [SP]; it is read and kept beside the stack. */
+#define COOKIE_CALLER_AT_SP (1 << 8)
+#define COOKIE_SIDE_MASK 0xff
 
 /* Which TLS implementation did the handshake. */
 enum lib {
@@ -35,6 +42,7 @@ struct ssl_key {
 
 struct inflight {
 	__u64 start_ns; /* first entry */
+	__u64 caller;   /* return address into the direct caller when the walk misses it, else 0 */
 	__u64 last_ns;  /* OpenSSL: last return of SSL_do_handshake (WANT_READ/WRITE); 0 before it */
 	__s32 user_stack;
 	__u32 side;
@@ -42,12 +50,14 @@ struct inflight {
 	__u32 attempts; /* OpenSSL: SSL_do_handshake calls so far */
 };
 
-/* Handshake time per stack that started the handshakes. */
+/* Handshake time per stack that started the handshakes. The full user
+ * stack is user_stack with caller, when not 0, inserted after its leaf. */
 struct stat_key {
 	__s32 user_stack;
 	__u32 side;
 	__u32 lib;
 	__u32 pad;
+	__u64 caller;
 };
 
 struct stat_value {
@@ -59,6 +69,21 @@ struct stat_value {
 	char comm[16];
 };
 
+/* The last stack walked for handshakes entered from one call site: the
+ * direct caller and the next two return addresses up the frame chain. */
+struct walk_key {
+	__u64 caller;
+	__u64 up[2];
+	__u32 side;
+	__u32 lib;
+};
+
+struct walk_value {
+	__u64 walked_ns;
+	__s32 user_stack;
+	__u32 pad;
+};
+
 /* Indexes of the hists array: lib * SIDE_MAX + side. */
 #define HIST_MAX (LIB_MAX * SIDE_MAX)
 
@@ -68,6 +93,7 @@ enum tls_count {
 	COUNT_UNPAIRED = LIB_MAX * SIDE_MAX * 2, /* returns whose start was not seen (began before attach) */
 	COUNT_BEFORE_WINDOW,                     /* handshakes that began before the window: not counted */
 	COUNT_RETRIES,                           /* OpenSSL: SSL_do_handshake calls that returned < 1 and kept the handshake pending */
+	COUNT_STACKS_REUSED,                     /* handshakes attributed to the last stack walked from the same call site */
 	COUNT_MAX,
 };
 

@@ -31,6 +31,7 @@ type tlsHist struct {
 type tlsInflight struct {
 	_         structs.HostLayout
 	StartNs   uint64
+	Caller    uint64
 	LastNs    uint64
 	UserStack int32
 	Side      uint32
@@ -51,6 +52,7 @@ type tlsStatKey struct {
 	Side      uint32
 	Lib       uint32
 	Pad       uint32
+	Caller    uint64
 }
 
 type tlsStatValue struct {
@@ -61,6 +63,21 @@ type tlsStatValue struct {
 	Tid    uint32
 	Pad    uint32
 	Comm   [16]int8
+}
+
+type tlsWalkKey struct {
+	_      structs.HostLayout
+	Caller uint64
+	Up     [2]uint64
+	Side   uint32
+	Lib    uint32
+}
+
+type tlsWalkValue struct {
+	_         structs.HostLayout
+	WalkedNs  uint64
+	UserStack int32
+	Pad       uint32
 }
 
 // Names of all BPF objects in the ELF.
@@ -76,6 +93,7 @@ const (
 	tlsMapSslSide             = "ssl_side"
 	tlsMapStacks              = "stacks"
 	tlsMapStats               = "stats"
+	tlsMapWalks               = "walks"
 	tlsProgGoHandshakeEnter   = "go_handshake_enter"
 	tlsProgGoHandshakeReturn  = "go_handshake_return"
 	tlsProgSslClientSide      = "ssl_client_side"
@@ -84,6 +102,7 @@ const (
 	tlsProgSslHandshakeReturn = "ssl_handshake_return"
 	tlsProgSslServerSide      = "ssl_server_side"
 	tlsVarMaxIdleNs           = "max_idle_ns"
+	tlsVarStackIntervalNs     = "stack_interval_ns"
 	tlsVarTargetTgid          = "target_tgid"
 	tlsVarWindowStartNs       = "window_start_ns"
 )
@@ -152,15 +171,17 @@ type tlsMapSpecs struct {
 	SslSide     *ebpf.MapSpec `ebpf:"ssl_side"`
 	Stacks      *ebpf.MapSpec `ebpf:"stacks"`
 	Stats       *ebpf.MapSpec `ebpf:"stats"`
+	Walks       *ebpf.MapSpec `ebpf:"walks"`
 }
 
 // tlsVariableSpecs contains global variables before they are loaded into the kernel.
 //
 // It can be passed ebpf.CollectionSpec.Assign.
 type tlsVariableSpecs struct {
-	MaxIdleNs     *ebpf.VariableSpec `ebpf:"max_idle_ns"`
-	TargetTgid    *ebpf.VariableSpec `ebpf:"target_tgid"`
-	WindowStartNs *ebpf.VariableSpec `ebpf:"window_start_ns"`
+	MaxIdleNs       *ebpf.VariableSpec `ebpf:"max_idle_ns"`
+	StackIntervalNs *ebpf.VariableSpec `ebpf:"stack_interval_ns"`
+	TargetTgid      *ebpf.VariableSpec `ebpf:"target_tgid"`
+	WindowStartNs   *ebpf.VariableSpec `ebpf:"window_start_ns"`
 }
 
 // tlsObjects contains all objects after they have been loaded into the kernel.
@@ -192,6 +213,7 @@ type tlsMaps struct {
 	SslSide     *ebpf.Map `ebpf:"ssl_side"`
 	Stacks      *ebpf.Map `ebpf:"stacks"`
 	Stats       *ebpf.Map `ebpf:"stats"`
+	Walks       *ebpf.Map `ebpf:"walks"`
 }
 
 func (m *tlsMaps) Close() error {
@@ -205,6 +227,7 @@ func (m *tlsMaps) Close() error {
 		m.SslSide,
 		m.Stacks,
 		m.Stats,
+		m.Walks,
 	)
 }
 
@@ -212,9 +235,10 @@ func (m *tlsMaps) Close() error {
 //
 // It can be passed to loadTlsObjects or ebpf.CollectionSpec.LoadAndAssign.
 type tlsVariables struct {
-	MaxIdleNs     *ebpf.Variable `ebpf:"max_idle_ns"`
-	TargetTgid    *ebpf.Variable `ebpf:"target_tgid"`
-	WindowStartNs *ebpf.Variable `ebpf:"window_start_ns"`
+	MaxIdleNs       *ebpf.Variable `ebpf:"max_idle_ns"`
+	StackIntervalNs *ebpf.Variable `ebpf:"stack_interval_ns"`
+	TargetTgid      *ebpf.Variable `ebpf:"target_tgid"`
+	WindowStartNs   *ebpf.Variable `ebpf:"window_start_ns"`
 }
 
 // tlsPrograms contains all programs after they have been loaded into the kernel.

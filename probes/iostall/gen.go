@@ -1,0 +1,3 @@
+package iostall
+
+//go:generate go tool bpf2go -tags linux -cc clang-19 -strip llvm-strip-19 -cflags "-O2 -g -Wall -Werror" -target bpfel iostall iostall.bpf.c -- -I../../bpf -I.

@@ -1,0 +1,317 @@
+// SPDX-License-Identifier: GPL-2.0
+//go:build ignore
+
+/* I/O-stall probe. For the target's threads: the latency of each I/O
+ * syscall (log2 histogram, calls, bytes, errors per syscall), and the
+ * syscalls at or over a threshold attributed to the user stack that made
+ * them. For every disk: the latency of block requests from block_io_start
+ * until their last byte completed, split by who submitted them (the target
+ * or any other context).
+ *
+ * A syscall's entry time lives in task storage (no map insert or delete
+ * per call, freed with the thread); the user stack is walked at exit and
+ * only for slow calls, since it does not change during the syscall. */
+#include "common.h"
+#include "iostall.h"
+
+char LICENSE[] SEC("license") = "GPL";
+
+/* Not in the shared vmlinux.h subset. */
+#define MAP_TYPE_TASK_STORAGE 29 /* BPF_MAP_TYPE_TASK_STORAGE */
+#define MAP_F_NO_PREALLOC 1      /* BPF_F_NO_PREALLOC */
+#define STORAGE_GET_F_CREATE 1   /* BPF_LOCAL_STORAGE_GET_F_CREATE */
+
+/* -ERESTARTSYS .. -ERESTART_RESTARTBLOCK: the call is restarted, not over. */
+#define ERESTART_FIRST 512
+#define ERESTART_LAST 516
+
+const volatile __u32 target_tgid = 0;
+/* Syscalls taking at least this long are attributed to their user stack;
+ * 0 attributes every traced syscall. */
+const volatile __u64 threshold_ns = 0;
+/* 1 + the slot in `syscalls` of each traced syscall number, 0 for the rest;
+ * filled by user space before load. */
+const volatile __u8 sc_slot[SC_NR_MAX] = {};
+/* Set by user space once every probe is attached (bpf_ktime_get_ns clock),
+ * and back to 0 at detach; events outside the window are ignored. */
+volatile __u64 window_start_ns = 0;
+
+struct {
+	__uint(type, BPF_MAP_TYPE_STACK_TRACE);
+	__uint(key_size, sizeof(__u32));
+	__uint(value_size, MAX_STACK_DEPTH * sizeof(__u64));
+	__uint(max_entries, 4096);
+} stacks SEC(".maps");
+
+struct {
+	__uint(type, MAP_TYPE_TASK_STORAGE);
+	__uint(map_flags, MAP_F_NO_PREALLOC);
+	__type(key, int);
+	__type(value, struct sc_inflight);
+} inflight SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__type(key, __u32);
+	__type(value, struct sc_value);
+	__uint(max_entries, SC_MAX);
+} syscalls SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__type(key, struct iowait_key);
+	__type(value, struct iowait_value);
+	__uint(max_entries, 8192);
+} iowait SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__type(key, __u64);
+	__type(value, struct rq_inflight);
+	__uint(max_entries, 16384);
+} requests SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_HASH);
+	__type(key, struct disk_key);
+	__type(value, struct disk_value);
+	__uint(max_entries, 1024);
+} disks SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__type(key, __u32);
+	__type(value, __u64);
+	__uint(max_entries, COUNT_MAX);
+} counters SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__type(key, __u32);
+	__type(value, __u64);
+	__uint(max_entries, DROP_MAX);
+} drops SEC(".maps");
+
+/* A zero disk_value to insert from: it does not fit on the BPF stack. */
+const struct disk_value disk_zero = {};
+
+static __always_inline bool is_target(void)
+{
+	return (__u32)(bpf_get_current_pid_tgid() >> 32) == target_tgid;
+}
+
+/* syscall_slot returns 1 + the slot of syscall nr, or 0 if it is not traced. */
+static __always_inline __u32 syscall_slot(long nr)
+{
+	if ((unsigned long)nr >= SC_NR_MAX)
+		return 0;
+	return sc_slot[nr];
+}
+
+/* sys_enter and sys_exit run for the target's threads only. */
+static __always_inline void sys_enter(long nr)
+{
+	struct sc_inflight *in;
+	__u32 slot;
+
+	if (!window_start_ns)
+		return;
+	slot = syscall_slot(nr);
+	if (!slot)
+		return;
+	in = bpf_task_storage_get(&inflight, bpf_get_current_task_btf(), 0, STORAGE_GET_F_CREATE);
+	if (!in) {
+		counter_add(&drops, DROP_INFLIGHT, 1);
+		return;
+	}
+	in->slot = slot;
+	in->start_ns = bpf_ktime_get_ns();
+}
+
+/* slow adds one slow syscall to the thread's user stack. */
+static __always_inline void slow(void *ctx, __u32 idx, __u64 ns)
+{
+	__u64 id = bpf_get_current_pid_tgid();
+	struct iowait_key key = {.tid = (__u32)id, .slot = idx};
+	struct iowait_value *v, init = {};
+
+	counter_add(&counters, COUNT_SLOW, 1);
+	key.user_stack = stack_id(ctx, &stacks, BPF_F_USER_STACK, &drops, DROP_USER_STACK);
+	v = bpf_map_lookup_elem(&iowait, &key);
+	if (!v) {
+		bpf_get_current_comm(&init.comm, sizeof(init.comm));
+		bpf_map_update_elem(&iowait, &key, &init, BPF_NOEXIST);
+		v = bpf_map_lookup_elem(&iowait, &key);
+	}
+	if (!v) {
+		counter_add(&drops, DROP_IOWAIT_FULL, 1);
+		return;
+	}
+	/* The key holds the thread, which runs on one CPU at a time. */
+	v->ns += ns;
+	v->count++;
+}
+
+static __always_inline void sys_exit(void *ctx, long nr, long ret)
+{
+	struct sc_inflight *in;
+	struct sc_value *v;
+	__u32 slot, idx;
+	__u64 ns;
+
+	if (!window_start_ns)
+		return;
+	slot = syscall_slot(nr);
+	if (!slot)
+		return;
+	in = bpf_task_storage_get(&inflight, bpf_get_current_task_btf(), 0, 0);
+	if (!in || !in->start_ns || in->slot != slot) {
+		counter_add(&counters, COUNT_UNPAIRED_EXITS, 1);
+		return;
+	}
+	ns = bpf_ktime_get_ns() - in->start_ns;
+	in->start_ns = 0;
+	if (ret <= -ERESTART_FIRST && ret >= -ERESTART_LAST) {
+		counter_add(&counters, COUNT_RESTARTED, 1);
+		return;
+	}
+	idx = slot - 1;
+	v = bpf_map_lookup_elem(&syscalls, &idx);
+	if (v) {
+		hist_add(&v->hist, ns);
+		if (ret > 0)
+			v->bytes += ret;
+		else if (ret < 0)
+			v->errors++;
+	}
+	if (ns >= threshold_ns)
+		slow(ctx, idx, ns);
+}
+
+/* Two ways to see the syscalls, one attached (probe.go says which and
+ * why). The raw tracepoints run for every syscall of every process. */
+SEC("tp_btf/sys_enter")
+int BPF_PROG(handle_sys_enter, struct pt_regs *regs, long id)
+{
+	if (is_target())
+		sys_enter(id);
+	return 0;
+}
+
+SEC("tp_btf/sys_exit")
+int BPF_PROG(handle_sys_exit, struct pt_regs *regs, long ret)
+{
+	if (is_target())
+		sys_exit(ctx, regs->orig_ax, ret);
+	return 0;
+}
+
+/* The per-syscall tracepoints (syscalls:sys_enter_NAME, sys_exit_NAME)
+ * run only for the syscalls they are attached to; the program is attached
+ * to each. Their records, as tracefs describes them: */
+struct syscall_enter_args {
+	__u64 common;
+	__s32 nr;
+	__u32 pad;
+	__u64 args[6];
+};
+
+struct syscall_exit_args {
+	__u64 common;
+	__s32 nr;
+	__u32 pad;
+	__s64 ret;
+};
+
+SEC("tracepoint/syscalls/sys_enter_fsync")
+int handle_syscall_enter(struct syscall_enter_args *ctx)
+{
+	if (is_target())
+		sys_enter(ctx->nr);
+	return 0;
+}
+
+SEC("tracepoint/syscalls/sys_exit_fsync")
+int handle_syscall_exit(struct syscall_exit_args *ctx)
+{
+	if (is_target())
+		sys_exit(ctx, ctx->nr, ctx->ret);
+	return 0;
+}
+
+/* Block requests: timed from block_io_start (the request is built from a
+ * bio, in the submitter's context) until block_rq_complete has reported all
+ * of its bytes. block_io_done is not used: it does not fire when the queue
+ * keeps no I/O statistics, and it sees no byte count. */
+SEC("tp_btf/block_io_start")
+int BPF_PROG(handle_block_io_start, struct request *rq)
+{
+	struct rq_inflight in = {};
+	struct gendisk *disk;
+	__u64 key = (__u64)rq;
+
+	if (!window_start_ns)
+		return 0;
+	disk = rq->q->disk;
+	if (!disk)
+		return 0;
+	in.start_ns = bpf_ktime_get_ns();
+	in.dev = ((__u32)disk->major << 20) | (__u32)disk->first_minor;
+	in.op = rq->cmd_flags & REQ_OP_MASK;
+	in.origin = is_target() ? ORIGIN_TARGET : ORIGIN_OTHER;
+	if (bpf_map_update_elem(&requests, &key, &in, BPF_ANY))
+		counter_add(&drops, DROP_REQUESTS_FULL, 1);
+	return 0;
+}
+
+SEC("tp_btf/block_rq_complete")
+int BPF_PROG(handle_block_rq_complete, struct request *rq, blk_status_t error, unsigned int nr_bytes)
+{
+	struct disk_key dk = {};
+	struct disk_value *v;
+	struct rq_inflight *in;
+	__u64 key = (__u64)rq, ns;
+
+	if (!window_start_ns)
+		return 0;
+	in = bpf_map_lookup_elem(&requests, &key);
+	if (!in) {
+		counter_add(&counters, COUNT_BLOCK_UNPAIRED, 1);
+		return 0;
+	}
+	in->bytes += nr_bytes;
+	if (error)
+		in->error = 1;
+	if (nr_bytes < rq->__data_len) { /* more of the request to come */
+		counter_add(&counters, COUNT_BLOCK_PARTIAL, 1);
+		return 0;
+	}
+	ns = bpf_ktime_get_ns() - in->start_ns;
+	dk.dev = in->dev;
+	dk.origin = in->origin;
+	v = bpf_map_lookup_elem(&disks, &dk);
+	if (!v) {
+		bpf_map_update_elem(&disks, &dk, &disk_zero, BPF_NOEXIST);
+		v = bpf_map_lookup_elem(&disks, &dk);
+	}
+	if (v) {
+		hist_add(&v->hist, ns);
+		if (in->op == REQ_OP_READ) {
+			v->reads++;
+			v->read_bytes += in->bytes;
+		} else if (in->op == REQ_OP_WRITE && in->bytes) {
+			v->writes++;
+			v->write_bytes += in->bytes;
+		} else if (in->op == REQ_OP_WRITE || in->op == REQ_OP_FLUSH) {
+			v->flushes++;
+		} else {
+			v->others++;
+		}
+		if (in->error)
+			v->errors++;
+	} else {
+		counter_add(&drops, DROP_DISKS_FULL, 1);
+	}
+	bpf_map_delete_elem(&requests, &key);
+	return 0;
+}

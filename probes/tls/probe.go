@@ -1,0 +1,470 @@
+package tls
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"runtime"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/cilium/ebpf"
+	"github.com/cilium/ebpf/features"
+	"github.com/cilium/ebpf/link"
+
+	"github.com/perfprobe/perfprobe/probes"
+	"github.com/perfprobe/perfprobe/profile"
+	"github.com/perfprobe/perfprobe/profile/symbolize"
+)
+
+func init() {
+	probes.Register("tls", true, func() probes.Probe { return &Probe{} })
+}
+
+// Sides, libraries, counters and drops; they mirror tls.h.
+const (
+	sideClient = iota
+	sideServer
+	sideUnknown
+	sideMax
+)
+
+const (
+	libGo = iota
+	libOpenSSL
+	libMax
+)
+
+// cookieCallerAtSP mirrors COOKIE_CALLER_AT_SP.
+const cookieCallerAtSP = 1 << 8
+
+var (
+	sideNames = [sideMax]string{"client", "server", "unknown"}
+	libNames  = [libMax]string{"go", "openssl"}
+)
+
+// The first libMax*sideMax*2 counters count finished handshakes, at
+// (lib*sideMax+side)*2 + failed.
+const (
+	countUnpaired = libMax*sideMax*2 + iota
+	countBeforeWindow
+	countRetries
+	countStacksReused
+	countMax
+)
+
+const (
+	dropUserStack = iota
+	dropStatsFull
+	dropInflightFull
+	dropExpired
+	dropMax
+)
+
+var dropNames = [dropMax]string{"tls_user_stack", "tls_stats_full", "tls_inflight_full", "tls_expired"}
+
+// MaxIdle is how long an OpenSSL handshake may stay pending without a new
+// SSL_do_handshake call before a new one on the same SSL* replaces it.
+const MaxIdle = time.Minute
+
+// forcePerfUprobes makes Attach use one perf uprobe per site even where
+// uprobe_multi links exist, to test the fallback for kernels before 6.6.
+var forcePerfUprobes = false
+
+// Probe times the target's TLS handshakes.
+type Probe struct {
+	objs   tlsObjects
+	loaded bool
+	links  []link.Link
+	multi  bool     // uprobe_multi links, not one perf uprobe per site
+	notes  []string // what was found but not probed, and why
+}
+
+// Name implements probes.Probe.
+func (p *Probe) Name() string { return "tls" }
+
+// Attach finds the target's TLS handshake code (Go crypto/tls in its
+// executable, OpenSSL/BoringSSL linked in or as libssl), loads the
+// programs filtered to the target and attaches the uprobes. A target
+// without TLS code gives *probes.Skipped.
+func (p *Probe) Attach(t *probes.Target, o probes.Options) error {
+	exe := fmt.Sprintf("/proc/%d/exe", t.PID)
+	name := t.Exe
+	if name == "" {
+		name = exe
+	}
+	if runtime.GOARCH != "amd64" {
+		return &probes.Skipped{Reason: "the tls probe supports amd64 only (Go register ABI offsets, x86 RET decoding)"}
+	}
+	names := append([]string{}, sslNames...)
+	for _, gf := range goFuncs {
+		names = append(names, gf.name)
+	}
+	funcs, err := symbolize.FindFuncs(exe, names...)
+	if err != nil {
+		if errors.Is(err, os.ErrNotExist) {
+			return fmt.Errorf("%w: pid %d is gone", probes.ErrNoSuchProcess, t.PID)
+		}
+		return &probes.Skipped{Reason: fmt.Sprintf("cannot read %s: %v", name, err)}
+	}
+	var gos []goSites
+	if code, err := os.Open(exe); err == nil {
+		var notes []string
+		gos, notes = goPlan(exe, funcs, code)
+		code.Close()
+		p.notes = append(p.notes, notes...)
+	} else {
+		p.notes = append(p.notes, fmt.Sprintf("Go handshakes not probed: %v", err))
+	}
+	ssls, notes := sslPlan(t.PID, exe, funcs)
+	p.notes = append(p.notes, notes...)
+	if len(gos) == 0 && len(ssls) == 0 {
+		reason := fmt.Sprintf("no TLS code in %s (no crypto/tls handshake functions, no libssl)", name)
+		if len(p.notes) > 0 {
+			reason = fmt.Sprintf("no TLS code probed in %s: %s", name, strings.Join(p.notes, "; "))
+		}
+		return &probes.Skipped{Reason: reason}
+	}
+
+	spec, err := loadTls()
+	if err != nil {
+		return fmt.Errorf("loading tls spec: %w", err)
+	}
+	if err := spec.Variables["target_tgid"].Set(uint32(t.PID)); err != nil {
+		return fmt.Errorf("setting target_tgid: %w", err)
+	}
+	if err := spec.Variables["max_idle_ns"].Set(uint64(MaxIdle)); err != nil {
+		return fmt.Errorf("setting max_idle_ns: %w", err)
+	}
+	if err := spec.Variables["stack_interval_ns"].Set(uint64(max(o.StackInterval, 0))); err != nil {
+		return fmt.Errorf("setting stack_interval_ns: %w", err)
+	}
+	// One uprobe_multi link per program and file when the kernel has them
+	// (6.6+): attaching and, above all, detaching dozens of uprobes then
+	// costs one RCU grace period instead of one per uprobe (~40 ms each).
+	p.multi = !forcePerfUprobes && features.HaveBPFLinkUprobeMulti() == nil
+	if p.multi {
+		for _, ps := range spec.Programs {
+			ps.AttachType = ebpf.AttachTraceUprobeMulti
+		}
+	}
+	if err := spec.LoadAndAssign(&p.objs, o.Load); err != nil {
+		return fmt.Errorf("loading tls objects: %w", err)
+	}
+	p.loaded = true
+
+	if len(gos) > 0 {
+		var rets, entries []site
+		for _, s := range gos {
+			for _, off := range s.rets {
+				rets = append(rets, site{off, uint64(s.side)})
+			}
+			cookie := uint64(s.side)
+			if s.callerAtSP {
+				cookie |= cookieCallerAtSP
+			}
+			entries = append(entries, site{s.entry, cookie})
+		}
+		// Every RET before any entry: no handshake is seen starting
+		// without its end probed.
+		if err := p.attach(exe, name, "crypto/tls handshake RETs", p.objs.GoHandshakeReturn, false, t.PID, rets); err != nil {
+			return err
+		}
+		if err := p.attach(exe, name, "crypto/tls handshake entries", p.objs.GoHandshakeEnter, false, t.PID, entries); err != nil {
+			return err
+		}
+	}
+	for _, s := range ssls {
+		if err := p.attachSSL(t.PID, s); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// site is one uprobe: a file offset and the cookie the program reads.
+type site struct {
+	offset, cookie uint64
+}
+
+// attach puts prog on every site of the file at path (uretprobes when
+// ret): one uprobe_multi link, or one perf uprobe per site on kernels
+// without them.
+func (p *Probe) attach(path, name, what string, prog *ebpf.Program, ret bool, pid int, sites []site) error {
+	if len(sites) == 0 {
+		return nil
+	}
+	ex, err := link.OpenExecutable(path)
+	if err != nil {
+		return fmt.Errorf("opening %s: %w", name, err)
+	}
+	if p.multi {
+		opts := &link.UprobeMultiOptions{PID: uint32(pid)}
+		for _, s := range sites {
+			opts.Addresses = append(opts.Addresses, s.offset)
+			opts.Cookies = append(opts.Cookies, s.cookie)
+		}
+		var l link.Link
+		if ret {
+			l, err = ex.UretprobeMulti(nil, prog, opts)
+		} else {
+			l, err = ex.UprobeMulti(nil, prog, opts)
+		}
+		if err != nil {
+			return fmt.Errorf("attaching %s in %s (%d uprobes): %w", what, name, len(sites), err)
+		}
+		p.links = append(p.links, l)
+		return nil
+	}
+	for _, s := range sites {
+		opts := &link.UprobeOptions{Address: s.offset, PID: pid, Cookie: s.cookie}
+		var l link.Link
+		if ret {
+			l, err = ex.Uretprobe("", prog, opts)
+		} else {
+			l, err = ex.Uprobe("", prog, opts)
+		}
+		if err != nil {
+			return fmt.Errorf("attaching %s in %s at file offset %#x: %w", what, name, s.offset, err)
+		}
+		p.links = append(p.links, l)
+	}
+	return nil
+}
+
+// attachSSL hooks one OpenSSL/BoringSSL object: the side and free hooks
+// and the uretprobe first, the handshake entry last.
+func (p *Probe) attachSSL(pid int, s sslSites) error {
+	sites := func(fns ...string) []site {
+		var out []site
+		for _, fn := range fns {
+			if f, ok := s.funcs[fn]; ok { // all optional but SSL_do_handshake
+				out = append(out, site{offset: f.Offset})
+			}
+		}
+		return out
+	}
+	for _, h := range []struct {
+		what string
+		prog *ebpf.Program
+		ret  bool
+		fns  []string
+	}{
+		{"SSL_connect/SSL_set_connect_state", p.objs.SslClientSide, false, []string{fnConnect, fnSetConnectState}},
+		{"SSL_accept/SSL_set_accept_state", p.objs.SslServerSide, false, []string{fnAccept, fnSetAcceptState}},
+		{fnFree, p.objs.SslFree, false, []string{fnFree}},
+		{fnDoHandshake + " return", p.objs.SslHandshakeReturn, true, []string{fnDoHandshake}},
+		{fnDoHandshake, p.objs.SslHandshakeEnter, false, []string{fnDoHandshake}},
+	} {
+		if err := p.attach(s.path, s.name, h.what, h.prog, h.ret, pid, sites(h.fns...)); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// Begin implements probes.Probe.
+func (p *Probe) Begin(windowStartNs uint64) error {
+	return p.objs.WindowStartNs.Set(windowStartNs)
+}
+
+// Progress implements probes.Probe.
+func (p *Probe) Progress() probes.Progress {
+	var pr probes.Progress
+	if !p.loaded {
+		return pr
+	}
+	if c, err := probes.SumPerCPU(p.objs.Counters, countMax); err == nil {
+		for i := range libMax * sideMax * 2 {
+			pr.Events += c[i]
+		}
+	}
+	if d, err := probes.SumPerCPU(p.objs.Drops, dropMax); err == nil {
+		for _, n := range d {
+			pr.Drops += n
+		}
+	}
+	return pr
+}
+
+// Detach removes the uprobes, in the reverse order of Attach: the entries
+// go first, so that no handshake starts while its returns are already
+// unprobed (it would stay in flight, and look expired when its goroutine
+// starts the next one). The maps stay readable.
+func (p *Probe) Detach() {
+	for _, l := range slices.Backward(p.links) {
+		l.Close()
+	}
+	p.links = nil
+}
+
+// Collect adds the handshake stacks, counts, histograms and drops to c.
+// Handshakes still in flight at the end are counted, not timed.
+func (p *Probe) Collect(c *profile.Capture, endNs uint64) error {
+	if !p.loaded {
+		return errors.New("probe not loaded")
+	}
+	for _, n := range p.notes {
+		c.Warnings = append(c.Warnings, "probe tls: "+n)
+	}
+	stacks := probes.NewStacks(p.objs.Stacks)
+	var (
+		key tlsStatKey
+		val tlsStatValue
+	)
+	it := p.objs.Stats.Iterate()
+	for it.Next(&key, &val) {
+		if key.Side >= sideMax || key.Lib >= libMax {
+			continue
+		}
+		c.Stacks = append(c.Stacks, profile.Stack{
+			Type:   profile.TypeTLSHandshake,
+			TID:    val.Tid,
+			Thread: probes.CommString(val.Comm),
+			User:   withCaller(stacks.Get(key.UserStack), key.Caller),
+			Value:  int64(val.Ns),
+			Count:  int64(val.Count),
+			Labels: map[string]string{"tls": sideNames[key.Side], "lib": libNames[key.Lib]},
+		})
+	}
+	if err := it.Err(); err != nil {
+		return fmt.Errorf("reading handshake stacks: %w", err)
+	}
+
+	counts, err := probes.SumPerCPU(p.objs.Counters, countMax)
+	if err != nil {
+		return err
+	}
+	for _, k := range []string{"handshakes", "client", "server", "go", "openssl"} {
+		c.Counts["tls_"+k+"_ok"] += 0 // present even when zero
+		c.Counts["tls_"+k+"_failed"] += 0
+	}
+	for lib := range libMax {
+		for side := range sideMax {
+			for failed, result := range []string{"ok", "failed"} {
+				n := counts[(lib*sideMax+side)*2+failed]
+				if n == 0 && side == sideUnknown {
+					continue
+				}
+				c.Counts["tls_handshakes_"+result] += n
+				c.Counts["tls_"+sideNames[side]+"_"+result] += n
+				c.Counts["tls_"+libNames[lib]+"_"+result] += n
+			}
+		}
+	}
+	c.Counts["tls_unpaired_returns"] = counts[countUnpaired]
+	c.Counts["tls_started_before_window"] = counts[countBeforeWindow]
+	c.Counts["tls_openssl_retries"] = counts[countRetries]
+	c.Counts["tls_stacks_reused"] = counts[countStacksReused]
+	inflight, err := p.inflight(endNs)
+	if err != nil {
+		return err
+	}
+	c.Counts["tls_inflight_at_end"] = inflight
+
+	all, bySide := &profile.Histogram{}, [sideMax]*profile.Histogram{}
+	for i := range bySide {
+		bySide[i] = &profile.Histogram{}
+	}
+	for lib := range libMax {
+		for side := range sideMax {
+			var per []tlsHist
+			if err := p.objs.Hists.Lookup(uint32(lib*sideMax+side), &per); err != nil {
+				return fmt.Errorf("reading histogram %s/%s: %w", libNames[lib], sideNames[side], err)
+			}
+			for _, cpu := range per {
+				h := &profile.Histogram{Slots: cpu.Slots, Count: cpu.Count, SumNs: cpu.SumNs, MaxNs: cpu.MaxNs}
+				all.Add(h)
+				bySide[side].Add(h)
+			}
+		}
+	}
+	c.Histograms["tls_handshake"] = all
+	for side, h := range bySide {
+		if h.Count > 0 || side != sideUnknown {
+			c.Histograms["tls_handshake_"+sideNames[side]] = h
+		}
+	}
+
+	d, err := probes.SumPerCPU(p.objs.Drops, dropMax)
+	if err != nil {
+		return err
+	}
+	for i, n := range dropNames {
+		c.Drops[n] = d[i]
+	}
+	return nil
+}
+
+// withCaller inserts the direct caller's return address, which the
+// frame-pointer walk from a function's first instructions misses, after
+// the leaf. Kernels that already add it for a uprobe on a PUSH BP (since
+// 6.12) have it as the second frame: then nothing is inserted.
+func withCaller(user []uint64, caller uint64) []uint64 {
+	if caller == 0 || len(user) == 0 || (len(user) > 1 && user[1] == caller) {
+		return user
+	}
+	out := make([]uint64, 0, len(user)+1)
+	return append(append(append(out, user[0]), caller), user[1:]...)
+}
+
+// inflight counts the handshakes begun in the window and not ended by
+// endNs (still running, or the target exited in the middle).
+func (p *Probe) inflight(endNs uint64) (uint64, error) {
+	start, err := p.windowStart()
+	if err != nil {
+		return 0, err
+	}
+	var n uint64
+	for _, m := range []*ebpf.Map{p.objs.GoInflight, p.objs.SslInflight} {
+		var (
+			key = make([]byte, m.KeySize())
+			val tlsInflight
+		)
+		it := m.Iterate()
+		for it.Next(&key, &val) {
+			if start != 0 && val.StartNs >= start && val.StartNs <= endNs {
+				n++
+			}
+		}
+		if err := it.Err(); err != nil {
+			return 0, fmt.Errorf("reading in-flight handshakes: %w", err)
+		}
+	}
+	return n, nil
+}
+
+func (p *Probe) windowStart() (uint64, error) {
+	var ws uint64
+	if err := p.objs.WindowStartNs.Get(&ws); err != nil {
+		return 0, fmt.Errorf("reading window_start_ns: %w", err)
+	}
+	return ws, nil
+}
+
+// Programs implements probes.Probe.
+func (p *Probe) Programs() map[string]*ebpf.Program {
+	if !p.loaded {
+		return nil
+	}
+	return map[string]*ebpf.Program{
+		"go_handshake_enter":   p.objs.GoHandshakeEnter,
+		"go_handshake_return":  p.objs.GoHandshakeReturn,
+		"ssl_handshake_enter":  p.objs.SslHandshakeEnter,
+		"ssl_handshake_return": p.objs.SslHandshakeReturn,
+		"ssl_client_side":      p.objs.SslClientSide,
+		"ssl_server_side":      p.objs.SslServerSide,
+		"ssl_free":             p.objs.SslFree,
+	}
+}
+
+// Close implements probes.Probe.
+func (p *Probe) Close() error {
+	p.Detach()
+	if p.loaded {
+		p.loaded = false
+		return p.objs.Close()
+	}
+	return nil
+}
