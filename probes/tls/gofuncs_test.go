@@ -201,7 +201,7 @@ func TestWithCaller(t *testing.T) {
 		caller uint64
 		want   []uint64
 	}{
-		{[]uint64{0x10, 0x30}, 0x20, []uint64{0x10, 0x20, 0x30}}, // the walk missed the caller
+		{[]uint64{0x10, 0x30}, 0x20, []uint64{0x10, 0x20, 0x30}},       // the walk missed the caller
 		{[]uint64{0x10, 0x20, 0x30}, 0x20, []uint64{0x10, 0x20, 0x30}}, // the kernel already added it
 		{[]uint64{0x10}, 0, []uint64{0x10}},                            // caller unknown
 		{nil, 0x20, nil},
