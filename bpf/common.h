@@ -10,13 +10,17 @@
 
 #define TASK_COMM_LEN 16
 #define MAX_STACK_DEPTH 127
-#define HIST_SLOTS 64
+#define HIST_SUB 4 /* sub-slots per power of two */
+#define HIST_SLOTS (64 * HIST_SUB)
 
 /* Errors bpf_get_stackid returns that are not drops. */
 #define ERR_NO_STACK 14 /* EFAULT: no stack in this context (e.g. kernel stack of a user-mode sample) */
 #define ERR_EXIST 17    /* EEXIST */
 
-/* A log2 histogram of nanoseconds; slot i counts values in [2^i, 2^(i+1)). */
+/* A log-linear histogram of nanoseconds: each power of two [2^l, 2^(l+1))
+ * is split in HIST_SUB equal slots (slot l*4 + s counts [(4+s)*2^(l-2),
+ * (5+s)*2^(l-2))), so a slot is at most 25% wide and an interpolated
+ * percentile is within a few percent; values 0..3 have a slot each. */
 struct hist {
 	__u64 slots[HIST_SLOTS];
 	__u64 count;
@@ -39,7 +43,10 @@ static __always_inline __u32 log2_u64(__u64 v)
 
 static __always_inline void hist_add(struct hist *h, __u64 ns)
 {
-	__u32 slot = log2_u64(ns);
+	__u32 l = log2_u64(ns), slot = ns;
+
+	if (ns >= HIST_SUB)
+		slot = l * HIST_SUB + ((ns >> (l - 2)) & (HIST_SUB - 1));
 
 	if (slot >= HIST_SLOTS)
 		slot = HIST_SLOTS - 1;

@@ -1,17 +1,42 @@
 package profile
 
-import "math"
+import (
+	"math"
+	"math/bits"
+)
 
-// HistSlots is the number of log2 slots a kernel histogram has.
-const HistSlots = 64
+// HistSub is the number of slots per power of two; HistSlots the total.
+const (
+	HistSub   = 4
+	HistSlots = 64 * HistSub
+)
 
-// Histogram is a log2 latency histogram in nanoseconds as aggregated in the
-// kernel: slot i counts values in [2^i, 2^(i+1)), slot 0 also counts 0 and 1.
+// Histogram is a log-linear latency histogram in nanoseconds as aggregated
+// in the kernel (bpf/common.h): each power of two is split in HistSub equal
+// slots, so no slot is wider than 25% of its lower bound; values 0..3 have
+// a slot each.
 type Histogram struct {
 	Slots [HistSlots]uint64
 	Count uint64
 	SumNs uint64
 	MaxNs uint64
+}
+
+// Record adds one value, slotted as the kernel slots it (bpf/common.h).
+func (h *Histogram) Record(ns uint64) {
+	h.Slots[SlotOf(ns)]++
+	h.Count++
+	h.SumNs += ns
+	h.MaxNs = max(h.MaxNs, ns)
+}
+
+// SlotOf is the slot a value falls in.
+func SlotOf(ns uint64) int {
+	if ns < HistSub {
+		return int(ns)
+	}
+	l := 63 - bits.LeadingZeros64(ns)
+	return l*HistSub + int(ns>>(l-2))&(HistSub-1)
 }
 
 // Bucket is one non-empty slot of a histogram, for reports.
@@ -45,18 +70,23 @@ func (h *Histogram) Buckets() []Bucket {
 }
 
 func slotBounds(i int) (lo, hi uint64) {
-	if i == 0 {
-		return 0, 2
+	if i < HistSub {
+		return uint64(i), uint64(i) + 1
 	}
-	if i >= 63 {
-		return 1 << 63, math.MaxUint64
+	if i < 2*HistSub { // unused: 0..3 have their own slots
+		return HistSub, HistSub
 	}
-	return 1 << i, 1 << (i + 1)
+	l, sub := uint(i/HistSub), uint64(i%HistSub)
+	lo = (HistSub + sub) << (l - 2)
+	if l == 63 && sub == HistSub-1 {
+		return lo, math.MaxUint64
+	}
+	return lo, (HistSub + sub + 1) << (l - 2)
 }
 
 // Percentile estimates the q-th quantile (0 < q <= 1) in nanoseconds by
-// linear interpolation inside the log2 slot that holds it, capped at the
-// exact maximum. The error is bounded by the slot width (a factor of 2).
+// linear interpolation inside the slot that holds it, capped at the exact
+// maximum. The error is bounded by the slot width (25%).
 func (h *Histogram) Percentile(q float64) uint64 {
 	var total uint64
 	for _, n := range h.Slots {

@@ -1,33 +1,61 @@
 package profile
 
-import "testing"
+import (
+	"math"
+	"math/rand/v2"
+	"slices"
+	"testing"
+)
 
-func TestPercentile(t *testing.T) {
-	var h Histogram
-	// 90 values in [1024, 2048), 10 in [1<<20, 1<<21), max 1.5 MiB.
-	h.Slots[10] = 90
-	h.Slots[20] = 10
-	h.Count, h.MaxNs = 100, 1<<20+1<<19
-
-	cases := []struct {
-		q        float64
-		min, max uint64
-	}{
-		{0.5, 1024, 2048},
-		{0.9, 2000, 2048},
-		{0.95, 1 << 20, 1<<20 + 1<<19},
-		{1.0, 1<<20 + 1<<19, 1<<20 + 1<<19},
-	}
-	for _, c := range cases {
-		got := h.Percentile(c.q)
-		if got < c.min || got > c.max {
-			t.Errorf("p%v = %d, want in [%d, %d]", c.q*100, got, c.min, c.max)
+func TestSlotBounds(t *testing.T) {
+	for _, v := range []uint64{0, 1, 3, 4, 5, 7, 8, 1000, 1023, 1024, 123456789, 1 << 40, math.MaxUint64} {
+		lo, hi := slotBounds(SlotOf(v))
+		if v < lo || (v >= hi && hi != math.MaxUint64) {
+			t.Errorf("value %d in slot %d = [%d, %d)", v, SlotOf(v), lo, hi)
 		}
+		if v >= 8 && float64(hi-lo) > 0.25*float64(lo)+1 {
+			t.Errorf("slot of %d is [%d, %d): wider than 25%%", v, lo, hi)
+		}
+	}
+	for i := 2 * HistSub; i < HistSlots; i++ { // slots 4..7 are unused
+		_, prevHi := slotBounds(i - 1)
+		lo, _ := slotBounds(i)
+		if i > 2*HistSub && lo != prevHi {
+			t.Fatalf("slot %d starts at %d, slot %d ends at %d: gap or overlap", i, lo, i-1, prevHi)
+		}
+	}
+}
+
+// Percentiles of a known distribution come out within 10% of the exact
+// ones (the slots are at most 25% wide and interpolated).
+func TestPercentile(t *testing.T) {
+	r := rand.New(rand.NewPCG(1, 2))
+	var h Histogram
+	var vals []uint64
+	for range 10000 {
+		v := uint64(500_000 + r.ExpFloat64()*300_000) // like fsync: 0.5 ms + a tail
+		h.Record(v)
+		vals = append(vals, v)
+	}
+	slices.Sort(vals)
+	for _, q := range []float64{0.5, 0.95, 0.99} {
+		exact := float64(vals[int(q*float64(len(vals)))-1])
+		got := float64(h.Percentile(q))
+		if math.Abs(got-exact)/exact > 0.10 {
+			t.Errorf("p%v = %.0f, exact %.0f: off by more than 10%%", q*100, got, exact)
+		}
+	}
+	if h.Percentile(1) != vals[len(vals)-1] {
+		t.Errorf("p100 = %d, want the exact max %d", h.Percentile(1), vals[len(vals)-1])
 	}
 	if p := (&Histogram{}).Percentile(0.5); p != 0 {
 		t.Errorf("empty histogram p50 = %d, want 0", p)
 	}
-	if b := h.Buckets(); len(b) != 2 || b[0].LowNs != 1024 || b[1].Count != 10 {
-		t.Errorf("buckets = %+v", b)
+	var n uint64
+	for _, b := range h.Buckets() {
+		n += b.Count
+	}
+	if n != 10000 {
+		t.Errorf("buckets hold %d values, want 10000", n)
 	}
 }

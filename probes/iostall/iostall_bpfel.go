@@ -23,7 +23,7 @@ type iostallDiskValue struct {
 	_    structs.HostLayout
 	Hist struct {
 		_     structs.HostLayout
-		Slots [64]uint64
+		Slots [256]uint64
 		Count uint64
 		SumNs uint64
 		MaxNs uint64
@@ -74,7 +74,7 @@ type iostallScValue struct {
 	_    structs.HostLayout
 	Hist struct {
 		_     structs.HostLayout
-		Slots [64]uint64
+		Slots [256]uint64
 		Count uint64
 		SumNs uint64
 		MaxNs uint64

@@ -15,7 +15,7 @@ import (
 
 type schedHist struct {
 	_     structs.HostLayout
-	Slots [64]uint64
+	Slots [256]uint64
 	Count uint64
 	SumNs uint64
 	MaxNs uint64

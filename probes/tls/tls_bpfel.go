@@ -22,7 +22,7 @@ type tlsGoKey struct {
 
 type tlsHist struct {
 	_     structs.HostLayout
-	Slots [64]uint64
+	Slots [256]uint64
 	Count uint64
 	SumNs uint64
 	MaxNs uint64
