@@ -12,9 +12,11 @@ import (
 	"github.com/perfprobe/perfprobe/profile"
 )
 
-func evidence(oncpu, runq uint64, waits uint64, waitSlot int) *plugins.Evidence {
-	h := &profile.Histogram{Count: waits, MaxNs: 1 << (waitSlot + 1)}
-	h.Slots[waitSlot] = waits
+func evidence(oncpu, runq uint64, waits uint64, waitNs uint64) *plugins.Evidence {
+	h := &profile.Histogram{}
+	for range waits {
+		h.Record(waitNs)
+	}
 	return &plugins.Evidence{Capture: &profile.Capture{
 		Histograms: map[string]*profile.Histogram{"runqueue": h},
 		Threads:    map[uint32]*profile.Thread{1: {OnCPUNs: oncpu, RunqueueNs: runq}},
@@ -30,10 +32,10 @@ func TestThresholds(t *testing.T) {
 		severity   plugins.Severity
 		shareAbout float64
 	}{
-		{"half the time waiting", evidence(1e9, 1e9, 1000, 20), true, plugins.Critical, 0.5},
-		{"15% waiting", evidence(85e7, 15e7, 1000, 12), true, plugins.Warning, 0.15},
-		{"1% waiting, short waits", evidence(99e7, 1e7, 1000, 12), false, 0, 0},
-		{"1% waiting, long p99 waits", evidence(99e7, 1e7, 1000, 24), true, plugins.Warning, 0.01},
+		{"half the time waiting", evidence(1e9, 1e9, 1000, 1e6), true, plugins.Critical, 0.5},
+		{"15% waiting", evidence(85e7, 15e7, 1000, 5e3), true, plugins.Warning, 0.15},
+		{"1% waiting, short waits", evidence(99e7, 1e7, 1000, 5e3), false, 0, 0},
+		{"1% waiting, long p99 waits", evidence(99e7, 1e7, 1000, 20e6), true, plugins.Warning, 0.01},
 		{"no threads", evidence(0, 0, 0, 0), false, 0, 0},
 	}
 	for _, tc := range cases {

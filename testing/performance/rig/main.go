@@ -72,32 +72,36 @@ func main() {
 		target.Wait()
 	}
 	s := benchmath.AssumeNothing.Summary(benchmath.NewSample(lat, &benchmath.DefaultThresholds), 0.95)
-	fmt.Printf("## Attach latency (start of `perfprobe attach` to \"attached\", %d runs)\n\n", len(lat))
+	fmt.Printf("## Attach latency (start of `perfprobe attach` with the default probes to \"attached\", %d runs)\n\n", len(lat))
 	fmt.Printf("median %.0f ms, 95%% CI [%.0f, %.0f] ms, min %.0f ms, max %.0f ms\n\n", s.Center, s.Lo, s.Hi, minOf(lat), maxOf(lat))
 
 	// Overhead on context-switch-heavy targets, interleaved pairs.
 	workloads := []struct {
-		name string
-		run  func(attach func(pid int) *exec.Cmd) float64
+		name   string
+		probes string
+		run    func(attach func(pid int) *exec.Cmd) float64
 	}{
-		{"pipe ping-pong, 2 threads pinned to CPU 0 (round trips/s)", func(a func(int) *exec.Cmd) float64 {
+		{"pipe ping-pong, 2 threads pinned to CPU 0 (round trips/s)", "cpu,sched", func(a func(int) *exec.Cmd) float64 {
 			return pingpongRun([]string{"taskset", "-c", "0", pingpong}, "1s", *runFor, a)
 		}},
-		{"pipe ping-pong, 2 threads free on all CPUs (round trips/s)", func(a func(int) *exec.Cmd) float64 {
+		{"pipe ping-pong, 2 threads free on all CPUs (round trips/s)", "cpu,sched", func(a func(int) *exec.Cmd) float64 {
 			return pingpongRun([]string{pingpong}, "1s", *runFor, a)
 		}},
-		{"demo HTTP service with 4 loopback clients (requests/s)", func(a func(int) *exec.Cmd) float64 {
+		{"demo HTTP service with 4 loopback clients (requests/s)", "cpu,sched", func(a func(int) *exec.Cmd) float64 {
+			return demoRun(demo, *runFor, a)
+		}},
+		{"demo HTTP service with 4 loopback clients (requests/s)", "cpu,iostall,sched,tls", func(a func(int) *exec.Cmd) float64 {
 			return demoRun(demo, *runFor, a)
 		}},
 	}
-	fmt.Printf("## Overhead: throughput without vs with `perfprobe attach` (cpu+sched, 99 Hz), %d interleaved pairs of %s each\n\n", *pairs, *runFor)
-	fmt.Printf("| workload | without (median, 95%% CI) | with attach | ratio with/without (median of pairs, 95%% CI) | slowdown | test |\n|---|---|---|---|---|---|\n")
+	fmt.Printf("## Overhead: throughput without vs with `perfprobe attach` (99 Hz), %d interleaved pairs of %s each\n\n", *pairs, *runFor)
+	fmt.Printf("| workload | probes | without (median, 95%% CI) | with attach | ratio with/without (median of pairs, 95%% CI) | slowdown | test |\n|---|---|---|---|---|---|---|\n")
 	for wi, w := range workloads {
 		var base, probed, ratios []float64
 		for i := range *pairs {
 			withProbe := func() float64 {
 				return w.run(func(pid int) *exec.Cmd {
-					return exec.Command(perfprobe, "attach", "-q", "-d", "0", "-o", filepath.Join(dir, fmt.Sprint("ovh", wi, "-", i)), fmt.Sprint(pid))
+					return exec.Command(perfprobe, "attach", "-q", "-d", "0", "-p", w.probes, "-o", filepath.Join(dir, fmt.Sprint("ovh", wi, "-", i)), fmt.Sprint(pid))
 				})
 			}
 			// Alternate the order so drift of the machine cancels out.
@@ -114,15 +118,15 @@ func main() {
 		ps := benchmath.AssumeNothing.Summary(benchmath.NewSample(probed, &benchmath.DefaultThresholds), 0.95)
 		rs := benchmath.AssumeNothing.Summary(benchmath.NewSample(ratios, &benchmath.DefaultThresholds), 0.95)
 		cmp := benchmath.AssumeNothing.Compare(benchmath.NewSample(base, &benchmath.DefaultThresholds), benchmath.NewSample(probed, &benchmath.DefaultThresholds))
-		fmt.Printf("| %s | %.0f [%.0f, %.0f] | %.0f [%.0f, %.0f] | %.3f [%.3f, %.3f] | %.1f%% | %s |\n",
-			w.name, bs.Center, bs.Lo, bs.Hi, ps.Center, ps.Lo, ps.Hi, rs.Center, rs.Lo, rs.Hi, 100*(1-rs.Center), cmp)
+		fmt.Printf("| %s | %s | %.0f [%.0f, %.0f] | %.0f [%.0f, %.0f] | %.3f [%.3f, %.3f] | %.1f%% | %s |\n",
+			w.name, w.probes, bs.Center, bs.Lo, bs.Hi, ps.Center, ps.Lo, ps.Hi, rs.Center, rs.Lo, rs.Hi, 100*(1-rs.Center), cmp)
 	}
 	fmt.Println()
 
 	// Self-cost of a long capture of the same workload.
 	out := filepath.Join(dir, "long")
 	pingpongRun([]string{pingpong}, "0s", *long+2*time.Second, func(pid int) *exec.Cmd {
-		return exec.Command(perfprobe, "attach", "-q", "-d", long.String(), "-o", out, fmt.Sprint(pid))
+		return exec.Command(perfprobe, "attach", "-q", "-d", long.String(), "-p", "cpu,sched", "-o", out, fmt.Sprint(pid))
 	})
 	var rep struct {
 		Window struct {
