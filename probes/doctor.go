@@ -67,6 +67,14 @@ func CheckSystem() []Check {
 	out = append(out, perfEventCheck())
 	_, err = os.Stat("/sys/bus/event_source/devices/uprobe/type")
 	out = append(out, Check{Name: "uprobes", OK: err == nil, Detail: okOr(err), Fix: "use a kernel with CONFIG_UPROBE_EVENTS=y"})
+	tracefs := "mounted: iostall uses per-syscall tracepoints (only I/O syscalls pay)"
+	if _, err := os.Stat("/sys/kernel/tracing/events"); err != nil {
+		if _, err := os.Stat("/sys/kernel/debug/tracing/events"); err != nil {
+			tracefs = "not mounted: iostall falls back to raw sys_enter/sys_exit (every syscall on the machine pays); mount -t tracefs nodev /sys/kernel/tracing"
+		}
+	}
+	out = append(out, Check{Name: "tracefs", OK: true, Detail: tracefs})
+
 	kprobes := "available"
 	if _, err := os.Stat("/sys/bus/event_source/devices/kprobe/type"); err != nil {
 		kprobes = "not available"

@@ -154,6 +154,16 @@ func (s *Session) Progress() map[string]Progress {
 // aggregated and closes them. cause says why the capture ended. A probe
 // that fails to collect adds a warning; the rest is still returned.
 func (s *Session) Stop(cause string) *profile.Capture {
+	c := s.Collect(cause)
+	s.Close()
+	return c
+}
+
+// Collect ends the window, detaches every probe and collects what they
+// aggregated, leaving the kernel objects open: the caller writes its
+// outputs first and then calls Close, which may wait for the kernel
+// (per-syscall tracepoints take seconds to unlink).
+func (s *Session) Collect(cause string) *profile.Capture {
 	endNs := MonotonicNs()
 	end := time.Now()
 	for _, p := range s.probes {
@@ -178,7 +188,6 @@ func (s *Session) Stop(cause string) *profile.Capture {
 		}
 	}
 	c.SelfCost = s.selfCost()
-	s.Close()
 	return c
 }
 

@@ -178,7 +178,8 @@ func (r *captureRun) progress(tty bool) {
 // finish stops the probes and writes every output; what was collected is
 // written whatever went wrong with the rest.
 func (r *captureRun) finish(cause string) (*profile.Capture, string, error) {
-	c := r.sess.Stop(cause)
+	c := r.sess.Collect(cause)
+	defer r.sess.Close() // after the outputs: unlinking may take the kernel seconds
 	c.Warnings = append(r.pending, c.Warnings...)
 	dir := r.opts.out
 	if dir == "" {
