@@ -17,6 +17,25 @@
 #define ERR_NO_STACK 14 /* EFAULT: no stack in this context (e.g. kernel stack of a user-mode sample) */
 #define ERR_EXIST 17    /* EEXIST */
 
+/* STACK_MAP declares a stack-trace map holding up to n stacks. */
+#define STACK_MAP(name, n)                                                \
+	struct {                                                           \
+		__uint(type, BPF_MAP_TYPE_STACK_TRACE);                    \
+		__uint(key_size, sizeof(__u32));                           \
+		__uint(value_size, MAX_STACK_DEPTH * sizeof(__u64));       \
+		__uint(max_entries, n);                                    \
+	} name SEC(".maps")
+
+/* COUNTER_ARRAY declares a per-CPU array of n __u64 counters, summed by
+ * user space (event counts, drops). */
+#define COUNTER_ARRAY(name, n)                                            \
+	struct {                                                           \
+		__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);                   \
+		__type(key, __u32);                                        \
+		__type(value, __u64);                                      \
+		__uint(max_entries, n);                                    \
+	} name SEC(".maps")
+
 /* A log-linear histogram of nanoseconds: each power of two [2^l, 2^(l+1))
  * is split in HIST_SUB equal slots (slot l*4 + s counts [(4+s)*2^(l-2),
  * (5+s)*2^(l-2))), so a slot is at most 25% wide and an interpolated

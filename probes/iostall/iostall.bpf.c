@@ -36,12 +36,7 @@ const volatile __u8 sc_slot[SC_NR_MAX] = {};
  * and back to 0 at detach; events outside the window are ignored. */
 volatile __u64 window_start_ns = 0;
 
-struct {
-	__uint(type, BPF_MAP_TYPE_STACK_TRACE);
-	__uint(key_size, sizeof(__u32));
-	__uint(value_size, MAX_STACK_DEPTH * sizeof(__u64));
-	__uint(max_entries, 4096);
-} stacks SEC(".maps");
+STACK_MAP(stacks, 4096);
 
 struct {
 	__uint(type, MAP_TYPE_TASK_STORAGE);
@@ -78,19 +73,9 @@ struct {
 	__uint(max_entries, 1024);
 } disks SEC(".maps");
 
-struct {
-	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
-	__type(key, __u32);
-	__type(value, __u64);
-	__uint(max_entries, COUNT_MAX);
-} counters SEC(".maps");
+COUNTER_ARRAY(counters, COUNT_MAX);
 
-struct {
-	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
-	__type(key, __u32);
-	__type(value, __u64);
-	__uint(max_entries, DROP_MAX);
-} drops SEC(".maps");
+COUNTER_ARRAY(drops, DROP_MAX);
 
 /* A zero disk_value to insert from: it does not fit on the BPF stack. */
 const struct disk_value disk_zero = {};

@@ -24,12 +24,7 @@ const volatile __u64 stack_interval_ns = 0;
  * events before it are ignored. */
 volatile __u64 window_start_ns = 0;
 
-struct {
-	__uint(type, BPF_MAP_TYPE_STACK_TRACE);
-	__uint(key_size, sizeof(__u32));
-	__uint(value_size, MAX_STACK_DEPTH * sizeof(__u64));
-	__uint(max_entries, 16384);
-} stacks SEC(".maps");
+STACK_MAP(stacks, 16384);
 
 struct {
 	__uint(type, BPF_MAP_TYPE_HASH);
@@ -52,19 +47,9 @@ struct {
 	__uint(max_entries, HIST_MAX);
 } hists SEC(".maps");
 
-struct {
-	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
-	__type(key, __u32);
-	__type(value, __u64);
-	__uint(max_entries, COUNT_MAX);
-} counters SEC(".maps");
+COUNTER_ARRAY(counters, COUNT_MAX);
 
-struct {
-	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
-	__type(key, __u32);
-	__type(value, __u64);
-	__uint(max_entries, DROP_MAX);
-} drops SEC(".maps");
+COUNTER_ARRAY(drops, DROP_MAX);
 
 static __always_inline void hist_record(__u32 idx, __u64 ns)
 {

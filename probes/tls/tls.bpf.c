@@ -43,12 +43,7 @@ const volatile __u64 stack_interval_ns = 0;
 /* Set by user space once every probe is attached (bpf_ktime_get_ns clock). */
 volatile __u64 window_start_ns = 0;
 
-struct {
-	__uint(type, BPF_MAP_TYPE_STACK_TRACE);
-	__uint(key_size, sizeof(__u32));
-	__uint(value_size, MAX_STACK_DEPTH * sizeof(__u64));
-	__uint(max_entries, 4096);
-} stacks SEC(".maps");
+STACK_MAP(stacks, 4096);
 
 /* LRU: entries of handshakes that never end (a panic unwinding past the
  * function) are evicted by newer ones instead of filling the map. */
@@ -104,19 +99,9 @@ struct {
 	__uint(max_entries, HIST_MAX);
 } hists SEC(".maps");
 
-struct {
-	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
-	__type(key, __u32);
-	__type(value, __u64);
-	__uint(max_entries, COUNT_MAX);
-} counters SEC(".maps");
+COUNTER_ARRAY(counters, COUNT_MAX);
 
-struct {
-	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
-	__type(key, __u32);
-	__type(value, __u64);
-	__uint(max_entries, DROP_MAX);
-} drops SEC(".maps");
+COUNTER_ARRAY(drops, DROP_MAX);
 
 /* target returns the current pid_tgid when it is the target's, else 0. */
 static __always_inline __u64 target(void)

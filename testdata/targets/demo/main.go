@@ -26,19 +26,13 @@ package main
 
 import (
 	"context"
-	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/rand"
 	"crypto/sha256"
 	"crypto/tls"
-	"crypto/x509"
-	"crypto/x509/pkix"
 	"encoding/hex"
 	"encoding/json"
 	"flag"
 	"fmt"
 	"io"
-	"math/big"
 	"net"
 	"net/http"
 	_ "net/http/pprof"
@@ -50,6 +44,8 @@ import (
 	"sync/atomic"
 	"syscall"
 	"time"
+
+	"github.com/perfprobe/perfprobe/internal/testcert"
 )
 
 type endpoint struct {
@@ -97,28 +93,6 @@ func handleWrite(w http.ResponseWriter, r *http.Request) {
 
 func handleHello(w http.ResponseWriter, r *http.Request) {
 	io.WriteString(w, "hello\n")
-}
-
-// selfSigned makes a throwaway certificate for 127.0.0.1.
-func selfSigned() (tls.Certificate, *x509.CertPool) {
-	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		panic(err)
-	}
-	tmpl := &x509.Certificate{
-		SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: "perfprobe demo"},
-		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(24 * time.Hour),
-		IPAddresses: []net.IP{net.IPv4(127, 0, 0, 1)}, KeyUsage: x509.KeyUsageDigitalSignature,
-		ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
-	}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
-	if err != nil {
-		panic(err)
-	}
-	leaf, _ := x509.ParseCertificate(der)
-	pool := x509.NewCertPool()
-	pool.AddCert(leaf)
-	return tls.Certificate{Certificate: [][]byte{der}, PrivateKey: key, Leaf: leaf}, pool
 }
 
 // hashWork chains rounds SHA-256 hashes over a 16 KiB buffer (~1-5ms at 200).
@@ -220,7 +194,11 @@ func main() {
 	}
 	srv := &http.Server{Handler: http.DefaultServeMux}
 	go srv.Serve(ln)
-	cert, pool := selfSigned()
+	cert, pool, err := testcert.SelfSigned()
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "demo:", err)
+		os.Exit(1)
+	}
 	tlsLn, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "demo:", err)
