@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"slices"
+	"strings"
 	"time"
 
 	"github.com/cilium/ebpf"
@@ -121,6 +122,53 @@ func describeLoadError(err error) error {
 		return fmt.Errorf("%w (this kernel lacks a feature the probe needs; see `perfprobe doctor`)", err)
 	}
 	return err
+}
+
+// Add attaches one more probe to a running session; its window starts
+// now. `perfprobe run` uses it for probes bound to the target's image
+// that found nothing before the exec (a C command's libssl is mapped only
+// after it).
+func (s *Session) Add(name string) error {
+	load, err := LoadOptions()
+	if err != nil {
+		return err
+	}
+	p, err := New(name)
+	if err != nil {
+		return err
+	}
+	if err := p.Attach(s.target, Options{Hz: s.cfg.Hz, StackInterval: s.cfg.StackInterval, IOThreshold: s.cfg.IOThreshold, Load: load}); err != nil {
+		p.Close()
+		var skip *Skipped
+		if errors.As(err, &skip) {
+			s.skipped = append(s.skipped, fmt.Sprintf("probe %s skipped: %s", name, skip.Reason))
+			return nil
+		}
+		return fmt.Errorf("attaching probe %s: %w", name, describeLoadError(err))
+	}
+	if err := p.Begin(MonotonicNs()); err != nil {
+		p.Close()
+		return fmt.Errorf("starting probe %s: %w", name, err)
+	}
+	s.probes = append(s.probes, p)
+	s.skipped = slices.DeleteFunc(s.skipped, func(m string) bool { return strings.HasPrefix(m, "probe "+name+" skipped:") })
+	return nil
+}
+
+// WasSkipped reports whether probe name did not apply when attached.
+func (s *Session) WasSkipped(name string) bool {
+	return slices.ContainsFunc(s.skipped, func(m string) bool { return strings.HasPrefix(m, "probe "+name+" skipped:") })
+}
+
+// ImageBound reports whether probe name attaches to the target's
+// executable image (uprobes), so that it must attach after an exec.
+func ImageBound(name string) bool {
+	p, err := New(name)
+	if err != nil {
+		return false
+	}
+	b, ok := p.(interface{ ImageBound() bool })
+	return ok && b.ImageBound()
 }
 
 // Skipped lists the probes that did not apply to this target, and why.

@@ -16,10 +16,14 @@ import (
 
 // Target is the process being profiled.
 type Target struct {
-	PID       int
-	Comm      string
-	Exe       string
-	Cmdline   []string
+	PID     int
+	Comm    string
+	Exe     string
+	Cmdline []string
+	// ImagePath, when set, is the executable the target is about to exec
+	// (perfprobe run holds the command before exec): probes that attach to
+	// the executable's file (uprobes) use it instead of /proc/PID/exe.
+	ImagePath string
 	startTime uint64 // clock ticks after boot, tells pid reuse apart
 	pidfd     int
 }
@@ -92,6 +96,16 @@ func readStat(pid int) (procStat, error) {
 	st.flags, _ = strconv.ParseUint(fields[6], 10, 64)
 	st.startTime, _ = strconv.ParseUint(fields[19], 10, 64)
 	return st, nil
+}
+
+// Executable is the path of the target's executable for attaching
+// uprobes: ImagePath when set, else /proc/PID/exe (which also reaches into
+// other mount namespaces).
+func (t *Target) Executable() string {
+	if t.ImagePath != "" {
+		return t.ImagePath
+	}
+	return fmt.Sprintf("/proc/%d/exe", t.PID)
 }
 
 // Refresh re-reads the target's name, executable and command line (after

@@ -30,7 +30,7 @@ type captureOptions struct {
 	stackInt time.Duration
 	ioThresh time.Duration
 
-	deferSnapshot bool // run: the mappings are read once the command has exec'd
+	fastRefresh bool // run: re-read the mappings every 100ms (a new command maps its libraries)
 }
 
 func (o *captureOptions) bind(cmd *cobra.Command, defaultDuration time.Duration) {
@@ -90,9 +90,7 @@ func startCapture(t *probes.Target, o captureOptions, stdout, stderr io.Writer) 
 		return nil, err
 	}
 	r.sess = sess
-	if !o.deferSnapshot {
-		r.snapshot()
-	}
+	r.snapshot()
 	return r, nil
 }
 
@@ -124,6 +122,12 @@ func (r *captureRun) wait(ctx context.Context, done <-chan struct{}, doneCause s
 	}
 	tick := time.NewTicker(time.Second)
 	defer tick.Stop()
+	var refresh <-chan time.Time
+	if r.opts.fastRefresh {
+		rt := time.NewTicker(100 * time.Millisecond)
+		defer rt.Stop()
+		refresh = rt.C
+	}
 	tty := isTerminal(r.stderr)
 	defer func() {
 		if tty && !r.opts.quiet {
@@ -138,6 +142,8 @@ func (r *captureRun) wait(ctx context.Context, done <-chan struct{}, doneCause s
 			return "signal"
 		case <-done:
 			return doneCause
+		case <-refresh:
+			r.snapshot()
 		case <-tick.C:
 			r.snapshot()
 			if !r.opts.quiet {

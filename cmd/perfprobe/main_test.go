@@ -381,3 +381,22 @@ func TestDoctor(t *testing.T) {
 	}
 	assertNoProgramsLeft(t)
 }
+
+// run attaches the tls probe's uprobes to the command's file before the
+// exec, so handshakes from its very first moments are counted exactly.
+func TestRunCountsTLSFromExec(t *testing.T) {
+	bpftest.Require(t)
+	bin := testtarget.Build(t, "tlshandshakes")
+	dir := filepath.Join(t.TempDir(), "cap")
+	r := perfprobe(t, nil, "run", "-q", "-o", dir, "--", bin, "-n", "30", "-fail", "3")
+	if r.code != 0 {
+		t.Fatalf("run exited %d: %s", r.code, r.stderr)
+	}
+	rep := readReport(t, dir)
+	want := map[string]uint64{"tls_client_ok": 27, "tls_server_ok": 27, "tls_handshakes_ok": 54, "tls_handshakes_failed": 6}
+	for k, v := range want {
+		if rep.Counts[k] != v {
+			t.Errorf("%s = %d, want %d (counts %v)", k, rep.Counts[k], v, rep.Counts)
+		}
+	}
+}

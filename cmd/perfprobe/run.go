@@ -80,7 +80,11 @@ func run(argv []string, o captureOptions) error {
 	defer t.Close()
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	o.deferSnapshot = true
+	// Every probe attaches before the exec, so nothing the command does
+	// escapes them; uprobes go on the command's file (they are filtered by
+	// pid and fire once the pid maps it).
+	t.ImagePath = path
+	o.fastRefresh = true
 	r, err := startCapture(t, o, os.Stderr, os.Stderr)
 	if err != nil {
 		kill()
@@ -93,8 +97,24 @@ func run(argv []string, o captureOptions) error {
 	}
 	wr.Close()
 	waitExec(t.PID, self, exited)
+	t.ImagePath = ""
 	t.Refresh()
 	r.snapshot()
+	// A probe bound to the image that found nothing in the executable may
+	// find it in the libraries the dynamic loader maps right after exec.
+	for _, name := range o.probes {
+		if !probes.ImageBound(name) || !r.sess.WasSkipped(name) {
+			continue
+		}
+		select {
+		case <-exited:
+		case <-time.After(20 * time.Millisecond):
+			r.snapshot()
+			if err := r.sess.Add(name); err != nil {
+				fmt.Fprintf(os.Stderr, "perfprobe: %v; going on without it\n", err)
+			}
+		}
+	}
 	fmt.Fprintf(os.Stderr, "perfprobe: running %s (pid %d) with probes %s at %d Hz\n", strings.Join(argv, " "), t.PID, strings.Join(r.sess.Attached(), ","), o.hz)
 	for _, s := range r.sess.Skipped() {
 		fmt.Fprintln(os.Stderr, "perfprobe:", s)

@@ -2,6 +2,7 @@ package tls
 
 import (
 	"bufio"
+	"debug/elf"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -39,13 +40,18 @@ type sslSites struct {
 // executable (exeFuncs, already looked up) or as a libssl shared library
 // mapped in /proc/PID/maps, opened through /proc/PID/root (or
 // /proc/PID/map_files when that path is not the mapped file), so targets in
-// other mount namespaces work. A library without the symbol is left out
-// with a note.
-func sslPlan(pid int, exe string, exeFuncs map[string]symbolize.Func) (sites []sslSites, notes []string) {
+// other mount namespaces work. Before an exec (preExec: exe is the file
+// about to run, nothing is mapped yet) the libssl the executable needs is
+// found the way the dynamic loader would. A library without the symbol is
+// left out with a note.
+func sslPlan(pid int, exe string, preExec bool, exeFuncs map[string]symbolize.Func) (sites []sslSites, notes []string) {
 	if f, ok := exeFuncs[fnDoHandshake]; ok && !f.Go {
 		sites = append(sites, sslSites{name: exe, path: exe, funcs: exeFuncs})
 	}
 	libs, err := sslLibraries(pid)
+	if preExec {
+		libs, err = neededSSLLibraries(exe)
+	}
 	if err != nil {
 		return sites, append(notes, fmt.Sprintf("OpenSSL libraries not looked for: %v", err))
 	}
@@ -62,6 +68,52 @@ func sslPlan(pid int, exe string, exeFuncs map[string]symbolize.Func) (sites []s
 		sites = append(sites, sslSites{name: lib.name, path: lib.path, funcs: funcs})
 	}
 	return sites, notes
+}
+
+// libraryDirs are where the dynamic loader looks by default on the
+// distributions we run on, after LD_LIBRARY_PATH.
+var libraryDirs = []string{"/lib/x86_64-linux-gnu", "/usr/lib/x86_64-linux-gnu", "/lib64", "/usr/lib64", "/lib", "/usr/lib", "/usr/local/lib"}
+
+// neededSSLLibraries resolves the libssl an executable names in its
+// DT_NEEDED entries, searching LD_LIBRARY_PATH, its RUNPATH/RPATH and the
+// default directories (not ld.so.cache: the defaults cover the
+// distributions' own libssl).
+func neededSSLLibraries(exe string) ([]mappedLib, error) {
+	f, err := elf.Open(exe)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	needed, err := f.ImportedLibraries()
+	if err != nil {
+		return nil, nil // static executable
+	}
+	var dirs []string
+	if v := os.Getenv("LD_LIBRARY_PATH"); v != "" {
+		dirs = append(dirs, filepath.SplitList(v)...)
+	}
+	for _, tag := range []elf.DynTag{elf.DT_RUNPATH, elf.DT_RPATH} {
+		if paths, err := f.DynString(tag); err == nil {
+			for _, p := range paths {
+				dirs = append(dirs, filepath.SplitList(strings.ReplaceAll(p, "$ORIGIN", filepath.Dir(exe)))...)
+			}
+		}
+	}
+	dirs = append(dirs, libraryDirs...)
+	var out []mappedLib
+	for _, lib := range needed {
+		if !strings.HasPrefix(lib, sslLibraryPrefix) && !strings.Contains(lib, boringLibrarySubstr) {
+			continue
+		}
+		for _, d := range dirs {
+			path := filepath.Join(d, lib)
+			if _, err := os.Stat(path); err == nil {
+				out = append(out, mappedLib{name: path, path: path})
+				break
+			}
+		}
+	}
+	return out, nil
 }
 
 type mappedLib struct {

@@ -81,6 +81,10 @@ type Probe struct {
 	notes  []string // what was found but not probed, and why
 }
 
+// ImageBound says the probe attaches uprobes to the target's executable
+// and libraries, so `perfprobe run` attaches it after the exec.
+func (p *Probe) ImageBound() bool { return true }
+
 // Name implements probes.Probe.
 func (p *Probe) Name() string { return "tls" }
 
@@ -89,9 +93,9 @@ func (p *Probe) Name() string { return "tls" }
 // programs filtered to the target and attaches the uprobes. A target
 // without TLS code gives *probes.Skipped.
 func (p *Probe) Attach(t *probes.Target, o probes.Options) error {
-	exe := fmt.Sprintf("/proc/%d/exe", t.PID)
+	exe := t.Executable()
 	name := t.Exe
-	if name == "" {
+	if name == "" || t.ImagePath != "" {
 		name = exe
 	}
 	if runtime.GOARCH != "amd64" {
@@ -117,7 +121,7 @@ func (p *Probe) Attach(t *probes.Target, o probes.Options) error {
 	} else {
 		p.notes = append(p.notes, fmt.Sprintf("Go handshakes not probed: %v", err))
 	}
-	ssls, notes := sslPlan(t.PID, exe, funcs)
+	ssls, notes := sslPlan(t.PID, exe, t.ImagePath != "", funcs)
 	p.notes = append(p.notes, notes...)
 	if len(gos) == 0 && len(ssls) == 0 {
 		reason := fmt.Sprintf("no TLS code in %s (no crypto/tls handshake functions, no libssl)", name)
