@@ -123,6 +123,20 @@ func SumPerCPU(m *ebpf.Map, n int) ([]uint64, error) {
 	return out, nil
 }
 
+// SumHist reads slot key of a per-CPU array of `struct hist`
+// (bpf/common.h) summed over CPUs; profile.Histogram has the same layout.
+func SumHist(m *ebpf.Map, key uint32) (*profile.Histogram, error) {
+	var per []profile.Histogram
+	if err := m.Lookup(key, &per); err != nil {
+		return nil, fmt.Errorf("reading %s[%d]: %w", m, key, err)
+	}
+	h := &profile.Histogram{}
+	for i := range per {
+		h.Add(&per[i])
+	}
+	return h, nil
+}
+
 // Stacks reads stack traces by id from a stack-trace map, caching each.
 type Stacks struct {
 	m     *ebpf.Map

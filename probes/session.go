@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"io"
 	"slices"
-	"strings"
 	"time"
 
 	"github.com/cilium/ebpf"
@@ -48,8 +47,13 @@ type Session struct {
 	start   time.Time
 	startNs uint64
 	attach  time.Duration
-	skipped []string // probes that did not apply, and why
+	opts    Options   // what every probe is attached with
+	skipped []skipped // probes that did not apply, and why
 }
+
+type skipped struct{ name, reason string }
+
+func (k skipped) String() string { return fmt.Sprintf("probe %s skipped: %s", k.name, k.reason) }
 
 // Start checks privileges and BTF, then loads and attaches every probe.
 // On error nothing stays attached.
@@ -82,24 +86,16 @@ func Start(t *Target, cfg Config) (*Session, error) {
 	if cfg.IOThreshold < 0 {
 		cfg.IOThreshold = DefaultIOThreshold
 	}
-	opts := Options{Hz: cfg.Hz, StackInterval: cfg.StackInterval, IOThreshold: cfg.IOThreshold, Load: load}
+	s.opts = Options{Hz: cfg.Hz, StackInterval: cfg.StackInterval, IOThreshold: cfg.IOThreshold, Load: load}
 	for _, name := range cfg.Probes {
-		p, err := New(name)
+		p, err := s.attachProbe(name)
 		if err != nil {
 			s.Close()
 			return nil, err
 		}
-		if err := p.Attach(t, opts); err != nil {
-			p.Close()
-			var skip *Skipped
-			if errors.As(err, &skip) {
-				s.skipped = append(s.skipped, fmt.Sprintf("probe %s skipped: %s", name, skip.Reason))
-				continue
-			}
-			s.Close()
-			return nil, fmt.Errorf("attaching probe %s: %w", name, describeLoadError(err))
+		if p != nil {
+			s.probes = append(s.probes, p)
 		}
-		s.probes = append(s.probes, p)
 	}
 	s.start = time.Now()
 	s.startNs = MonotonicNs()
@@ -124,40 +120,46 @@ func describeLoadError(err error) error {
 	return err
 }
 
+// attachProbe loads and attaches one probe. A probe that does not apply
+// to the target is recorded as skipped and returned as nil.
+func (s *Session) attachProbe(name string) (Probe, error) {
+	p, err := New(name)
+	if err != nil {
+		return nil, err
+	}
+	if err := p.Attach(s.target, s.opts); err != nil {
+		p.Close()
+		var skip *Skipped
+		if errors.As(err, &skip) {
+			s.skipped = append(s.skipped, skipped{name, skip.Reason})
+			return nil, nil
+		}
+		return nil, fmt.Errorf("attaching probe %s: %w", name, describeLoadError(err))
+	}
+	return p, nil
+}
+
 // Add attaches one more probe to a running session; its window starts
 // now. `perfprobe run` uses it for probes bound to the target's image
 // that found nothing before the exec (a C command's libssl is mapped only
 // after it).
 func (s *Session) Add(name string) error {
-	load, err := LoadOptions()
-	if err != nil {
+	s.skipped = slices.DeleteFunc(s.skipped, func(k skipped) bool { return k.name == name })
+	p, err := s.attachProbe(name)
+	if err != nil || p == nil {
 		return err
-	}
-	p, err := New(name)
-	if err != nil {
-		return err
-	}
-	if err := p.Attach(s.target, Options{Hz: s.cfg.Hz, StackInterval: s.cfg.StackInterval, IOThreshold: s.cfg.IOThreshold, Load: load}); err != nil {
-		p.Close()
-		var skip *Skipped
-		if errors.As(err, &skip) {
-			s.skipped = append(s.skipped, fmt.Sprintf("probe %s skipped: %s", name, skip.Reason))
-			return nil
-		}
-		return fmt.Errorf("attaching probe %s: %w", name, describeLoadError(err))
 	}
 	if err := p.Begin(MonotonicNs()); err != nil {
 		p.Close()
 		return fmt.Errorf("starting probe %s: %w", name, err)
 	}
 	s.probes = append(s.probes, p)
-	s.skipped = slices.DeleteFunc(s.skipped, func(m string) bool { return strings.HasPrefix(m, "probe "+name+" skipped:") })
 	return nil
 }
 
 // WasSkipped reports whether probe name did not apply when attached.
 func (s *Session) WasSkipped(name string) bool {
-	return slices.ContainsFunc(s.skipped, func(m string) bool { return strings.HasPrefix(m, "probe "+name+" skipped:") })
+	return slices.ContainsFunc(s.skipped, func(k skipped) bool { return k.name == name })
 }
 
 // ImageBound reports whether probe name attaches to the target's
@@ -172,7 +174,13 @@ func ImageBound(name string) bool {
 }
 
 // Skipped lists the probes that did not apply to this target, and why.
-func (s *Session) Skipped() []string { return s.skipped }
+func (s *Session) Skipped() []string {
+	out := make([]string, len(s.skipped))
+	for i, k := range s.skipped {
+		out[i] = k.String()
+	}
+	return out
+}
 
 // Attached lists the probes that are attached.
 func (s *Session) Attached() []string {
@@ -227,7 +235,7 @@ func (s *Session) Collect(cause string) *profile.Capture {
 		Counts:     map[string]uint64{},
 		Drops:      map[string]uint64{},
 		Threads:    map[uint32]*profile.Thread{},
-		Warnings:   append([]string(nil), s.skipped...),
+		Warnings:   s.Skipped(),
 	}
 	for _, p := range s.probes {
 		c.Probes = append(c.Probes, p.Name())

@@ -14,7 +14,8 @@ const (
 // Histogram is a log-linear latency histogram in nanoseconds as aggregated
 // in the kernel (bpf/common.h): each power of two is split in HistSub equal
 // slots, so no slot is wider than 25% of its lower bound; values 0..3 have
-// a slot each.
+// a slot each. Its memory layout is that of struct hist, so probes read
+// kernel maps straight into it (probes.SumHist).
 type Histogram struct {
 	Slots [HistSlots]uint64
 	Count uint64

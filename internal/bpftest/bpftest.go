@@ -41,16 +41,26 @@ type Result struct {
 	Profile *pprof.Profile
 }
 
+// syms is shared by every capture of a test binary: binaries and the
+// kernel's symbols (~0.3 s to load) are parsed once.
+var syms = symbolize.New()
+
 // Capture attaches cfg's probes to pid for d and returns the symbolized
 // capture.
 func Capture(t testing.TB, pid int, cfg probes.Config, d time.Duration) Result {
+	t.Helper()
+	return CaptureDuring(t, pid, cfg, func(*probes.Session) { time.Sleep(d) })
+}
+
+// CaptureDuring is Capture with the window bounded by an action: the
+// session is attached when during runs and stopped when it returns.
+func CaptureDuring(t testing.TB, pid int, cfg probes.Config, during func(s *probes.Session)) Result {
 	t.Helper()
 	target, err := probes.OpenTarget(pid)
 	if err != nil {
 		t.Fatalf("opening target: %v", err)
 	}
 	defer target.Close()
-	syms := symbolize.New()
 	proc, err := syms.Process(pid)
 	if err != nil {
 		t.Fatalf("snapshotting mappings: %v", err)
@@ -59,7 +69,8 @@ func Capture(t testing.TB, pid int, cfg probes.Config, d time.Duration) Result {
 	if err != nil {
 		t.Fatalf("starting session: %v", err)
 	}
-	time.Sleep(d)
+	defer sess.Close() // when during fails the test
+	during(sess)
 	c := sess.Stop("duration")
 	kern, _ := syms.Kernel()
 	p, err := c.ToPprof(profile.ProcessSymbols{Process: proc, Kern: kern})

@@ -236,13 +236,9 @@ func (p *Probe) Collect(c *profile.Capture, endNs uint64) error {
 	}
 
 	for i, name := range []string{"runqueue", "blocked"} {
-		var per []schedHist
-		if err := p.objs.Hists.Lookup(uint32(i), &per); err != nil {
+		h, err := probes.SumHist(p.objs.Hists, uint32(i))
+		if err != nil {
 			return fmt.Errorf("reading histogram %s: %w", name, err)
-		}
-		h := &profile.Histogram{}
-		for _, cpu := range per {
-			h.Add(&profile.Histogram{Slots: cpu.Slots, Count: cpu.Count, SumNs: cpu.SumNs, MaxNs: cpu.MaxNs})
 		}
 		c.Histograms[name] = h
 	}

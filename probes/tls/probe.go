@@ -373,15 +373,12 @@ func (p *Probe) Collect(c *profile.Capture, endNs uint64) error {
 	}
 	for lib := range libMax {
 		for side := range sideMax {
-			var per []tlsHist
-			if err := p.objs.Hists.Lookup(uint32(lib*sideMax+side), &per); err != nil {
+			h, err := probes.SumHist(p.objs.Hists, uint32(lib*sideMax+side))
+			if err != nil {
 				return fmt.Errorf("reading histogram %s/%s: %w", libNames[lib], sideNames[side], err)
 			}
-			for _, cpu := range per {
-				h := &profile.Histogram{Slots: cpu.Slots, Count: cpu.Count, SumNs: cpu.SumNs, MaxNs: cpu.MaxNs}
-				all.Add(h)
-				bySide[side].Add(h)
-			}
+			all.Add(h)
+			bySide[side].Add(h)
 		}
 	}
 	c.Histograms["tls_handshake"] = all

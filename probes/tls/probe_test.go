@@ -18,43 +18,9 @@ import (
 	"github.com/perfprobe/perfprobe/probes"
 	_ "github.com/perfprobe/perfprobe/probes/tls"
 	"github.com/perfprobe/perfprobe/profile"
-	"github.com/perfprobe/perfprobe/profile/symbolize"
 )
 
 var tlsOnly = probes.Config{Probes: []string{"tls"}}
-
-// captureDuring is bpftest.Capture with the window bounded by an action
-// instead of a duration: the session is attached when during runs, and
-// stopped when it returns.
-func captureDuring(t *testing.T, pid int, cfg probes.Config, during func(s *probes.Session)) bpftest.Result {
-	t.Helper()
-	target, err := probes.OpenTarget(pid)
-	if err != nil {
-		t.Fatalf("opening target: %v", err)
-	}
-	defer target.Close()
-	syms := symbolize.New()
-	proc, err := syms.Process(pid)
-	if err != nil {
-		t.Fatalf("snapshotting mappings: %v", err)
-	}
-	sess, err := probes.Start(target, cfg)
-	if err != nil {
-		t.Fatalf("starting session: %v", err)
-	}
-	defer sess.Close() // when during fails the test
-	during(sess)
-	c := sess.Stop("test")
-	kern, _ := syms.Kernel()
-	p, err := c.ToPprof(profile.ProcessSymbols{Process: proc, Kern: kern})
-	if err != nil {
-		t.Fatalf("building pprof: %v", err)
-	}
-	for _, w := range c.Warnings {
-		t.Logf("capture warning: %s", w)
-	}
-	return bpftest.Result{Capture: c, Profile: p}
-}
 
 // labelShare returns the part of the TLS handshake time with label
 // tls=side whose stack holds a frame named fn, and that total.
@@ -112,7 +78,7 @@ func TestGoHandshakes(t *testing.T) {
 			bin := testtarget.Build(t, "tlshandshakes", tc.flags...)
 			p := testtarget.Start(t, bin, "-n", fmt.Sprint(n), "-fail", fmt.Sprint(fail), "-wait-signal")
 			var sum handshakeSummary
-			r := captureDuring(t, p.PID, tlsOnly, func(*probes.Session) {
+			r := bpftest.CaptureDuring(t, p.PID, tlsOnly, func(*probes.Session) {
 				if err := p.Cmd.Process.Signal(syscall.SIGUSR1); err != nil {
 					t.Fatal(err)
 				}
@@ -258,7 +224,7 @@ func TestOpenSSLServer(t *testing.T) {
 		time.Sleep(100 * time.Millisecond)
 	}
 	clientErrs := 0
-	r := captureDuring(t, srv.Process.Pid, tlsOnly, func(*probes.Session) {
+	r := bpftest.CaptureDuring(t, srv.Process.Pid, tlsOnly, func(*probes.Session) {
 		for i := range n {
 			ca := cert
 			if i >= n-fail {
@@ -411,7 +377,7 @@ func TestTargetExitsMidHandshake(t *testing.T) {
 	const n = 10
 	bin := testtarget.Build(t, "tlshandshakes")
 	p := testtarget.Start(t, bin, "-n", fmt.Sprint(n), "-wait-signal", "-hold-after")
-	r := captureDuring(t, p.PID, tlsOnly, func(s *probes.Session) {
+	r := bpftest.CaptureDuring(t, p.PID, tlsOnly, func(s *probes.Session) {
 		if err := p.Cmd.Process.Signal(syscall.SIGUSR1); err != nil {
 			t.Fatal(err)
 		}
