@@ -223,6 +223,9 @@ func (m *merger) location(l *profile.Location) *profile.Location {
 	}
 	key := b.String()
 	if nl, ok := m.locations[key]; ok {
+		for _, ln := range l.Line {
+			m.function(ln.Function) // fill in what the first source lacked
+		}
 		return nl
 	}
 	nl := &profile.Location{ID: uint64(len(m.out.Location) + 1), Mapping: mp, Address: l.Address, IsFolded: l.IsFolded}

@@ -256,3 +256,15 @@ func FuzzParse(f *testing.F) {
 		}
 	})
 }
+
+func TestMovers(t *testing.T) {
+	base := stackProfile(TypeOnCPU, "nanoseconds", map[string]int64{"main;a": 500, "main;b": 300, "main;c": 200}, "")
+	cur := stackProfile(TypeOnCPU, "nanoseconds", map[string]int64{"main;a": 2000, "main;b": 6000, "main;c": 2000}, "")
+	m := Movers(base, cur, TypeOnCPU, 3)
+	if len(m) != 3 || m[0].Function != "b" || m[0].FlatDelta != 30 || m[1].Function != "a" || m[1].FlatDelta != -30 || m[2].FlatDelta != 0 {
+		t.Fatalf("movers %+v: want b +30 points, a -30, c 0", m)
+	}
+	if got := CommonTypes(base, cur); len(got) != 1 || got[0] != TypeOnCPU {
+		t.Errorf("common types %v", got)
+	}
+}

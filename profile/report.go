@@ -30,6 +30,22 @@ type Report struct {
 	SelfCost   SelfCost                   `json:"self_cost"`
 	Warnings   []string                   `json:"warnings"`
 	Files      map[string]string          `json:"files"`
+	// Go is present when the Go runtime's own profiles were fetched (or
+	// tried) for the window.
+	Go *GoReport `json:"go,omitempty"`
+}
+
+// GoReport says what the Go runtime's profiles added to the capture.
+type GoReport struct {
+	Endpoint       string   `json:"endpoint,omitempty"`
+	CoveredSeconds float64  `json:"covered_seconds"` // of the window, by the CPU and wall profiles
+	Types          []string `json:"types"`           // the go_* sample types merged into the profile
+	Skipped        []string `json:"skipped"`         // one line each: what could not be fetched, and why
+	// Consistency compares the eBPF and Go CPU views of the window.
+	Consistency *Consistency `json:"consistency,omitempty"`
+	// WallByGoroutine explains fgprof's wall time per goroutine entry
+	// function with what the kernel saw.
+	WallByGoroutine []GoroutineWall `json:"wall_by_goroutine,omitempty"`
 }
 
 // Window is the capture's time window.
@@ -57,6 +73,9 @@ type HistogramReport struct {
 type ThreadReport struct {
 	Thread
 	ExplainedPct float64 `json:"explained_pct"`
+	// IOWaitNs is the thread's time inside slow I/O syscalls; it
+	// overlaps on-CPU and blocked time rather than adding to them.
+	IOWaitNs int64 `json:"iowait_ns"`
 }
 
 // Summarize builds the histogram report of h.
@@ -101,9 +120,15 @@ func (c *Capture) Report(p *profile.Profile, files map[string]string) *Report {
 			}
 		}
 	}
+	iowait := map[uint32]int64{}
+	for _, s := range c.Stacks {
+		if s.Type == TypeIOWait {
+			iowait[s.TID] += s.Value
+		}
+	}
 	window := uint64(c.End.Sub(c.Start))
 	for _, t := range c.Threads {
-		tr := ThreadReport{Thread: *t}
+		tr := ThreadReport{Thread: *t, IOWaitNs: iowait[t.TID]}
 		if window > 0 {
 			tr.ExplainedPct = 100 * float64(t.OnCPUNs+t.BlockedNs+t.RunqueueNs) / float64(window)
 		}

@@ -13,7 +13,9 @@
 //	        with a new connection per request and no session resumption,
 //	        so every request pays a full handshake.
 //
-// net/http/pprof handlers are registered under /debug/pprof/. With -load C,
+// net/http/pprof handlers are registered under /debug/pprof/ and fgprof's
+// wall-clock profiler under /debug/fgprof; mutex and block profiling are on
+// (every 5th contention, blocking events of 10µs and more). With -load C,
 // C client goroutines loop over the endpoints in order on loopback, the
 // last one over TLS.
 //
@@ -39,12 +41,14 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
+	"runtime"
 	"strconv"
 	"sync"
 	"sync/atomic"
 	"syscall"
 	"time"
 
+	"github.com/felixge/fgprof"
 	"github.com/perfprobe/perfprobe/internal/testcert"
 )
 
@@ -173,6 +177,9 @@ func main() {
 	duration := flag.Duration("duration", 0, "how long to run (0 = until killed)")
 	dataDir := flag.String("data-dir", "/var/tmp", "where /write appends and fsyncs (a temporary file)")
 	flag.Parse()
+	runtime.SetMutexProfileFraction(5)
+	runtime.SetBlockProfileRate(10000)
+	http.Handle("/debug/fgprof", fgprof.Handler())
 
 	var err error
 	if dataFile, err = os.CreateTemp(*dataDir, "perfprobe-demo-*.dat"); err != nil {

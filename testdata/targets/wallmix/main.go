@@ -5,7 +5,11 @@
 // Known behaviour: one worker goroutine, locked to its OS thread, repeats a
 // cycle of -cycle (default 100ms):
 //
-//	main.spinPhase   50% on CPU, a busy loop
+//	main.spinPhase   50% on CPU, a busy loop spread evenly over four leaf
+//	                 functions main.stepA..main.stepD (25% each), unless
+//	                 -slow-step X makes main.stepX do -slow-factor times the
+//	                 work (a planted regression: X then holds
+//	                 factor/(factor+3) of the spin)
 //	main.sleepPhase  30% blocked in the kernel: syscall.Nanosleep, so the
 //	                 thread itself sleeps with this function on its stack
 //	main.lockPhase   20% waiting for a sync.Mutex that main.holder keeps
@@ -47,14 +51,55 @@ var (
 	heldCh = make(chan struct{})
 )
 
+// work[i] is how many rounds step i does per call.
+var work = [4]int{1, 1, 1, 1}
+
 //go:noinline
 func spinPhase(d time.Duration) {
 	end := time.Now().Add(d)
-	x := sink
 	for time.Now().Before(end) {
-		for i := 0; i < 1000; i++ {
-			x = x*6364136223846793005 + 1442695040888963407
-		}
+		stepA(work[0])
+		stepB(work[1])
+		stepC(work[2])
+		stepD(work[3])
+	}
+}
+
+// Each step does n rounds of integer work (about 2µs each) in its own
+// body, so that it, not a shared helper, is the leaf on CPU.
+
+//go:noinline
+func stepA(n int) {
+	x := sink
+	for i := 0; i < n*1000; i++ {
+		x = x*6364136223846793005 + 1442695040888963407
+	}
+	sink = x
+}
+
+//go:noinline
+func stepB(n int) {
+	x := sink
+	for i := 0; i < n*1000; i++ {
+		x = x*6364136223846793005 + 1442695040888963407
+	}
+	sink = x
+}
+
+//go:noinline
+func stepC(n int) {
+	x := sink
+	for i := 0; i < n*1000; i++ {
+		x = x*6364136223846793005 + 1442695040888963407
+	}
+	sink = x
+}
+
+//go:noinline
+func stepD(n int) {
+	x := sink
+	for i := 0; i < n*1000; i++ {
+		x = x*6364136223846793005 + 1442695040888963407
 	}
 	sink = x
 }
@@ -122,7 +167,17 @@ func main() {
 	sleep := flag.Float64("sleep", 0.3, "share of the cycle spent in nanosleep")
 	lock := flag.Float64("lock", 0.2, "share of the cycle spent waiting for the mutex")
 	duration := flag.Duration("duration", 0, "how long to run (0 = until killed)")
+	slowStep := flag.String("slow-step", "", "make this step (a, b, c or d) do -slow-factor times the work")
+	slowFactor := flag.Int("slow-factor", 4, "work multiplier of -slow-step")
 	flag.Parse()
+	if *slowStep != "" {
+		i := int((*slowStep)[0] - 'a')
+		if len(*slowStep) != 1 || i < 0 || i > 3 || *slowFactor < 1 {
+			fmt.Fprintln(os.Stderr, "wallmix: -slow-step takes a, b, c or d and -slow-factor a positive number")
+			os.Exit(2)
+		}
+		work[i] = *slowFactor
+	}
 
 	mux := http.NewServeMux()
 	mux.HandleFunc("/debug/pprof/", pprof.Index)
