@@ -177,6 +177,7 @@ func (m *merger) add(part Part) {
 			}
 		}
 	}
+	seen := make(map[*profile.Location]*profile.Location, len(src.Location))
 	for _, s := range src.Sample {
 		vals := make([]int64, len(m.out.SampleType))
 		nonzero := false
@@ -199,7 +200,12 @@ func (m *merger) add(part Part) {
 		}
 		ns.Location = make([]*profile.Location, len(s.Location))
 		for i, l := range s.Location {
-			ns.Location[i] = m.location(l)
+			nl, ok := seen[l]
+			if !ok {
+				nl = m.location(l)
+				seen[l] = nl
+			}
+			ns.Location[i] = nl
 		}
 		m.out.Sample = append(m.out.Sample, ns)
 	}
