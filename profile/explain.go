@@ -2,6 +2,7 @@ package profile
 
 import (
 	"math"
+	"regexp"
 	"sort"
 	"strings"
 
@@ -24,7 +25,7 @@ type Consistency struct {
 	// points, over the functions in either top-N list.
 	MaxDiffPts float64 `json:"max_diff_pts"`
 	MaxDiffFn  string  `json:"max_diff_function"`
-	// Agree is MaxDiffPts <= 10 and the two top functions match.
+	// Agree is MaxDiffPts <= 10: no function's share differs by more.
 	Agree bool `json:"agree"`
 }
 
@@ -62,12 +63,13 @@ func CheckConsistency(p *profile.Profile, n int) *Consistency {
 			c.MaxDiffPts, c.MaxDiffFn = d, name
 		}
 	}
-	c.Agree = c.MaxDiffPts <= 10 && len(c.EBPF) > 0 && len(c.GoCPU) > 0 && c.EBPF[0].Function == c.GoCPU[0].Function
+	c.Agree = c.MaxDiffPts <= 10
 	return c
 }
 
 // userFlat returns each function's flat share (percent) of type typ,
-// taking the first frame that is not a kernel frame as the leaf.
+// taking the first frame that is not a kernel frame (nor the runtime's
+// preemption handler) as the leaf.
 func userFlat(p *profile.Profile, typ string) map[string]float64 {
 	i := ValueIndex(p, typ)
 	total := Total(p, typ)
@@ -82,7 +84,7 @@ func userFlat(p *profile.Profile, typ string) map[string]float64 {
 		}
 		leaf := "[kernel]"
 		for _, f := range Frames(s) {
-			if !strings.HasSuffix(f, "_[k]") {
+			if !strings.HasSuffix(f, "_[k]") && !preemptFrames[f] {
 				leaf = f
 				break
 			}
@@ -130,26 +132,67 @@ type GoroutineWall struct {
 	// ExplainedPct is (oncpu + runqueue + blocked) / wall: how much of the
 	// goroutines' wall time the kernel saw them use a thread for.
 	ExplainedPct float64 `json:"explained_pct"`
-	TopWait      string  `json:"top_wait,omitempty"` // the leaf function holding most of the group's wall time
+	TopWait      string  `json:"top_wait,omitempty"` // where most of the group's wall time is: the first non-runtime frame from the leaf
 }
 
 // goroutineRoots are the frames a goroutine's stack starts with that say
 // nothing about what it does.
 var goroutineRoots = map[string]bool{"runtime.goexit": true, "runtime.main": true}
 
+// goWrapper matches the wrappers the compiler makes for `go f(args)`
+// (main.main.gowrap2): the Go runtime's tracebacks hide them, frame
+// pointer walks do not, so they are skipped to match the two.
+var goWrapper = regexp.MustCompile(`\.gowrap\d+$`)
+
+// preemptFrames are injected by the Go runtime at an asynchronous
+// preemption point; the function that was running is their caller.
+var preemptFrames = map[string]bool{"runtime.asyncPreempt": true, "runtime.asyncPreempt2": true}
+
 // GoroutineEntry returns the entry function of a stack given root first:
-// the first frame below the runtime's goroutine start, or "" when the
-// stack does not start like a goroutine's (a runtime system stack, a
-// thread that is not running Go code).
+// the first frame below the runtime's goroutine start (and the compiler's
+// go-statement wrapper), or "" when the stack does not start like a
+// goroutine's (a runtime system stack such as runtime.mstart). The Go CPU
+// profile leaves runtime.goexit out, so a stack that starts outside the
+// runtime starts at its entry.
 func GoroutineEntry(rootFirst []string) string {
 	for i, f := range rootFirst {
-		if goroutineRoots[f] {
+		if goroutineRoots[f] || goWrapper.MatchString(f) {
 			continue
 		}
-		if i == 0 {
-			return "" // not a goroutine stack
+		if i == 0 && (strings.HasPrefix(f, "runtime.") || strings.HasSuffix(f, "_[k]")) {
+			return "" // a runtime system stack, not a goroutine's
 		}
 		return f
+	}
+	return ""
+}
+
+// profilerFrames mark the goroutines serving the profile requests
+// themselves: they are perfprobe's own doing, not the target's.
+var profilerFrames = []string{"net/http/pprof.", "github.com/felixge/fgprof.", "runtime/pprof."}
+
+func isProfilerStack(frames []string) bool {
+	for _, f := range frames {
+		for _, p := range profilerFrames {
+			if strings.HasPrefix(f, p) {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+// waitLeaf names where a goroutine stack spends its time: the first frame
+// from the leaf outside the runtime's own (gopark, futex, preemption), so
+// a sleep reads as time.Sleep and a lock wait as sync.(*Mutex).Lock.
+func waitLeaf(leafFirst []string) string {
+	for _, f := range leafFirst {
+		if !strings.HasPrefix(f, "runtime.") && !strings.HasPrefix(f, "internal/runtime/") {
+			return f
+		}
+	}
+	if len(leafFirst) > 0 {
+		return leafFirst[0]
 	}
 	return ""
 }
@@ -182,7 +225,7 @@ func WallByGoroutine(p *profile.Profile, n int) []GoroutineWall {
 			rootFirst[len(user)-1-i] = f
 		}
 		entry := GoroutineEntry(rootFirst)
-		if entry == "" {
+		if entry == "" || isProfilerStack(user) {
 			continue
 		}
 		g, ok := groups[entry]
@@ -199,8 +242,8 @@ func WallByGoroutine(p *profile.Profile, n int) []GoroutineWall {
 		}
 		if v := s.Value[wi]; v != 0 {
 			g.WallNs += v
-			if len(user) > 0 {
-				leaves[entry][user[0]] += v
+			if leaf := waitLeaf(user); leaf != "" {
+				leaves[entry][leaf] += v
 			}
 		}
 		g.GoCPUNs += val(TypeGoCPU)

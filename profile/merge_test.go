@@ -161,8 +161,10 @@ func TestGoroutineEntry(t *testing.T) {
 	}{
 		{[]string{"runtime.goexit", "main.worker", "main.spin"}, "main.worker"},
 		{[]string{"runtime.main", "main.main"}, "main.main"},
+		{[]string{"runtime.goexit", "main.main.gowrap2", "main.worker", "main.spin"}, "main.worker"},
 		{[]string{"runtime.mstart", "runtime.schedule"}, ""},
 		{[]string{"runtime.goexit"}, ""},
+		{[]string{"main.worker", "main.spin"}, "main.worker"}, // Go CPU profiles leave runtime.goexit out
 		{nil, ""},
 	} {
 		if got := GoroutineEntry(tc.in); got != tc.want {
