@@ -18,7 +18,8 @@ char LICENSE[] SEC("license") = "GPL";
 const volatile __u32 target_tgid = 0;
 /* Walk a thread's stacks at most once per this interval and kind of
  * switch-out (blocking or preempted); switch-outs in between reuse the last
- * stacks walked for that kind. 0 walks on every switch-out. */
+ * stacks walked for that kind, blocking ones only when they block from the
+ * same user instruction and syscall. 0 walks on every switch-out. */
 const volatile __u64 stack_interval_ns = 0;
 /* Set by user space once every probe is attached (bpf_ktime_get_ns clock);
  * events before it are ignored. */
@@ -144,12 +145,27 @@ static __always_inline void switch_out(void *ctx, bool preempt, struct task_stru
 	t->wake_ns = runnable ? now : 0; /* preempted: still runnable */
 	k = runnable ? KIND_PREEMPTED : (prev_state & TASK_UNINTERRUPTIBLE) ? KIND_DSTATE : KIND_SLEEP;
 	t->kind = k;
-	if (t->stack_ns[k] && now - t->stack_ns[k] < stack_interval_ns) {
+	/* A blocked thread's user registers say where it entered the kernel;
+	 * a preempted one's point anywhere in running code, so preemptions
+	 * reuse by time alone. */
+	__u64 ip = 0, sys = 0;
+	if (k != KIND_PREEMPTED) {
+		struct pt_regs *regs = (struct pt_regs *)bpf_task_pt_regs(prev);
+
+		if (regs) {
+			ip = regs->ip;
+			sys = regs->orig_ax;
+		}
+	}
+	if (t->stack_ns[k] && now - t->stack_ns[k] < stack_interval_ns &&
+	    t->stack_ip[k] == ip && t->stack_sys[k] == sys) {
 		counter_add(&counters, COUNT_STACKS_REUSED, 1); /* keep the last walked stacks */
 		return;
 	}
 	flush(prev->pid, t, k);
 	t->stack_ns[k] = now;
+	t->stack_ip[k] = ip;
+	t->stack_sys[k] = sys;
 	t->user_stack[k] = stack_id(ctx, &stacks, BPF_F_USER_STACK, &drops, DROP_USER_STACK);
 	t->kernel_stack[k] = stack_id(ctx, &stacks, 0, &drops, DROP_KERNEL_STACK);
 }

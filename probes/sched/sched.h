@@ -43,6 +43,11 @@ struct thread_value {
 	__u64 stack_ns[KIND_MAX];
 	__s32 user_stack[KIND_MAX];
 	__s32 kernel_stack[KIND_MAX];
+	/* Where user space entered the kernel (instruction pointer, syscall
+	 * number) when stacks[kind] were walked: a blocking switch-out from
+	 * another place walks anew even inside the interval. */
+	__u64 stack_ip[KIND_MAX];
+	__u64 stack_sys[KIND_MAX];
 	/* Off-CPU time not yet added to the offcpu map, per kind, for
 	 * stacks[kind]: flushed when that kind's stacks are walked anew (and
 	 * by user space at the end), so most switches touch no other map. */

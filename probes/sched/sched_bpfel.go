@@ -53,6 +53,8 @@ type schedThreadValue struct {
 	StackNs         [3]uint64
 	UserStack       [3]int32
 	KernelStack     [3]int32
+	StackIp         [3]uint64
+	StackSys        [3]uint64
 	AccBlockedNs    [3]uint64
 	AccRunqNs       [3]uint64
 	AccBlockedCount [3]uint64
