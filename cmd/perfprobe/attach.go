@@ -23,11 +23,20 @@ func newCmdAttach() *cobra.Command {
 Ctrl-C/SIGTERM, or the process exits, and in every case writes what it
 collected to the output directory:
 
-  profile.pb.gz      pprof, sample types oncpu, offcpu_blocked, offcpu_runqueue (ns)
-  capture.json       window, histograms with percentiles, counts, drops, self-cost
+  profile.pb.gz      pprof, one sample type per quantity (ns): oncpu, offcpu_blocked,
+                     offcpu_runqueue, offcpu_uninterruptible, iowait, tls_handshake,
+                     and for a Go target go_cpu, go_wall, go_mutex_delay, go_block_delay
+  flamegraph.html    all of them in one page that opens offline in any browser
+  capture.json       window, histograms with percentiles, counts, drops, self-cost,
+                     the eBPF-vs-Go CPU check and wall time explained per goroutine
   <type>.folded      root-first folded stacks per sample type (values in ns)
+  go-*.pb.gz         the Go runtime's profiles as fetched
 
-then prints a summary.`,
+then prints a summary. For a Go target, attach finds its net/http/pprof
+endpoint from its listening sockets and fetches the CPU profile, fgprof's
+wall-clock profile (/debug/fgprof), mutex and block deltas and a goroutine
+snapshot over the same window; --pprof-url names the endpoint, and
+--no-go-profiles skips them.`,
 		Example: `  sudo perfprobe attach 1234
   sudo perfprobe attach --duration 30s --out /tmp/cap $(pgrep -n myservice)
   sudo perfprobe attach --probes sched 1234      # only scheduler latency
@@ -45,6 +54,8 @@ then prints a summary.`,
 		},
 	}
 	o.bind(cmd, 10*time.Second)
+	o.goProfiles.bind(cmd, "the target's pprof URL, e.g. http://127.0.0.1:6060 (default: found from the target's listening sockets)")
+	o.discoverGo = true
 	return cmd
 }
 

@@ -31,6 +31,8 @@ type captureOptions struct {
 	ioThresh time.Duration
 
 	fastRefresh bool // run: re-read the mappings every 100ms (a new command maps its libraries)
+	goProfiles  goOptions
+	discoverGo  bool // look for the target's pprof endpoint (attach); run only fetches from --pprof-url
 }
 
 func (o *captureOptions) bind(cmd *cobra.Command, defaultDuration time.Duration) {
@@ -80,6 +82,7 @@ type captureRun struct {
 	stderr  io.Writer
 	stdout  io.Writer
 	pending []string // warnings to keep in capture.json
+	goFetch *goFetch
 }
 
 // startCapture attaches the probes and snapshots the target's mappings.
@@ -91,6 +94,7 @@ func startCapture(t *probes.Target, o captureOptions, stdout, stderr io.Writer) 
 	}
 	r.sess = sess
 	r.snapshot()
+	r.goFetch, _ = startGoFetch(t.PID, o.duration, o.goProfiles, o.discoverGo)
 	return r, nil
 }
 
@@ -186,6 +190,7 @@ func (r *captureRun) progress(tty bool) {
 func (r *captureRun) finish(cause string) (*profile.Capture, string, error) {
 	c := r.sess.Collect(cause)
 	defer r.sess.Close() // after the outputs: unlinking may take the kernel seconds
+	goRes := r.goFetch.wait(cause)
 	c.Warnings = append(r.pending, c.Warnings...)
 	dir := r.opts.out
 	if dir == "" {
@@ -206,12 +211,18 @@ func (r *captureRun) finish(cause string) (*profile.Capture, string, error) {
 		c.Warnings = append(c.Warnings, "building the profile: "+err.Error())
 	}
 	files := map[string]string{}
+	p, goReport := mergeGo(p, goRes, dir, files)
+	if goReport != nil {
+		for _, s := range goReport.Skipped {
+			fmt.Fprintln(r.stderr, "perfprobe:", s)
+		}
+	}
 	if p != nil {
 		if err := writeFile(filepath.Join(dir, "profile.pb.gz"), p.Write); err != nil {
 			return c, dir, err
 		}
 		files["profile"] = "profile.pb.gz"
-		for _, st := range profile.SampleTypes {
+		for _, st := range p.SampleType {
 			core := st.Type == profile.TypeOnCPU || st.Type == profile.TypeOffCPUBlocked || st.Type == profile.TypeOffCPURunqueue
 			if st.Unit != "nanoseconds" || (!core && profile.Total(p, st.Type) == 0) {
 				continue // the core types always get a file; the others when they have data
@@ -224,6 +235,18 @@ func (r *captureRun) finish(cause string) (*profile.Capture, string, error) {
 			files[st.Type+"_folded"] = name
 		}
 	}
+	if p != nil && len(p.Sample) > 0 {
+		opt := flame.HTMLOptions{
+			Title:    fmt.Sprintf("perfprobe: pid %d (%s)", c.Target.PID, c.Target.Comm),
+			Subtitle: fmt.Sprintf("%s, %.1f s from %s; probes %s", c.EndCause, c.End.Sub(c.Start).Seconds(), c.Start.Format(time.RFC3339), strings.Join(c.Probes, ",")),
+		}
+		err := writeFile(filepath.Join(dir, "flamegraph.html"), func(w io.Writer) error { return flame.WriteHTML(w, p, opt) })
+		if err != nil {
+			c.Warnings = append(c.Warnings, "flamegraph: "+err.Error())
+		} else {
+			files["flamegraph"] = "flamegraph.html"
+		}
+	}
 	files["report"] = "capture.json"
 	findings := plugins.Diagnose(&plugins.Evidence{Capture: c, Profile: p})
 	if findings == nil {
@@ -233,6 +256,7 @@ func (r *captureRun) finish(cause string) (*profile.Capture, string, error) {
 		*profile.Report
 		Findings []plugins.Finding `json:"findings"`
 	}{c.Report(p, files), findings}
+	report.Go = goReport
 	b, err := json.MarshalIndent(report, "", "  ")
 	if err == nil {
 		err = os.WriteFile(filepath.Join(dir, "capture.json"), append(b, '\n'), 0o644)
@@ -240,7 +264,7 @@ func (r *captureRun) finish(cause string) (*profile.Capture, string, error) {
 	if err != nil {
 		return c, dir, fmt.Errorf("writing capture.json: %w", err)
 	}
-	printSummary(r.stdout, c, p, findings, dir)
+	printSummary(r.stdout, c, p, findings, dir, goReport)
 	return c, dir, nil
 }
 

@@ -41,7 +41,7 @@ summary in plain words. Needs Linux with BTF and root (or CAP_BPF+CAP_PERFMON).`
 		SilenceErrors: true,
 		Version:       version(),
 	}
-	root.AddCommand(newCmdAttach(), newCmdRun(), newCmdDoctor())
+	root.AddCommand(newCmdAttach(), newCmdRun(), newCmdFlame(), newCmdDiff(), newCmdConvert(), newCmdDoctor())
 	return root
 }
 

@@ -36,6 +36,7 @@ writes the same outputs as attach and exits with the command's status.`,
 		},
 	}
 	o.bind(cmd, 0)
+	o.goProfiles.bind(cmd, "fetch the command's Go profiles from this pprof URL over the run (not looked for: a new command has no endpoint yet at exec)")
 	return cmd
 }
 

@@ -15,7 +15,7 @@ import (
 )
 
 // printSummary says in plain words what the capture found.
-func printSummary(w io.Writer, c *profile.Capture, p *pprof.Profile, findings []plugins.Finding, dir string) {
+func printSummary(w io.Writer, c *profile.Capture, p *pprof.Profile, findings []plugins.Finding, dir string, g *profile.GoReport) {
 	window := c.End.Sub(c.Start)
 	fmt.Fprintf(w, "\nperfprobe: pid %d (%s), %s window (ended by %s), probes %s\n",
 		c.Target.PID, c.Target.Comm, window.Round(time.Millisecond), c.EndCause, strings.Join(c.Probes, ","))
@@ -69,6 +69,7 @@ func printSummary(w io.Writer, c *profile.Capture, p *pprof.Profile, findings []
 			printTLS(w, c, p)
 		}
 	}
+	printGo(w, p, g)
 	var drops []string
 	for name, n := range c.Drops {
 		if n > 0 {
@@ -90,8 +91,58 @@ func printSummary(w io.Writer, c *profile.Capture, p *pprof.Profile, findings []
 		fmt.Fprintln(w, "Warning:", warn)
 	}
 	prof := filepath.Join(dir, "profile.pb.gz")
-	fmt.Fprintf(w, "\nWrote %s/ (profile.pb.gz, capture.json, *.folded)\n", dir)
-	fmt.Fprintf(w, "Dig further: go tool pprof -http=: %s   (-sample_index=offcpu_blocked, offcpu_runqueue, offcpu_uninterruptible, iowait or tls_handshake)\n", prof)
+	fmt.Fprintf(w, "\nWrote %s/ (profile.pb.gz, capture.json, *.folded, flamegraph.html)\n", dir)
+	fmt.Fprintf(w, "Flamegraph: %s   (opens offline in any browser)\n", filepath.Join(dir, "flamegraph.html"))
+	var types []string
+	if p != nil {
+		for _, st := range p.SampleType[1:] {
+			if profile.Total(p, st.Type) != 0 && st.Type != profile.TypeOnCPU {
+				types = append(types, st.Type)
+			}
+		}
+	}
+	fmt.Fprintf(w, "Dig further: go tool pprof -http=: %s", prof)
+	if len(types) > 0 {
+		fmt.Fprintf(w, "   (-sample_index=%s)", strings.Join(types, ", "))
+	}
+	fmt.Fprintln(w)
+}
+
+// printGo prints what the Go runtime's own profiles add: whether they
+// agree with eBPF about CPU, and where each goroutine's wall time went.
+func printGo(w io.Writer, p *pprof.Profile, g *profile.GoReport) {
+	if g == nil || len(g.Types) == 0 {
+		return
+	}
+	fmt.Fprintf(w, "\nGo runtime profiles from %s, %.1f s of the window: %s\n", g.Endpoint, g.CoveredSeconds, strings.Join(g.Types, ", "))
+	if cs := g.Consistency; cs != nil {
+		verdict := "agree"
+		if !cs.Agree {
+			verdict = "disagree"
+		}
+		fmt.Fprintf(w, "  eBPF and the Go CPU profile %s: top function %s vs %s, largest share difference %.1f points (%s)\n",
+			verdict, firstFunc(cs.EBPF), firstFunc(cs.GoCPU), cs.MaxDiffPts, cs.MaxDiffFn)
+	}
+	if len(g.WallByGoroutine) > 0 {
+		fmt.Fprintln(w, "  Wall time by goroutine (fgprof), and what the kernel saw its threads do:")
+		fmt.Fprintf(w, "  %6s %9s %7s %7s %7s %7s  %s\n", "wall", "", "on-CPU", "runq", "syscall", "parked", "goroutines started at (mostly in)")
+		for i, row := range g.WallByGoroutine {
+			if i == 8 {
+				break
+			}
+			pct := func(v int64) string { return fmt.Sprintf("%.0f%%", 100*float64(v)/float64(max(row.WallNs, 1))) }
+			fmt.Fprintf(w, "  %5.1f%% %9s %7s %7s %7s %7s  %s (%s)\n", row.WallPct, dur(row.WallNs),
+				pct(row.OnCPUNs), pct(row.RunqueueNs), pct(row.BlockedNs), pct(row.ParkedNs), row.Entry, row.TopWait)
+		}
+		fmt.Fprintln(w, "  parked = waiting in the Go runtime (channels, locks, timers, network): no thread busy or blocked for it")
+	}
+}
+
+func firstFunc(list []profile.FuncShare) string {
+	if len(list) == 0 {
+		return "-"
+	}
+	return fmt.Sprintf("%s (%.0f%%)", list[0].Function, list[0].FlatPct)
 }
 
 // printIO prints the I/O syscalls and block devices the iostall probe saw,

@@ -1,0 +1,268 @@
+package main
+
+import (
+	"encoding/json"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/google/pprof/profile"
+
+	"github.com/perfprobe/perfprobe/internal/bpftest"
+	"github.com/perfprobe/perfprobe/internal/testtarget"
+	pp "github.com/perfprobe/perfprobe/profile"
+)
+
+// share returns the share (percent) of type typ in p held by samples that
+// have fn on their stack, among samples that have within on it (all when
+// within is ""), optionally only those of thread tid.
+func shareOf(t *testing.T, p *profile.Profile, typ, fn, within string, tid int) float64 {
+	t.Helper()
+	i := pp.ValueIndex(p, typ)
+	if i < 0 {
+		t.Fatalf("profile has no %s", typ)
+	}
+	var matched, total int64
+	for _, s := range p.Sample {
+		if tid != 0 && (len(s.NumLabel["tid"]) == 0 || s.NumLabel["tid"][0] != int64(tid)) {
+			continue
+		}
+		frames := strings.Join(pp.Frames(s), ";") + ";"
+		if within != "" && !strings.Contains(frames, within+";") {
+			continue
+		}
+		total += s.Value[i]
+		if strings.Contains(frames, fn+";") {
+			matched += s.Value[i]
+		}
+	}
+	if total == 0 {
+		t.Fatalf("no %s samples under %q", typ, within)
+	}
+	return 100 * float64(matched) / float64(total)
+}
+
+// goReport is the part of capture.json these tests read.
+type goReport struct {
+	Window struct {
+		DurationSeconds float64 `json:"duration_seconds"`
+	} `json:"window"`
+	Files map[string]string `json:"files"`
+	Go    *pp.GoReport      `json:"go"`
+}
+
+func readGoReport(t *testing.T, dir string) goReport {
+	t.Helper()
+	b, err := os.ReadFile(filepath.Join(dir, "capture.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var r goReport
+	if err := json.Unmarshal(b, &r); err != nil {
+		t.Fatal(err)
+	}
+	return r
+}
+
+// TestAttachMergesGoProfiles is the acceptance test of the merge: a worker
+// goroutine spends 50% of its wall time spinning, 30% in nanosleep and 20%
+// waiting on a mutex. fgprof's go_wall must show those shares within 10
+// points, the eBPF types must agree (spin on CPU, sleep blocked in the
+// kernel), and the Go CPU profile must name the same hot function.
+func TestAttachMergesGoProfiles(t *testing.T) {
+	bpftest.Require(t)
+	p := testtarget.Start(t, testtarget.Build(t, "wallmix"))
+	dir := filepath.Join(t.TempDir(), "cap")
+	r := perfprobe(t, nil, "attach", "-d", "5s", "-q", "-p", "cpu,sched", "-o", dir, fmt.Sprint(p.PID))
+	if r.code != 0 {
+		t.Fatalf("attach exited %d: %s", r.code, r.stderr)
+	}
+	t.Logf("summary:\n%s", r.stdout)
+	rep := readGoReport(t, dir)
+	if rep.Go == nil {
+		t.Fatalf("capture.json has no go section; stderr %s", r.stderr)
+	}
+	t.Logf("go: endpoint %s covered %.1fs types %v skipped %v", rep.Go.Endpoint, rep.Go.CoveredSeconds, rep.Go.Types, rep.Go.Skipped)
+	if want := "http://" + p.Addr; !strings.HasPrefix(rep.Go.Endpoint, want) {
+		t.Errorf("endpoint %q, want the target's %s (found from its sockets)", rep.Go.Endpoint, want)
+	}
+	for _, typ := range []string{pp.TypeGoCPU, pp.TypeGoWall} {
+		if !contains(rep.Go.Types, typ) {
+			t.Errorf("merged Go types %v lack %s", rep.Go.Types, typ)
+		}
+	}
+	if c := rep.Go.CoveredSeconds; c < 4 || c > 6 {
+		t.Errorf("Go profiles cover %.1fs of a 5s window", c)
+	}
+	for _, f := range []string{"flamegraph", "go_cpu", "go_wall", "profile"} {
+		if rep.Files[f] == "" {
+			t.Errorf("capture.json files lack %s: %v", f, rep.Files)
+		}
+	}
+
+	prof, err := pp.Load(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// go_wall: the worker goroutine's wall time, phase by phase.
+	for _, c := range []struct {
+		fn   string
+		want float64
+	}{{"main.spinPhase", 50}, {"main.sleepPhase", 30}, {"main.lockPhase", 20}} {
+		got := shareOf(t, prof, pp.TypeGoWall, c.fn, "main.worker", 0)
+		t.Logf("go_wall %s: %.1f%% of main.worker (planted %.0f%%)", c.fn, got, c.want)
+		if got < c.want-10 || got > c.want+10 {
+			t.Errorf("go_wall share of %s = %.1f%%, want %.0f%% ± 10 points", c.fn, got, c.want)
+		}
+	}
+	// eBPF on the worker's thread: spin -> oncpu, sleep -> offcpu_blocked.
+	// The spin phase's leaves main.stepA..D are frameless, so a frame
+	// pointer walk skips their caller main.spinPhase: match either.
+	window := rep.Window.DurationSeconds * 1e9
+	thread := func(typ string, fns ...string) float64 {
+		i := pp.ValueIndex(prof, typ)
+		var v int64
+		for _, s := range prof.Sample {
+			if len(s.NumLabel["tid"]) == 0 || s.NumLabel["tid"][0] != int64(p.TID) {
+				continue
+			}
+		frames:
+			for _, f := range pp.Frames(s) {
+				for _, fn := range fns {
+					if f == fn {
+						v += s.Value[i]
+						break frames
+					}
+				}
+			}
+		}
+		return 100 * float64(v) / window
+	}
+	spin := thread(pp.TypeOnCPU, "main.spinPhase", "main.stepA", "main.stepB", "main.stepC", "main.stepD")
+	runq := thread(pp.TypeOffCPURunqueue, "main.spinPhase", "main.stepA", "main.stepB", "main.stepC", "main.stepD")
+	sleep := thread(pp.TypeOffCPUBlocked, "main.sleepPhase")
+	t.Logf("eBPF on the worker thread: spin phase on CPU %.1f%% + waiting for a CPU %.1f%% of the window, offcpu_blocked in main.sleepPhase %.1f%%", spin, runq, sleep)
+	// The spin phase is 50% of wall time: on CPU, or runnable and
+	// preempted when the machine is busy.
+	if spin+runq < 40 || spin+runq > 60 || spin < 25 {
+		t.Errorf("spin phase on CPU %.1f%% + run queue %.1f%% of the window, want 50%% ± 10 (and mostly on CPU)", spin, runq)
+	}
+	if sleep < 20 || sleep > 40 {
+		t.Errorf("offcpu_blocked in main.sleepPhase = %.1f%% of the window, want 30%% ± 10", sleep)
+	}
+	// The two CPU views name the same hot function.
+	cs := rep.Go.Consistency
+	if cs == nil || len(cs.EBPF) == 0 || len(cs.GoCPU) == 0 {
+		t.Fatalf("no consistency check in capture.json: %+v", cs)
+	}
+	t.Logf("consistency: eBPF top %s %.1f%%, Go top %s %.1f%%, max diff %.1f pts (%s), agree %v",
+		cs.EBPF[0].Function, cs.EBPF[0].FlatPct, cs.GoCPU[0].Function, cs.GoCPU[0].FlatPct, cs.MaxDiffPts, cs.MaxDiffFn, cs.Agree)
+	if !strings.HasPrefix(cs.EBPF[0].Function, "main.step") || !strings.HasPrefix(cs.GoCPU[0].Function, "main.step") {
+		t.Errorf("top on-CPU functions %s (eBPF) and %s (Go): want main.stepA..D", cs.EBPF[0].Function, cs.GoCPU[0].Function)
+	}
+	steps := func(list []pp.FuncShare) (sum float64) {
+		for _, f := range list {
+			if strings.HasPrefix(f.Function, "main.step") {
+				sum += f.FlatPct
+			}
+		}
+		return sum
+	}
+	if e, g := steps(cs.EBPF), steps(cs.GoCPU); e-g > 10 || g-e > 10 {
+		t.Errorf("main.stepA..D hold %.1f%% of eBPF on-CPU samples but %.1f%% of the Go CPU profile: want within 10 points", e, g)
+	}
+	// Wall explained: the worker's row.
+	var worker *pp.GoroutineWall
+	for i := range rep.Go.WallByGoroutine {
+		if rep.Go.WallByGoroutine[i].Entry == "main.worker" {
+			worker = &rep.Go.WallByGoroutine[i]
+		}
+	}
+	if worker == nil {
+		t.Fatalf("no main.worker row in wall_by_goroutine: %+v", rep.Go.WallByGoroutine)
+	}
+	t.Logf("wall explained, main.worker: %+v", *worker)
+	if worker.ExplainedPct < 65 || worker.ExplainedPct > 95 {
+		t.Errorf("main.worker explained %.1f%% of its wall time, want 80%% ± 15 (on CPU 50 + nanosleep 30)", worker.ExplainedPct)
+	}
+	if parked := 100 * float64(worker.ParkedNs) / float64(worker.WallNs); parked < 10 || parked > 35 {
+		t.Errorf("main.worker parked %.1f%% of its wall time, want 20%% (the mutex wait) + 15/-10", parked)
+	}
+	if !strings.Contains(r.stdout, "Wall time by goroutine") || !strings.Contains(r.stdout, "flamegraph.html") {
+		t.Errorf("summary lacks the Go section or the flamegraph path:\n%s", r.stdout)
+	}
+}
+
+// TestAttachGoProfilesSkipped: a bad --pprof-url costs one line and the
+// eBPF capture goes on; --no-go-profiles fetches nothing.
+func TestAttachGoProfilesSkipped(t *testing.T) {
+	bpftest.Require(t)
+	p := testtarget.Start(t, testtarget.Build(t, "wallmix"))
+	dir := filepath.Join(t.TempDir(), "bad")
+	r := perfprobe(t, nil, "attach", "-d", "1s", "-q", "-p", "cpu", "--pprof-url", "http://127.0.0.1:1", "-o", dir, fmt.Sprint(p.PID))
+	if r.code != 0 {
+		t.Fatalf("attach exited %d: %s", r.code, r.stderr)
+	}
+	var skipLines int
+	for _, l := range strings.Split(r.stderr, "\n") {
+		if strings.Contains(l, "127.0.0.1:1") {
+			skipLines++
+		}
+	}
+	if skipLines != 1 {
+		t.Errorf("stderr %q: want exactly one line about the unreachable endpoint", r.stderr)
+	}
+	prof, err := pp.Load(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if pp.Total(prof, pp.TypeOnCPU) == 0 {
+		t.Error("the eBPF capture was lost")
+	}
+	dir2 := filepath.Join(t.TempDir(), "none")
+	r = perfprobe(t, nil, "attach", "-d", "1s", "-q", "-p", "cpu", "--no-go-profiles", "-o", dir2, fmt.Sprint(p.PID))
+	if r.code != 0 {
+		t.Fatalf("attach exited %d: %s", r.code, r.stderr)
+	}
+	if rep := readGoReport(t, dir2); rep.Go != nil {
+		t.Errorf("--no-go-profiles still fetched: %+v", rep.Go)
+	}
+}
+
+// TestDiffFindsPlantedRegression: two captures of wallmix, the second with
+// main.stepB doing 4x the work; diff must put main.stepB at the top of the
+// movers, grown.
+func TestDiffFindsPlantedRegression(t *testing.T) {
+	bpftest.Require(t)
+	bin := testtarget.Build(t, "wallmix")
+	dirs := []string{filepath.Join(t.TempDir(), "base"), filepath.Join(t.TempDir(), "new")}
+	for i, args := range [][]string{{"-spin", "0.9", "-sleep", "0.05", "-lock", "0.05"}, {"-spin", "0.9", "-sleep", "0.05", "-lock", "0.05", "-slow-step", "b"}} {
+		p := testtarget.Start(t, bin, args...)
+		r := perfprobe(t, nil, "attach", "-d", "3s", "-q", "-p", "cpu", "--no-go-profiles", "-o", dirs[i], fmt.Sprint(p.PID))
+		if r.code != 0 {
+			t.Fatalf("attach exited %d: %s", r.code, r.stderr)
+		}
+	}
+	html := filepath.Join(t.TempDir(), "diff.html")
+	r := perfprobe(t, nil, "diff", "--top", "5", dirs[0], dirs[1], "-o", html)
+	if r.code != 0 {
+		t.Fatalf("diff exited %d: %s", r.code, r.stderr)
+	}
+	t.Logf("diff:\n%s", r.stdout)
+	var first []string
+	for _, l := range strings.Split(r.stdout, "\n") {
+		if strings.Contains(l, "pts") {
+			first = strings.Fields(l)
+			break
+		}
+	}
+	// base: stepB 25% of spin; new: 4/7 = 57%: about +32 points.
+	if len(first) == 0 || first[len(first)-1] != "main.stepB" || !strings.HasPrefix(first[0], "+") {
+		t.Fatalf("top mover %v, want main.stepB grown", first)
+	}
+	if fi, err := os.Stat(html); err != nil || fi.Size() == 0 {
+		t.Errorf("diff.html not written: %v", err)
+	}
+}
