@@ -171,7 +171,9 @@ func GoroutineEntry(rootFirst []string) string {
 // themselves: they are perfprobe's own doing, not the target's.
 var profilerFrames = []string{"net/http/pprof.", "github.com/felixge/fgprof.", "runtime/pprof."}
 
-func isProfilerStack(frames []string) bool {
+// IsProfilerStack reports whether a stack (as from Frames) is the Go
+// runtime's profilers at work, serving a profile request.
+func IsProfilerStack(frames []string) bool {
 	for _, f := range frames {
 		for _, p := range profilerFrames {
 			if strings.HasPrefix(f, p) {
@@ -225,7 +227,7 @@ func WallByGoroutine(p *profile.Profile, n int) []GoroutineWall {
 			rootFirst[len(user)-1-i] = f
 		}
 		entry := GoroutineEntry(rootFirst)
-		if entry == "" || isProfilerStack(user) {
+		if entry == "" || IsProfilerStack(user) {
 			continue
 		}
 		g, ok := groups[entry]

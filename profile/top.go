@@ -23,6 +23,9 @@ type StackShare struct {
 	Value  int64    `json:"value"`
 	Pct    float64  `json:"pct"`
 	GoIdle bool     `json:"go_idle,omitempty"` // an idle Go runtime thread (see GoRuntimeIdle)
+	// Profiler marks the Go runtime's profilers at work (runtime/pprof,
+	// net/http/pprof, fgprof): time perfprobe's own requests caused.
+	Profiler bool `json:"profiler,omitempty"`
 }
 
 // ValueIndex returns the index of sample type typ in p, or -1.
@@ -151,7 +154,7 @@ func TopStacks(p *profile.Profile, typ string, n int) []StackShare {
 		k := thread + "\x00" + strings.Join(frames, "\x00")
 		st, ok := byKey[k]
 		if !ok {
-			st = &StackShare{Frames: frames, Thread: thread, GoIdle: GoRuntimeIdle(frames)}
+			st = &StackShare{Frames: frames, Thread: thread, GoIdle: GoRuntimeIdle(frames), Profiler: IsProfilerStack(frames)}
 			byKey[k] = st
 		}
 		st.Value += v

@@ -39,14 +39,19 @@ func printSummary(w io.Writer, c *profile.Capture, p *pprof.Profile, findings []
 			}
 			total := profile.Total(p, profile.TypeOffCPUBlocked)
 			fmt.Fprintf(w, "\nBlocked off CPU: %s across %d threads (sleeping, waiting on locks, I/O or other threads)\n", dur(total), threads)
-			var idle int64
+			var idle, prof int64
 			for _, st := range profile.TopStacks(p, profile.TypeOffCPUBlocked, -1) {
 				if st.GoIdle {
 					idle += st.Value
+				} else if st.Profiler {
+					prof += st.Value
 				}
 			}
+			if prof > 0 {
+				fmt.Fprintf(w, "  %s of it is the Go runtime's profilers serving perfprobe's requests (left out below)\n", dur(prof))
+			}
 			if idle > 0 {
-				fmt.Fprintf(w, "  %s of it is idle Go runtime threads (no goroutine ready to run); %s is the program waiting:\n", dur(idle), dur(total-idle))
+				fmt.Fprintf(w, "  %s of it is idle Go runtime threads (no goroutine ready to run); %s is the program waiting:\n", dur(idle), dur(total-idle-prof))
 			}
 			printTopStacks(w, p, profile.TypeOffCPUBlocked, 5, true)
 			if d := profile.Total(p, profile.TypeOffCPUUninterruptible); d > 0 {
@@ -205,13 +210,14 @@ func printTopFunctions(w io.Writer, p *pprof.Profile, typ string, n int) {
 
 // printTopStacks prints the heaviest stacks by their user frames, leaf
 // first (the kernel part of a blocked stack is nearly always schedule()),
-// leaving out idle Go runtime threads when skipIdle.
+// leaving out idle Go runtime threads and the Go profilers at work when
+// skipIdle.
 func printTopStacks(w io.Writer, p *pprof.Profile, typ string, n int, skipIdle bool) {
 	top := profile.TopStacks(p, typ, -1)
 	merged := map[string]*profile.StackShare{}
 	var order []string
 	for _, s := range top {
-		if skipIdle && s.GoIdle {
+		if skipIdle && (s.GoIdle || s.Profiler) {
 			continue
 		}
 		var user []string

@@ -153,40 +153,41 @@ func probePort(ctx context.Context, addrs []netip.AddrPort, ns string) probeResu
 	return r
 }
 
-// probeAddr asks addr for /debug/pprof/ over plain HTTP, and over TLS when
-// the answer says the port speaks TLS.
+// probeAddr asks addr for /debug/pprof/ over TLS first, then over plain
+// HTTP when the port does not speak TLS. That order is the quiet one: a Go
+// HTTPS server logs every plain request it gets ("client sent an HTTP
+// request to an HTTPS server"), while a plain one answers a TLS hello with
+// a silent 400, which the TLS client sees at once as a bad record.
 func probeAddr(ctx context.Context, addr netip.AddrPort, ns string) (r probeResult, refused bool) {
-	ep := &Endpoint{netns: ns, discovered: true}
+	// The port was found in the target's own file table, so on loopback
+	// the peer is the target itself, whose certificate names its public
+	// host rather than 127.0.0.1: verification would only fail. It is
+	// skipped there and only there (the client refuses redirects to other
+	// hosts); other addresses are verified.
+	ep := &Endpoint{netns: ns, discovered: true, Insecure: addr.Addr().IsLoopback()}
 	client := newClient(ep)
 	defer client.CloseIdleConnections()
-	a, err := get(ctx, client, "http://"+addr.String()+"/debug/pprof/", indexLimit)
-	tlsPort := false
+	a, err := get(ctx, client, "https://"+addr.String()+"/debug/pprof/", indexLimit)
 	switch {
 	case err == nil:
-		tlsPort = a.status == http.StatusBadRequest && strings.Contains(strings.ToUpper(string(a.body)), "HTTPS")
-	case classify(err) == errNotHTTP || classify(err) == errHangUp:
-		tlsPort = true
-	default:
-		cause, _ := transportCause(err, probeTimeout)
-		return probeResult{reason: cause}, classify(err) == errRefused
-	}
-	if tlsPort {
-		// The port was found in the target's own file table, so on
-		// loopback the peer is the target itself, whose certificate names
-		// its public host rather than 127.0.0.1: verification would only
-		// fail. It is skipped there and only there (the client refuses
-		// redirects to other hosts); other addresses are verified.
-		ep.Insecure = addr.Addr().IsLoopback()
-		client = newClient(ep)
-		defer client.CloseIdleConnections()
-		a, err = get(ctx, client, "https://"+addr.String()+"/debug/pprof/", indexLimit)
-		if err != nil {
-			cause, _ := transportCause(err, probeTimeout)
-			return probeResult{reason: "TLS: " + cause}, false
-		}
 		if ep.Insecure {
 			ep.Notes = append(ep.Notes, fmt.Sprintf("TLS port %d on loopback: certificate not verified", addr.Port()))
 		}
+	case classify(err) == errNotTLS || classify(err) == errHangUp:
+		ep = &Endpoint{netns: ns, discovered: true}
+		client = newClient(ep)
+		defer client.CloseIdleConnections()
+		a, err = get(ctx, client, "http://"+addr.String()+"/debug/pprof/", indexLimit)
+		if err != nil {
+			cause, _ := transportCause(err, probeTimeout)
+			return probeResult{reason: cause}, classify(err) == errRefused
+		}
+	default:
+		cause, _ := transportCause(err, probeTimeout)
+		if classify(err) != errRefused && classify(err) != errTimeout {
+			cause = "TLS: " + cause
+		}
+		return probeResult{reason: cause}, classify(err) == errRefused
 	}
 	if a.status != http.StatusOK {
 		return probeResult{reason: statusCause(a, "/debug/pprof/")}, false

@@ -1,10 +1,10 @@
 package fetch
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
-	"io"
 	"log"
 	"net"
 	"net/http"
@@ -14,6 +14,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -115,9 +116,24 @@ func TestDiscoverRedirectPrefix(t *testing.T) {
 
 func TestDiscoverTLS(t *testing.T) {
 	s := httptest.NewUnstartedServer(pprofMux(true))
-	s.Config.ErrorLog = log.New(io.Discard, "", 0) // the plain HTTP probe's handshake error
+	// Discovery must leave no trace in the target's log: a plain HTTP
+	// probe of a TLS port would log a handshake error there.
+	var serverLog bytes.Buffer
+	var logMu sync.Mutex
+	s.Config.ErrorLog = log.New(writerFunc(func(b []byte) (int, error) {
+		logMu.Lock()
+		defer logMu.Unlock()
+		return serverLog.Write(b)
+	}), "", 0)
 	s.StartTLS()
 	t.Cleanup(s.Close)
+	t.Cleanup(func() {
+		logMu.Lock()
+		defer logMu.Unlock()
+		if serverLog.Len() > 0 {
+			t.Errorf("discovery made the target log: %q", serverLog.String())
+		}
+	})
 	ep, err := Discover(context.Background(), os.Getpid(), Options{})
 	if err != nil {
 		t.Fatal(err)
@@ -392,3 +408,7 @@ func TestNewEndpoint(t *testing.T) {
 		}
 	}
 }
+
+type writerFunc func([]byte) (int, error)
+
+func (f writerFunc) Write(b []byte) (int, error) { return f(b) }
