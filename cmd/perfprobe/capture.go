@@ -61,6 +61,9 @@ func (o *captureOptions) validate() error {
 	if o.duration < 0 {
 		return fmt.Errorf("--duration %s is negative: give a length like 30s, or 0 for no limit", o.duration)
 	}
+	if err := o.goProfiles.validate(); err != nil {
+		return err
+	}
 	if len(o.probes) == 0 {
 		return fmt.Errorf("--probes is empty: name at least one of %s", strings.Join(probes.Names(), ","))
 	}
@@ -83,6 +86,7 @@ type captureRun struct {
 	stdout  io.Writer
 	pending []string // warnings to keep in capture.json
 	goFetch *goFetch
+	goNote  string // what the Go profile fetch does, for the attached line
 }
 
 // startCapture attaches the probes and snapshots the target's mappings.
@@ -94,7 +98,7 @@ func startCapture(t *probes.Target, o captureOptions, stdout, stderr io.Writer) 
 	}
 	r.sess = sess
 	r.snapshot()
-	r.goFetch, _ = startGoFetch(t.PID, o.duration, o.goProfiles, o.discoverGo)
+	r.goFetch, r.goNote = startGoFetch(t.PID, o.duration, o.goProfiles, o.discoverGo)
 	return r, nil
 }
 

@@ -5,6 +5,8 @@ import (
 	"debug/buildinfo"
 	"fmt"
 	"path/filepath"
+	"slices"
+	"strings"
 	"time"
 
 	"github.com/google/pprof/profile"
@@ -19,6 +21,7 @@ type goOptions struct {
 	skip     bool
 	url      string
 	insecure bool
+	kinds    []string
 }
 
 func (o *goOptions) bind(cmd *cobra.Command, what string) {
@@ -26,6 +29,15 @@ func (o *goOptions) bind(cmd *cobra.Command, what string) {
 	f.BoolVar(&o.skip, "no-go-profiles", false, "do not fetch the Go runtime's profiles (pprof CPU, fgprof wall clock, mutex, block, goroutines)")
 	f.StringVar(&o.url, "pprof-url", "", what)
 	f.BoolVar(&o.insecure, "pprof-insecure", false, "do not verify the TLS certificate of --pprof-url")
+	f.StringSliceVar(&o.kinds, "go-profiles", fetch.KindNames,
+		"Go profiles to fetch: cpu (costs the target ~5%), wall (fgprof, ~10%: it samples every goroutine 99 times a second), mutex, block, goroutine")
+}
+
+func (o *goOptions) validate() error {
+	if err := fetch.CheckKinds(o.kinds); err != nil {
+		return fmt.Errorf("--go-profiles: %w", err)
+	}
+	return nil
 }
 
 // goFetch is a fetch of the Go profiles running beside the eBPF capture.
@@ -43,9 +55,9 @@ func isGoBinary(pid int) bool {
 
 // startGoFetch finds the target's pprof endpoint and fetches its profiles
 // for window (0: until stopped) in the background. It returns nil when
-// there is nothing to fetch, with the reason in note.
+// there is nothing to fetch, else a note for the user.
 func startGoFetch(pid int, window time.Duration, o goOptions, discover bool) (f *goFetch, note string) {
-	if o.skip {
+	if o.skip || len(o.kinds) == 0 {
 		return nil, ""
 	}
 	if o.url == "" && (!discover || !isGoBinary(pid)) {
@@ -54,15 +66,43 @@ func startGoFetch(pid int, window time.Duration, o goOptions, discover bool) (f 
 	ctx, cancel := context.WithCancel(context.Background())
 	f = &goFetch{cancel: cancel, done: make(chan *fetch.Result, 1)}
 	go func() {
-		opt := fetch.Options{URL: o.url, Insecure: o.insecure}
-		ep, err := fetch.Discover(ctx, pid, opt)
-		if err != nil {
-			f.done <- &fetch.Result{Skipped: []string{"Go profiles skipped: " + err.Error()}}
-			return
+		opt := fetch.Options{URL: o.url, Insecure: o.insecure, Kinds: o.kinds}
+		// An open-ended window loses the chunk in flight when it ends:
+		// keep chunks short when the end is unknown, shortest for a
+		// command that may be brief.
+		if window == 0 {
+			opt.Chunk = 5 * time.Second
+			if !discover {
+				opt.Chunk = 2 * time.Second
+			}
 		}
-		f.done <- fetch.Fetch(ctx, ep, window, opt)
+		// run starts the command with the probes: its endpoint comes up
+		// a little later, so keep trying for a while.
+		retryUntil := time.Now()
+		if !discover {
+			retryUntil = retryUntil.Add(10 * time.Second)
+		}
+		for {
+			ep, err := fetch.Discover(ctx, pid, opt)
+			if err == nil {
+				f.done <- fetch.Fetch(ctx, ep, window, opt)
+				return
+			}
+			if ctx.Err() != nil || time.Now().After(retryUntil) {
+				f.done <- &fetch.Result{Skipped: []string{"Go profiles skipped: " + err.Error()}}
+				return
+			}
+			select {
+			case <-ctx.Done():
+			case <-time.After(250 * time.Millisecond):
+			}
+		}
 	}()
-	return f, ""
+	note = fmt.Sprintf("Go target: also fetching its %s profiles over the window", strings.Join(o.kinds, ","))
+	if slices.Contains(o.kinds, "cpu") || slices.Contains(o.kinds, "wall") {
+		note += " (the Go CPU profiler and fgprof slow it by ~5-15% while they run; --no-go-profiles skips them)"
+	}
+	return f, note
 }
 
 // wait returns the fetch's result: right away after a cancel (an early
@@ -104,8 +144,8 @@ func mergeGo(p *profile.Profile, res *fetch.Result, dir string, files map[string
 		kind string
 		prof *profile.Profile
 	}{{"cpu", res.CPU}, {"wall", res.Wall}, {"mutex", res.Mutex}, {"block", res.Block}, {"goroutine", res.Goroutine}} {
-		if g.prof == nil {
-			continue
+		if g.prof == nil || len(g.prof.Sample) == 0 {
+			continue // nothing happened of that kind: no type to add
 		}
 		name := "go-" + g.kind + ".pb.gz"
 		if err := writeFile(filepath.Join(dir, name), g.prof.Write); err != nil {

@@ -3,6 +3,7 @@ package main
 import (
 	"encoding/json"
 	"fmt"
+	"net"
 	"os"
 	"path/filepath"
 	"strings"
@@ -264,5 +265,31 @@ func TestDiffFindsPlantedRegression(t *testing.T) {
 	}
 	if fi, err := os.Stat(html); err != nil || fi.Size() == 0 {
 		t.Errorf("diff.html not written: %v", err)
+	}
+}
+
+// TestRunFetchesGoProfilesFromURL: run with --pprof-url waits for the new
+// command's endpoint to come up and merges its Go profiles.
+func TestRunFetchesGoProfilesFromURL(t *testing.T) {
+	bpftest.Require(t)
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := ln.Addr().String()
+	ln.Close()
+	dir := filepath.Join(t.TempDir(), "run")
+	r := perfprobe(t, nil, "run", "-q", "-p", "cpu,sched", "-o", dir, "--pprof-url", "http://"+addr,
+		"--", testtarget.Build(t, "wallmix"), "-addr", addr, "-duration", "4s")
+	if r.code != 0 {
+		t.Fatalf("run exited %d: %s", r.code, r.stderr)
+	}
+	rep := readGoReport(t, dir)
+	if rep.Go == nil || !contains(rep.Go.Types, pp.TypeGoWall) {
+		t.Fatalf("no go_wall merged: %+v; stderr %s", rep.Go, r.stderr)
+	}
+	t.Logf("go: covered %.1fs, types %v, skipped %v", rep.Go.CoveredSeconds, rep.Go.Types, rep.Go.Skipped)
+	if rep.Go.CoveredSeconds < 2 {
+		t.Errorf("Go profiles cover %.1fs of a 4s run, want at least 2s", rep.Go.CoveredSeconds)
 	}
 }

@@ -61,6 +61,11 @@ type Options struct {
 	// windows and open-ended ones are fetched in consecutive chunks so that
 	// an interruption only loses the chunk in flight.
 	Chunk time.Duration
+	// Kinds names the profiles to fetch, among "cpu", "wall" (fgprof),
+	// "mutex", "block" and "goroutine"; nil fetches them all. The CPU
+	// profiler and fgprof cost the target while they run (see
+	// PERFORMANCE.md), so a caller may leave them out.
+	Kinds []string
 	// Slack is how much longer than its profile's duration a request may
 	// take before it is abandoned as timed out (default 10s).
 	Slack time.Duration

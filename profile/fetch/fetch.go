@@ -45,6 +45,24 @@ const (
 	nKinds
 )
 
+// KindNames are the names Options.Kinds takes, in kind order.
+var KindNames = []string{"cpu", "wall", "mutex", "block", "goroutine"}
+
+// CheckKinds returns an error naming the first unknown kind.
+func CheckKinds(kinds []string) error {
+	for _, k := range kinds {
+		if !slices.Contains(KindNames, k) {
+			return fmt.Errorf("unknown Go profile %q: choose from %s", k, strings.Join(KindNames, ","))
+		}
+	}
+	return nil
+}
+
+// wanted reports whether opt asks for kind k.
+func (o Options) wanted(k kind) bool {
+	return o.Kinds == nil || slices.Contains(o.Kinds, KindNames[k])
+}
+
 var kindInfo = [nKinds]struct {
 	name string // as in "CPU profile"
 	want string // sample type the answer must have
@@ -93,13 +111,18 @@ func Fetch(ctx context.Context, ep *Endpoint, window time.Duration, opt Options)
 		f.client = newClient(ep)
 		defer f.client.CloseIdleConnections()
 	}
-	kinds := []kind{kCPU, kWall, kMutex, kBlock}
-	if ep.Fgprof == "" {
-		kinds = []kind{kCPU, kMutex, kBlock}
+	var kinds []kind
+	for _, k := range []kind{kCPU, kWall, kMutex, kBlock} {
+		if opt.wanted(k) && (k != kWall || ep.Fgprof != "") {
+			kinds = append(kinds, k)
+		}
 	}
 	var t tally
 	active := f.window(ctx, kinds, newPlan(window, opt.chunk()), &t)
-	attempted := append(kinds, kGoroutine)
+	attempted := slices.Clone(kinds)
+	if opt.wanted(kGoroutine) {
+		attempted = append(attempted, kGoroutine)
+	}
 	merged, offNotes := f.afterWindow(ctx, &t, active, attempted)
 
 	res := &Result{
@@ -107,7 +130,7 @@ func Fetch(ctx context.Context, ep *Endpoint, window time.Duration, opt Options)
 		CPU:      merged[kCPU], Wall: merged[kWall], Mutex: merged[kMutex], Block: merged[kBlock], Goroutine: merged[kGoroutine],
 		Covered: t.coverage(),
 	}
-	if ep.Fgprof == "" && ep.FgprofNote != "" {
+	if opt.wanted(kWall) && ep.Fgprof == "" && ep.FgprofNote != "" {
 		res.Skipped = append(res.Skipped, kindInfo[kWall].name+" profile: "+ep.FgprofNote)
 	}
 	res.Skipped = append(res.Skipped, skipLines(t.failed, attempted, ep)...)
@@ -185,7 +208,9 @@ func (f *fetcher) afterWindow(ctx context.Context, t *tally, active, attempted [
 	post, cancel := context.WithTimeout(context.WithoutCancel(ctx), timeout)
 	defer cancel()
 	var wg sync.WaitGroup
-	if down := allDown(t.failed, active, attempted); down != nil {
+	if !f.opt.wanted(kGoroutine) {
+		// not asked for
+	} else if down := allDown(t.failed, active, attempted); down != nil {
 		t.failed[kGoroutine] = down
 	} else {
 		wg.Go(func() {

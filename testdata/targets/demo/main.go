@@ -234,6 +234,9 @@ func main() {
 	waitFor(*duration)
 	cancel()
 	wg.Wait()
+	// The rate is over the load's time, not the shutdown's: Shutdown waits
+	// for requests in flight, such as a profile a profiler is reading.
+	elapsed := time.Since(begin)
 	shutdownCtx, stop := context.WithTimeout(context.Background(), 5*time.Second)
 	defer stop()
 	srv.Shutdown(shutdownCtx)
@@ -246,7 +249,7 @@ func main() {
 	json.NewEncoder(os.Stdout).Encode(map[string]any{
 		"requests":      requests,
 		"client_errors": clientErrors.Load(),
-		"seconds":       time.Since(begin).Seconds(),
+		"seconds":       elapsed.Seconds(),
 	})
 }
 

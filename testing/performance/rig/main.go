@@ -80,19 +80,26 @@ func main() {
 		name   string
 		probes string
 		run    func(attach func(pid int) *exec.Cmd) float64
+		// goProfiles leaves attach's default fetch of the Go runtime's
+		// profiles on (CPU profile, fgprof, mutex/block, goroutines); the
+		// other rows measure the eBPF probes alone.
+		goProfiles bool
 	}{
 		{"pipe ping-pong, 2 threads pinned to CPU 0 (round trips/s)", "cpu,sched", func(a func(int) *exec.Cmd) float64 {
 			return pingpongRun([]string{"taskset", "-c", "0", pingpong}, "1s", *runFor, a)
-		}},
+		}, false},
 		{"pipe ping-pong, 2 threads free on all CPUs (round trips/s)", "cpu,sched", func(a func(int) *exec.Cmd) float64 {
 			return pingpongRun([]string{pingpong}, "1s", *runFor, a)
-		}},
+		}, false},
 		{"demo HTTP service with 4 loopback clients (requests/s)", "cpu,sched", func(a func(int) *exec.Cmd) float64 {
 			return demoRun(demo, *runFor, a)
-		}},
+		}, false},
 		{"demo HTTP service with 4 loopback clients (requests/s)", "cpu,iostall,sched,tls", func(a func(int) *exec.Cmd) float64 {
 			return demoRun(demo, *runFor, a)
-		}},
+		}, false},
+		{"demo HTTP service with 4 loopback clients (requests/s)", "cpu,sched + Go profiles", func(a func(int) *exec.Cmd) float64 {
+			return demoRun(demo, *runFor, a)
+		}, true},
 	}
 	fmt.Printf("## Overhead: throughput without vs with `perfprobe attach` (99 Hz), %d interleaved pairs of %s each\n\n", *pairs, *runFor)
 	fmt.Printf("| workload | probes | without (median, 95%% CI) | with attach | ratio with/without (median of pairs, 95%% CI) | slowdown | test |\n|---|---|---|---|---|---|---|\n")
@@ -101,7 +108,11 @@ func main() {
 		for i := range *pairs {
 			withProbe := func() float64 {
 				return w.run(func(pid int) *exec.Cmd {
-					return exec.Command(perfprobe, "attach", "-q", "-d", "0", "-p", w.probes, "-o", filepath.Join(dir, fmt.Sprint("ovh", wi, "-", i)), fmt.Sprint(pid))
+					args := []string{"attach", "-q", "-d", "0", "-p", strings.TrimSuffix(w.probes, " + Go profiles"), "-o", filepath.Join(dir, fmt.Sprint("ovh", wi, "-", i))}
+					if !w.goProfiles {
+						args = append(args, "--no-go-profiles")
+					}
+					return exec.Command(perfprobe, append(args, fmt.Sprint(pid))...)
 				})
 			}
 			// Alternate the order so drift of the machine cancels out.
@@ -126,7 +137,7 @@ func main() {
 	// Self-cost of a long capture of the same workload.
 	out := filepath.Join(dir, "long")
 	pingpongRun([]string{pingpong}, "0s", *long+2*time.Second, func(pid int) *exec.Cmd {
-		return exec.Command(perfprobe, "attach", "-q", "-d", long.String(), "-p", "cpu,sched", "-o", out, fmt.Sprint(pid))
+		return exec.Command(perfprobe, "attach", "-q", "-d", long.String(), "-p", "cpu,sched", "--no-go-profiles", "-o", out, fmt.Sprint(pid))
 	})
 	var rep struct {
 		Window struct {
