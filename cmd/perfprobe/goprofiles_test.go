@@ -230,6 +230,19 @@ func TestAttachGoProfilesSkipped(t *testing.T) {
 	if rep := readGoReport(t, dir2); rep.Go != nil {
 		t.Errorf("--no-go-profiles still fetched: %+v", rep.Go)
 	}
+	// --go-profiles cpu: the Go CPU profile and nothing else.
+	dir3 := filepath.Join(t.TempDir(), "cpuonly")
+	r = perfprobe(t, nil, "attach", "-d", "2s", "-q", "-p", "cpu", "--go-profiles", "cpu", "-o", dir3, fmt.Sprint(p.PID))
+	if r.code != 0 {
+		t.Fatalf("attach exited %d: %s", r.code, r.stderr)
+	}
+	if rep := readGoReport(t, dir3); rep.Go == nil || len(rep.Go.Types) != 1 || rep.Go.Types[0] != pp.TypeGoCPU {
+		t.Errorf("--go-profiles cpu merged %+v, want go_cpu alone", rep.Go)
+	}
+	r = perfprobe(t, nil, "attach", "--go-profiles", "cpu,heap", fmt.Sprint(p.PID))
+	if r.code == 0 || !strings.Contains(r.stderr, `unknown Go profile "heap"`) {
+		t.Errorf("--go-profiles heap: exit %d, stderr %q", r.code, r.stderr)
+	}
 }
 
 // TestDiffFindsPlantedRegression: two captures of wallmix, the second with

@@ -3,6 +3,7 @@ package main
 import (
 	"encoding/json"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"runtime/pprof"
 	"strings"
@@ -91,6 +92,15 @@ func TestOfflineCommands(t *testing.T) {
 	p, err := pp.Load(back)
 	if err != nil || pp.Total(p, "cpu") != total {
 		t.Errorf("folded -> pprof: %v, cpu total %d want %d", err, pp.Total(p, "cpu"), total)
+	}
+
+	// go tool pprof -proto output reads the same.
+	proto := filepath.Join(dir, "proto.pb.gz")
+	if out, err := exec.Command(goTool(), "tool", "pprof", "-proto", "-output", proto, prof).CombinedOutput(); err != nil {
+		t.Fatalf("go tool pprof -proto: %v\n%s", err, out)
+	}
+	if r := perfprobe(t, nil, "convert", proto, "--to", "folded", "--type", "cpu"); r.code != 0 || !strings.Contains(r.stdout, "burnForProfile") {
+		t.Errorf("convert of go tool pprof -proto output: %d %s", r.code, r.stderr)
 	}
 
 	html := filepath.Join(dir, "cpu.html")
