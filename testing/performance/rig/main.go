@@ -23,6 +23,7 @@ import (
 	"path/filepath"
 	"sort"
 	"strings"
+	"syscall"
 	"time"
 
 	"golang.org/x/perf/benchmath"
@@ -199,6 +200,7 @@ func demoRun(bin string, d time.Duration, attach func(pid int) *exec.Cmd) float6
 // target's JSON summary line into res.
 func workload(argv []string, attach func(pid int) *exec.Cmd, res any) {
 	cmd := exec.Command(argv[0], argv[1:]...)
+	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL} // a killed rig leaves no load behind
 	stdout, _ := cmd.StdoutPipe()
 	check(cmd.Start())
 	sc := bufio.NewScanner(stdout)
@@ -221,6 +223,7 @@ func workload(argv []string, attach func(pid int) *exec.Cmd, res any) {
 
 func start(bin string) *exec.Cmd {
 	cmd := exec.Command(bin)
+	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
 	stdout, _ := cmd.StdoutPipe()
 	check(cmd.Start())
 	bufio.NewScanner(stdout).Scan()
