@@ -31,12 +31,18 @@ func newRootCmd() *cobra.Command {
 		Short: "Tell why a process is slow: eBPF on-CPU and scheduler profiles, symbolized",
 		Long: `perfprobe attaches eBPF probes to a running process and tells where it burns
 CPU, where its threads block and where they wait in the run queue for a CPU.
-It writes a pprof profile (go tool pprof), folded stacks, capture.json and a
-summary in plain words. Needs Linux with BTF and root (or CAP_BPF+CAP_PERFMON).`,
+For a Go target it merges the Go runtime's own CPU and fgprof wall-clock
+profiles of the same window. It writes a pprof profile (go tool pprof), one
+self-contained flamegraph.html, folded stacks, capture.json and a summary in
+plain words. Capturing needs Linux with BTF and root (or CAP_BPF+CAP_PERFMON);
+flame, diff and convert work on any profile file, as any user.`,
 		Example: `  sudo perfprobe attach 1234                 # 10 s capture of pid 1234
   sudo perfprobe attach --duration 30s $(pgrep -n myservice)
   sudo perfprobe run -- ./bench -n 1000      # profile a command from exec to exit
-  sudo perfprobe doctor                      # which probes work on this machine`,
+  sudo perfprobe doctor                      # which probes work on this machine
+  perfprobe flame perfprobe-1234-20261126-101500     # flamegraph.html of a capture
+  perfprobe diff before/ after/              # what grew, what shrank
+  perfprobe convert cpu.pprof --to speedscope -o cpu.json`,
 		SilenceUsage:  true,
 		SilenceErrors: true,
 		Version:       version(),
