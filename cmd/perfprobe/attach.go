@@ -76,9 +76,6 @@ func attach(pid int, o captureOptions) error {
 	for _, s := range r.sess.Skipped() {
 		fmt.Fprintln(os.Stderr, "perfprobe:", s)
 	}
-	if r.goNote != "" {
-		fmt.Fprintln(os.Stderr, "perfprobe:", r.goNote)
-	}
 	cause := r.wait(ctx, t.Exited(), "target-exited")
 	stop() // a second Ctrl-C while writing kills perfprobe
 	if cause == "target-exited" {

@@ -86,7 +86,6 @@ type captureRun struct {
 	stdout  io.Writer
 	pending []string // warnings to keep in capture.json
 	goFetch *goFetch
-	goNote  string // what the Go profile fetch does, for the attached line
 }
 
 // startCapture attaches the probes and snapshots the target's mappings.
@@ -98,7 +97,7 @@ func startCapture(t *probes.Target, o captureOptions, stdout, stderr io.Writer) 
 	}
 	r.sess = sess
 	r.snapshot()
-	r.goFetch, r.goNote = startGoFetch(t.PID, o.duration, o.goProfiles, o.discoverGo)
+	r.goFetch = startGoFetch(t.PID, o.duration, o.goProfiles, o.discoverGo)
 	return r, nil
 }
 
@@ -150,6 +149,11 @@ func (r *captureRun) wait(ctx context.Context, done <-chan struct{}, doneCause s
 			return "signal"
 		case <-done:
 			return doneCause
+		case note := <-r.goFetch.foundNote():
+			if tty && !r.opts.quiet {
+				fmt.Fprint(r.stderr, "\r\033[K")
+			}
+			fmt.Fprintln(r.stderr, "perfprobe:", note)
 		case <-refresh:
 			r.snapshot()
 		case <-tick.C:
@@ -218,7 +222,11 @@ func (r *captureRun) finish(cause string) (*profile.Capture, string, error) {
 	p, goReport := mergeGo(p, goRes, dir, files)
 	if goReport != nil {
 		for _, s := range goReport.Skipped {
-			fmt.Fprintln(r.stderr, "perfprobe:", s)
+			// Mutex and block profiling being off is the target's normal
+			// state, not a failure: capture.json keeps the line.
+			if !strings.Contains(s, "profiling is off in the target") {
+				fmt.Fprintln(r.stderr, "perfprobe:", s)
+			}
 		}
 	}
 	if p != nil {

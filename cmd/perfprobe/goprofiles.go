@@ -44,6 +44,7 @@ func (o *goOptions) validate() error {
 type goFetch struct {
 	cancel context.CancelFunc
 	done   chan *fetch.Result
+	found  chan string // one line for the user once the endpoint is found
 }
 
 // isGoBinary reports whether pid runs a Go program (its build information
@@ -55,16 +56,20 @@ func isGoBinary(pid int) bool {
 
 // startGoFetch finds the target's pprof endpoint and fetches its profiles
 // for window (0: until stopped) in the background. It returns nil when
-// there is nothing to fetch, else a note for the user.
-func startGoFetch(pid int, window time.Duration, o goOptions, discover bool) (f *goFetch, note string) {
+// there is nothing to fetch.
+func startGoFetch(pid int, window time.Duration, o goOptions, discover bool) *goFetch {
 	if o.skip || len(o.kinds) == 0 {
-		return nil, ""
+		return nil
 	}
 	if o.url == "" && (!discover || !isGoBinary(pid)) {
-		return nil, ""
+		return nil
 	}
 	ctx, cancel := context.WithCancel(context.Background())
-	f = &goFetch{cancel: cancel, done: make(chan *fetch.Result, 1)}
+	f := &goFetch{cancel: cancel, done: make(chan *fetch.Result, 1), found: make(chan string, 1)}
+	cost := ""
+	if slices.Contains(o.kinds, "cpu") || slices.Contains(o.kinds, "wall") {
+		cost = " (the Go CPU profiler and fgprof slow the target by ~5-15% while they run; --no-go-profiles skips them)"
+	}
 	go func() {
 		opt := fetch.Options{URL: o.url, Insecure: o.insecure, Kinds: o.kinds}
 		// An open-ended window loses the chunk in flight when it ends:
@@ -85,6 +90,7 @@ func startGoFetch(pid int, window time.Duration, o goOptions, discover bool) (f 
 		for {
 			ep, err := fetch.Discover(ctx, pid, opt)
 			if err == nil {
+				f.found <- fmt.Sprintf("fetching the Go runtime's %s profiles from %s over the window%s", strings.Join(o.kinds, ","), ep.Base, cost)
 				f.done <- fetch.Fetch(ctx, ep, window, opt)
 				return
 			}
@@ -98,11 +104,16 @@ func startGoFetch(pid int, window time.Duration, o goOptions, discover bool) (f 
 			}
 		}
 	}()
-	note = fmt.Sprintf("Go target: also fetching its %s profiles over the window", strings.Join(o.kinds, ","))
-	if slices.Contains(o.kinds, "cpu") || slices.Contains(o.kinds, "wall") {
-		note += " (the Go CPU profiler and fgprof slow it by ~5-15% while they run; --no-go-profiles skips them)"
+	return f
+}
+
+// foundNote delivers the line announcing the endpoint; nil when there is
+// no fetch, so a select on it blocks forever.
+func (f *goFetch) foundNote() <-chan string {
+	if f == nil {
+		return nil
 	}
-	return f, note
+	return f.found
 }
 
 // wait returns the fetch's result: right away after a cancel (an early

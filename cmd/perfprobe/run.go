@@ -120,9 +120,6 @@ func run(argv []string, o captureOptions) error {
 	for _, s := range r.sess.Skipped() {
 		fmt.Fprintln(os.Stderr, "perfprobe:", s)
 	}
-	if r.goNote != "" {
-		fmt.Fprintln(os.Stderr, "perfprobe:", r.goNote)
-	}
 
 	cause := r.wait(ctx, exited, "command-exited")
 	stop()
