@@ -151,6 +151,13 @@ document.addEventListener('securitypolicyviolation', (e) => {
 // it fails if the page made any request, opened a dialog or threw.
 func openPage(t *testing.T, b *headless, html string, setup ...chromedp.Action[chromedp.Void]) *browserTab {
 	t.Helper()
+	return openPageAt(t, b, html, "", setup...)
+}
+
+// openPageAt is openPage with a URL fragment ("#type=..."), which the
+// browser does not send: requests are still compared with the bare URL.
+func openPageAt(t *testing.T, b *headless, html, fragment string, setup ...chromedp.Action[chromedp.Void]) *browserTab {
+	t.Helper()
 	path := filepath.Join(t.TempDir(), "flame.html")
 	if err := os.WriteFile(path, []byte(html), 0o644); err != nil {
 		t.Fatal(err)
@@ -173,7 +180,7 @@ func openPage(t *testing.T, b *headless, html string, setup ...chromedp.Action[c
 	if err := chromedp.Do(b.ctx, setup...); err != nil {
 		t.Fatal(err)
 	}
-	if err := chromedp.Do(b.ctx, chromedp.Navigate(tb.url)); err != nil {
+	if err := chromedp.Do(b.ctx, chromedp.Navigate(tb.url+fragment)); err != nil {
 		t.Fatalf("loading %s: %v", tb.url, err)
 	}
 	if st := tb.state(); !st.Ready {
@@ -239,6 +246,8 @@ type pageState struct {
 	Diff              bool     `json:"diff"`
 	Type              string   `json:"type"`
 	Types             []string `json:"types"`
+	Compare           *string  `json:"compare"`
+	CompareTypes      []string `json:"compareTypes"`
 	View              string   `json:"view"`
 	Total             float64  `json:"total"`
 	TotalText         string   `json:"totalText"`
@@ -654,6 +663,185 @@ func TestBrowser(t *testing.T) {
 		if st := tb.state(); st.Sandwich == nil || st.Sandwich.Value != 100e6 {
 			t.Errorf("diff sandwich: %+v", st.Sandwich)
 		}
+		// The base of a differential page is the other profile: no "Compare with".
+		if evalJS[bool](tb, `document.getElementById('compare') !== null`) {
+			t.Error("differential page has a compare select")
+		}
+		if evalJS[bool](tb, `perfprobeFlame.compare('oncpu')`) {
+			t.Error("compare() on a differential page = true")
+		}
+		if st := tb.state(); st.Compare != nil || len(st.CompareTypes) != 0 || !st.Diff {
+			t.Errorf("diff page: compare %v, offered %v, diff %v", st.Compare, st.CompareTypes, st.Diff)
+		}
+	})
+
+	t.Run("compare", func(t *testing.T) {
+		// compareFixture: oncpu against go_cpu is hash 40% -> 60% (+20 pts),
+		// parse 40% -> 10% (-30 pts, the largest change), work 80% -> 70%,
+		// gc 15% -> 20%, syscall_[k] 0 -> 10%, onlygo 5% -> 0.
+		page := htmlPage(t, compareFixture(), HTMLOptions{Title: "compare"})
+		tb := openPage(t, browser, page)
+		st := tb.state()
+		if st.Compare != nil || st.Diff {
+			t.Errorf("fresh page: compare %v, diff %v", st.Compare, st.Diff)
+		}
+		// Only types of oncpu's unit (nanoseconds) are offered: not samples
+		// (count) or alloc_space (bytes), nor oncpu itself.
+		wantState(t, "compareTypes", strings.Join(st.CompareTypes, ","), "go_cpu,go_wall")
+		wantState(t, "compare options", strings.Join(compareOptions(tb), "|"), "=nothing|1=go_cpu — 200 ms|4=go_wall — 100 ms")
+		normal := map[string]string{}
+		for _, name := range []string{"all", "main", "hash", "parse"} {
+			normal[name] = tb.frame(name, "").Colour
+		}
+		allW := tb.rect("all", "").W
+		if !evalJS[bool](tb, `perfprobeFlame.compare('go_cpu')`) {
+			t.Fatal("compare('go_cpu') = false")
+		}
+		checkCompared(t, tb)
+		// Widths stay oncpu's: hash is 60% wide, not go_cpu's 40%.
+		if w := tb.rect("hash", "").W / allW; math.Abs(w-0.6) > 0.001 {
+			t.Errorf("hash is %.3f of the width, want 0.600 (oncpu)", w)
+		}
+		wantState(t, "select value", evalJS[string](tb, `document.getElementById('compare').value`), "1")
+		wantState(t, "fragment", evalJS[string](tb, `location.hash`), "#type=oncpu&compare=go_cpu")
+		if legend := evalJS[string](tb, `document.getElementById('legend').hidden ? '' : document.getElementById('legend').textContent`); !strings.Contains(legend, "Comparing oncpu with go_cpu") {
+			t.Errorf("legend %q", legend)
+		}
+		if desc := evalJS[string](tb, `document.getElementById('typedesc').textContent`); !strings.HasSuffix(desc, "Total 100 ms; compared with go_cpu, total 200 ms.") {
+			t.Errorf("type description %q", desc)
+		}
+
+		// Search reports both shares.
+		tb.call(`search('hash')`)
+		wantState(t, "matchedText", tb.state().MatchedText, "matched 60.0% of oncpu (go_cpu 40.0%)")
+		tb.call(`search('')`)
+		// The sandwich compares too: callees of work.
+		tb.call(`sandwich('work')`)
+		if f := tb.frame("parse", "callees"); !nearly(f.BaseShare, 40) || !nearly(f.NewShare, 10) || !nearly(f.DeltaPoints, -30) {
+			t.Errorf("sandwich parse: %+v", f)
+		}
+		tb.call(`closeSandwich()`)
+
+		// Not comparable: another unit, the shown type, unknown names.
+		for _, name := range []string{"samples", "alloc_space", "oncpu", "nope"} {
+			if evalJS[bool](tb, `perfprobeFlame.compare(`+strconv.Quote(name)+`)`) {
+				t.Errorf("compare(%q) = true", name)
+			}
+		}
+		if st := tb.state(); st.Compare == nil || *st.Compare != "go_cpu" {
+			t.Errorf("a refused compare changed it to %v", st.Compare)
+		}
+
+		// Ending the comparison keeps the zoom (same widths) and brings the
+		// palette back.
+		tb.call(`zoom('work')`)
+		if !evalJS[bool](tb, `perfprobeFlame.compare(null)`) {
+			t.Error("compare(null) = false")
+		}
+		st = tb.state()
+		if st.Compare != nil || st.Diff || st.ZoomedTo == nil || *st.ZoomedTo != "work" {
+			t.Errorf("after compare(null): compare %v, diff %v, zoomed to %v", st.Compare, st.Diff, st.ZoomedTo)
+		}
+		tb.call(`resetZoom()`)
+		for name, want := range normal {
+			if got := tb.frame(name, "").Colour; got != want {
+				t.Errorf("%s is %s after compare(null), want its colour before, %s", name, got, want)
+			}
+			if got := tb.pixel(name, ""); got != want {
+				t.Errorf("canvas at %s is %s after compare(null), want %s", name, got, want)
+			}
+		}
+		if f := tb.frame("hash", ""); f.DeltaPoints != 0 || f.BaseShare != 0 {
+			t.Errorf("hash still has base values: %+v", f)
+		}
+		wantState(t, "table head", tableHead(tb), "Function,Self,Self %,Total,Total %,")
+		wantState(t, "legend hidden", evalJS[bool](tb, `document.getElementById('legend').hidden`), true)
+		wantState(t, "fragment", evalJS[string](tb, `location.hash`), "#type=oncpu")
+
+		// Changing the type keeps a comparison of the same unit.
+		tb.call(`compare('go_cpu')`)
+		tb.call(`setType('go_wall')`)
+		st = tb.state()
+		if st.Compare == nil || *st.Compare != "go_cpu" || st.Type != "go_wall" {
+			t.Fatalf("go_wall: type %s, compare %v, want go_cpu kept", st.Type, st.Compare)
+		}
+		wantState(t, "compareTypes (go_wall)", strings.Join(st.CompareTypes, ","), "oncpu,go_cpu")
+		if f := tb.frame("gc", ""); !nearly(f.BaseShare, 15) || !nearly(f.NewShare, 50) || !nearly(f.DeltaPoints, 35) {
+			t.Errorf("gc in go_wall against go_cpu: %+v", f)
+		}
+		wantState(t, "fragment", evalJS[string](tb, `location.hash`), "#type=go_wall&compare=go_cpu")
+		tb.call(`setType('go_cpu')`) // itself: ends
+		if st := tb.state(); st.Compare != nil {
+			t.Errorf("go_cpu compared with %v, want nothing", *st.Compare)
+		}
+		tb.call(`compare('oncpu')`)
+		wantState(t, "compare go_cpu with oncpu", *tb.state().Compare, "oncpu")
+		tb.call(`setType('samples')`) // another unit: ends
+		st = tb.state()
+		if st.Compare != nil || len(st.CompareTypes) != 0 {
+			t.Errorf("samples: compare %v, offered %v", st.Compare, st.CompareTypes)
+		}
+		wantState(t, "compare select disabled", evalJS[bool](tb, `document.getElementById('compare').disabled`), true)
+		wantState(t, "fragment", evalJS[string](tb, `location.hash`), "#type=samples")
+
+		// The controls take the same path.
+		evalJS[any](tb, `(() => {
+			const s = document.getElementById('type');
+			s.value = '0';
+			s.dispatchEvent(new Event('change'));
+			const c = document.getElementById('compare');
+			c.value = [...c.options].find((o) => o.text.startsWith('go_cpu ')).value;
+			c.dispatchEvent(new Event('change'));
+			return null;
+		})()`)
+		checkCompared(t, tb)
+		wantState(t, "fragment", evalJS[string](tb, `location.hash`), "#type=oncpu&compare=go_cpu")
+	})
+
+	t.Run("compare fragment", func(t *testing.T) {
+		page := htmlPage(t, compareFixture(), HTMLOptions{Title: "compare"})
+		tb := openPageAt(t, browser, page, "#type=oncpu&compare=go_cpu")
+		checkCompared(t, tb)
+		for _, name := range []string{"hash", "parse", "main"} {
+			if got, want := tb.pixel(name, ""), tb.frame(name, "").Colour; got != want {
+				t.Errorf("canvas at %s is %s, want %s", name, got, want)
+			}
+		}
+
+		// Editing the address: names that are not types of the page, of
+		// another unit, or not valid percent-encoding are ignored.
+		for _, tc := range []struct{ fragment, typ, compare string }{
+			{"#type=go_wall&compare=oncpu", "go_wall", "oncpu"},
+			{"#type=nope&compare=alloc_space", "go_wall", ""},
+			{"#type=%E0%A4%A&compare=go_cpu&x=1&&=&type", "go_wall", "go_cpu"},
+			{"#type=go_cpu&compare=go_cpu", "go_cpu", ""},
+			{"#compare=oncpu", "go_cpu", "oncpu"},
+			{"#type=samples&compare=oncpu", "samples", ""},
+		} {
+			st := goToFragment(tb, tc.fragment)
+			compare := ""
+			if st.Compare != nil {
+				compare = *st.Compare
+			}
+			if st.Type != tc.typ || compare != tc.compare {
+				t.Errorf("%s: type %q, compare %q; want %q, %q", tc.fragment, st.Type, compare, tc.typ, tc.compare)
+			}
+		}
+
+		// Opened with a broken fragment, a page shows its default; the parts
+		// that name something are still followed.
+		t.Run("broken", func(t *testing.T) {
+			tb := openPageAt(t, browser, page, "#type=%ZZ&compare=samples&type")
+			if st := tb.state(); st.Type != "oncpu" || st.Compare != nil {
+				t.Errorf("broken fragment: type %s, compare %v", st.Type, st.Compare)
+			}
+		})
+		t.Run("compare only", func(t *testing.T) {
+			tb := openPageAt(t, browser, page, "#compare=go_wall")
+			if st := tb.state(); st.Type != "oncpu" || st.Compare == nil || *st.Compare != "go_wall" {
+				t.Errorf("#compare=go_wall: type %s, compare %v", st.Type, st.Compare)
+			}
+		})
 	})
 
 	t.Run("network", func(t *testing.T) {
@@ -707,6 +895,42 @@ func TestBrowser(t *testing.T) {
 			t.Errorf("tooltip text %q lacks the name", got)
 		}
 	})
+
+	// Sample type names are untrusted too: they reach the compare select,
+	// the legend and the fragment.
+	t.Run("xss types", func(t *testing.T) {
+		p := htmlProfile([]string{"x/count", "y/count"},
+			htmlStack{"main;a", []int64{3, 1}},
+			htmlStack{"main;b", []int64{1, 3}},
+		)
+		p.SampleType[0].Type, p.SampleType[1].Type = evilImg, evilScript // names with '/'
+		page := htmlPage(t, p, HTMLOptions{})
+		tb := openPage(t, browser, page)
+		wantState(t, "compare options", strings.Join(compareOptions(tb), "|"), "=nothing|1="+evilScript+" — 4")
+		if !evalJS[bool](tb, `perfprobeFlame.compare(`+strconv.Quote(evilScript)+`)`) {
+			t.Fatal("compare(evilScript) = false")
+		}
+		if f := tb.frame("a", ""); !nearly(f.DeltaPoints, 50) {
+			t.Errorf("a: delta %v pts, want +50", f.DeltaPoints)
+		}
+		if legend := evalJS[string](tb, `document.getElementById('legend').textContent`); !strings.Contains(legend, "Comparing "+evilImg+" with "+evilScript) {
+			t.Errorf("legend %q lacks the literal names", legend)
+		}
+		if n := evalJS[int](tb, `document.querySelectorAll('img, svg, iframe, object, embed').length + document.scripts.length`); n != 2 {
+			t.Errorf("%d scripts and injected elements, want the page's 2 scripts", n)
+		}
+		fragment := evalJS[string](tb, `location.hash`)
+		if strings.ContainsAny(fragment, "<>\" ") {
+			t.Errorf("fragment %q is not percent-encoded", fragment)
+		}
+		// The written fragment opens the same view.
+		t.Run("reopen", func(t *testing.T) {
+			tb := openPageAt(t, browser, page, fragment)
+			if st := tb.state(); st.Type != evilImg || st.Compare == nil || *st.Compare != evilScript {
+				t.Errorf("%s: type %q, compare %v", fragment, st.Type, st.Compare)
+			}
+		})
+	})
 }
 
 func absInt(x int) int {
@@ -714,4 +938,96 @@ func absInt(x int) int {
 		return -x
 	}
 	return x
+}
+
+// checkCompared checks compareFixture's page comparing oncpu with go_cpu:
+// the numbers the hook reports, the colours, the tooltip and the table.
+func checkCompared(t *testing.T, tb *browserTab) {
+	t.Helper()
+	st := tb.state()
+	if st.Type != "oncpu" || st.Compare == nil || *st.Compare != "go_cpu" || !st.Diff {
+		t.Fatalf("type %s, compare %v, diff %v; want oncpu compared with go_cpu", st.Type, st.Compare, st.Diff)
+	}
+	wantState(t, "total", st.TotalText, "100 ms")
+	wantState(t, "totalFrames", st.TotalFrames, 7) // onlygo is only in go_cpu: no width
+	// Ten steps of intensity up to the largest change (30 pts): +20 pts is
+	// step 7, rgb(255, 232-7*13, ...); -10 pts step 4.
+	for _, tc := range []struct {
+		name             string
+		base, new, delta float64
+		colour           string
+	}{
+		{"hash", 40, 60, 20, "rgb(255,141,141)"},
+		{"parse", 40, 10, -30, "rgb(102,102,255)"},
+		{"work", 80, 70, -10, "rgb(180,180,255)"},
+		{"gc", 15, 20, 5, "rgb(255,206,206)"},
+		{"syscall_[k]", 0, 10, 10, "rgb(255,180,180)"},
+		{"main", 100, 100, 0, "rgb(232,232,232)"},
+	} {
+		f := tb.frame(tc.name, "")
+		if !nearly(f.BaseShare, tc.base) || !nearly(f.NewShare, tc.new) || !nearly(f.DeltaPoints, tc.delta) {
+			t.Errorf("%s: base %v%%, new %v%%, delta %v pts; want %v, %v, %v", tc.name, f.BaseShare, f.NewShare, f.DeltaPoints, tc.base, tc.new, tc.delta)
+		}
+		wantState(t, tc.name+" colour", f.Colour, tc.colour)
+	}
+	r, g, b := parseRGB(t, tb.pixel("hash", ""))
+	if !(r > b+40 && r > g+40) {
+		t.Errorf("canvas at hash (share grew) is rgb(%d,%d,%d), not red", r, g, b)
+	}
+	r, g, b = parseRGB(t, tb.pixel("parse", ""))
+	if !(b > r+40 && b > g+40) {
+		t.Errorf("canvas at parse (share shrank) is rgb(%d,%d,%d), not blue", r, g, b)
+	}
+	text := tb.hover("hash", "")
+	for _, want := range []string{"Total: 60.0 ms (60.0% of oncpu)", "Base: 40.0%", "New: 60.0%", "Delta: +20.0 pts"} {
+		if !strings.Contains(text, want) {
+			t.Errorf("tooltip %q lacks %q", text, want)
+		}
+	}
+	tb.do(chromedp.MouseEvent(input.DispatchMouseEventTypeMouseMoved, 1, 1))
+
+	wantState(t, "table head", tableHead(tb), "Function,Base,New,Delta,")
+	rows := evalJS[map[string]string](tb, `Object.fromEntries([...document.querySelectorAll('#functions-body tr')].map((r) =>
+		[r.cells[0].textContent, [1, 2, 3].map((k) => r.cells[k].textContent).join(' ') + ' ' + r.cells[3].className]))`)
+	for name, want := range map[string]string{
+		"hash":        "40.0% 60.0% +20.0 pts grew",
+		"parse":       "40.0% 10.0% -30.0 pts shrank",
+		"work":        "80.0% 70.0% -10.0 pts shrank",
+		"gc":          "15.0% 20.0% +5.0 pts grew",
+		"syscall_[k]": "0.0% 10.0% +10.0 pts grew",
+		"onlygo":      "5.0% 0.0% -5.0 pts shrank",
+		"main":        "100.0% 100.0% +0.0 pts ",
+	} {
+		wantState(t, "table row "+name, rows[name], want)
+	}
+	wantState(t, "table rows", len(rows), 7)
+	if first := evalJS[string](tb, `document.getElementById('functions-body').rows[0].cells[0].textContent`); first != "parse" {
+		t.Errorf("table starts with %s, want parse (the largest change)", first)
+	}
+}
+
+// compareOptions lists the compare select's options as value=text.
+func compareOptions(tb *browserTab) []string {
+	tb.t.Helper()
+	return evalJS[[]string](tb, `[...document.getElementById('compare').options].map((o) => o.value + '=' + o.text)`)
+}
+
+func tableHead(tb *browserTab) string {
+	tb.t.Helper()
+	return evalJS[string](tb, `[...document.querySelectorAll('#functions-head th')].map((th) => th.textContent).join(',')`)
+}
+
+// goToFragment changes the fragment as editing the address does, waits for
+// the page's hashchange handler (registered before this one) and returns the
+// state.
+func goToFragment(tb *browserTab, fragment string) pageState {
+	tb.t.Helper()
+	js := fmt.Sprintf(`new Promise((resolve) => {
+		window.addEventListener('hashchange', () => resolve(true), { once: true });
+		location.hash = %s;
+	})`, strconv.Quote(fragment))
+	if _, err := chromedp.Run(tb.ctx, chromedp.Evaluate[bool](js, chromedp.EvalAwaitPromise)); err != nil {
+		tb.t.Fatalf("going to %s: %v", fragment, err)
+	}
+	return tb.state()
 }

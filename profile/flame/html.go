@@ -269,10 +269,13 @@ type pageData struct {
 	BaseValues  []json.RawMessage `json:"baseValues,omitempty"` // the same for the base profile of a diff
 }
 
-// pageType describes one sample type on the page.
+// pageType describes one sample type on the page. The page offers to
+// compare the shown type with the other types of the same Unit; their values
+// are already on the page (the same tree, another column), so a comparison
+// adds nothing to it.
 type pageType struct {
 	Name      string `json:"name"`
-	Unit      string `json:"unit"`
+	Unit      string `json:"unit"` // as in the profile; equal units make types comparable`
 	Desc      string `json:"desc,omitempty"`
 	Total     int64  `json:"total"`
 	Scale     int64  `json:"scale"` // values are stored divided by this (their GCD)
@@ -352,12 +355,15 @@ func writePage(w io.Writer, opt HTMLOptions, t *stackTrie, cols []htmlColumn, de
 	}
 	a := pageAssets()
 	bw := bufio.NewWriterSize(w, 64<<10)
+	// Diff leaves out the "Compare with" control: a differential page
+	// compares with its base profile, not with another sample type.
 	err = a.tmpl.Execute(bw, struct {
 		CSP, Title, Subtitle string
+		Diff                 bool
 		CSS                  template.CSS
 		Script               template.JS
 		Data                 template.JS
-	}{a.csp, title, opt.Subtitle, template.CSS(a.css), template.JS(a.js), template.JS(js)})
+	}{a.csp, title, opt.Subtitle, diff, template.CSS(a.css), template.JS(a.js), template.JS(js)})
 	if err == nil {
 		err = bw.Flush()
 	}

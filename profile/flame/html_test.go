@@ -103,6 +103,27 @@ func diffFixtures() (base, cur *profile.Profile) {
 	return base, cur
 }
 
+// compareFixture has several sample types of one window, three of them in
+// nanoseconds. Shares of oncpu (100 ms) and go_cpu (200 ms):
+//
+//	main;work;hash    60%  40%
+//	main;work;parse   10%  40%
+//	main;gc           20%  15%
+//	main;syscall_[k]  10%   0
+//	main;onlygo        0    5%
+//
+// go_wall (100 ms) is hash 50%, gc 50%; samples (count) and alloc_space
+// (bytes) are of other units.
+func compareFixture() *profile.Profile {
+	return htmlProfile([]string{"oncpu/nanoseconds", "go_cpu/nanoseconds", "samples/count", "alloc_space/bytes", "go_wall/nanoseconds"},
+		htmlStack{"main;work;hash", []int64{60 * msec, 80 * msec, 6, 0, 50 * msec}},
+		htmlStack{"main;work;parse", []int64{10 * msec, 80 * msec, 1, 1 << 20, 0}},
+		htmlStack{"main;gc", []int64{20 * msec, 30 * msec, 2, 0, 50 * msec}},
+		htmlStack{"main;syscall_[k]", []int64{10 * msec, 0, 1, 0, 0}},
+		htmlStack{"main;onlygo", []int64{0, 10 * msec, 0, 0, 0}},
+	)
+}
+
 // Names an attacker could give functions (symbols are not checked by
 // anybody), each meant to break out of the JSON block or the DOM.
 const (
@@ -385,6 +406,37 @@ func TestWriteDiffHTML(t *testing.T) {
 	err := WriteDiffHTML(&bytes.Buffer{}, base, onlyOff, HTMLOptions{})
 	if !errors.Is(err, ErrNoSamples) {
 		t.Errorf("diff without common types: err = %v, want ErrNoSamples", err)
+	}
+}
+
+// The "Compare with" control filters the types by unit, which the page
+// lists per type; a comparison adds no data (the base is another column of
+// the same tree), and differential pages have no such control.
+func TestWriteHTMLCompareData(t *testing.T) {
+	page := writePageString(t, func(b *bytes.Buffer) error { return WriteHTML(b, compareFixture(), HTMLOptions{}) })
+	if n := strings.Count(page, `<select id="compare">`); n != 1 {
+		t.Errorf("%d compare selects, want 1", n)
+	}
+	d := decodePage(t, page)
+	var units []string
+	for _, ty := range d.Types {
+		units = append(units, ty.Name+"/"+ty.Unit)
+	}
+	if got, want := strings.Join(units, " "), "oncpu/nanoseconds go_cpu/nanoseconds samples/count alloc_space/bytes go_wall/nanoseconds"; got != want {
+		t.Errorf("types and units = %s, want %s", got, want)
+	}
+	if d.Diff || len(d.Values) != 5 || d.BaseValues != nil {
+		t.Errorf("diff %v, %d value columns, base values %v: want one column per type and nothing else", d.Diff, len(d.Values), d.BaseValues != nil)
+	}
+	// go_cpu's column holds its stacks, onlygo (absent from oncpu) included.
+	if got, want := foldedFromPage(t, d, 1, false), foldedFromProfile(compareFixture(), "go_cpu"); !maps.Equal(got, want) {
+		t.Errorf("go_cpu stacks = %v, want %v", got, want)
+	}
+
+	base, cur := diffFixtures()
+	diff := writePageString(t, func(b *bytes.Buffer) error { return WriteDiffHTML(b, base, cur, HTMLOptions{}) })
+	if strings.Contains(diff, `id="compare"`) {
+		t.Error("differential page has a compare select")
 	}
 }
 

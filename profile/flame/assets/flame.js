@@ -18,6 +18,16 @@
 //
 // The tree is shared by all sample types; each type's cumulative values and
 // layout are computed the first time that type is shown.
+//
+// Differential rendering works on any tree that has base values (baseSelf,
+// baseCum, baseTotal): colours, tooltip, function table, search and sandwich
+// then compare each frame's share of total with its share of the base total.
+// On a differential page (data.diff) the base is the other profile. On a
+// normal page the "Compare with" control makes another sample type B of the
+// same unit the base of the shown type A: since all types share one tree,
+// B's values are simply another column of it, and the compared tree is A's
+// tree with B's values as its base (compareTree). The URL fragment
+// #type=A&compare=B opens the page in that state and follows the controls.
 (function () {
   'use strict';
 
@@ -39,7 +49,7 @@
   const data = JSON.parse($('perfprobe-data').textContent);
   const names = data.names;
   const types = data.types;
-  const diff = !!data.diff;
+  const diffPage = !!data.diff; // a differential page: every type has a base profile
 
   // ---- The shared prefix tree ---------------------------------------------
 
@@ -94,9 +104,9 @@
   function layout(t) {
     const n = t.n, parent = t.parent, depth = t.depth;
     const cum = (t.cum = sumUp(t.self, parent));
-    if (t.baseSelf) t.baseCum = sumUp(t.baseSelf, parent);
+    t.baseCum = t.baseSelf ? sumUp(t.baseSelf, parent) : null;
     const x = new Float64Array(n), next = new Float64Array(n);
-    let maxDepth = 0, frames = 0, maxDelta = 0;
+    let maxDepth = 0, frames = 0;
     for (let i = 0; i < n; i++) {
       if (i > 0) {
         const p = parent[i];
@@ -107,17 +117,28 @@
       if (cum[i] > 0) {
         frames++;
         if (depth[i] > maxDepth) maxDepth = depth[i];
-        if (t.baseCum) maxDelta = Math.max(maxDelta, Math.abs(deltaPoints(t, i)));
       }
     }
     t.x = x;
     t.maxDepth = maxDepth;
     t.frames = frames; // nodes with a non-zero value, the root included
-    t.maxDelta = maxDelta;
+    t.maxDelta = maxDeltaOf(t);
     return t;
   }
 
-  // typeTree returns the tree of sample type k, built on first use.
+  // maxDeltaOf is the largest change of share, in points, of a frame with a
+  // width (0 without base values): the colour scale of a differential.
+  function maxDeltaOf(t) {
+    if (!t.baseCum) return 0;
+    let m = 0;
+    for (let i = 0; i < t.n; i++) {
+      if (t.cum[i] > 0) m = Math.max(m, Math.abs(deltaPoints(t, i)));
+    }
+    return m;
+  }
+
+  // typeTree returns the tree of sample type k, built on first use. On a
+  // differential page it carries the base profile's values of type k.
   const typeTrees = [];
   function typeTree(k) {
     if (typeTrees[k]) return typeTrees[k];
@@ -127,10 +148,41 @@
       rootLabel: 'all',
       total: ty.total,
       baseTotal: ty.baseTotal || 0,
+      baseName: 'base', // what the base is called in texts
+      baseType: null, // the compared sample type, on a normal page
       self: decodeValues(data.values[k], ty.scale, shape.n),
-      baseSelf: diff ? decodeValues(data.baseValues[k], ty.baseScale, shape.n) : null,
+      baseSelf: diffPage ? decodeValues(data.baseValues[k], ty.baseScale, shape.n) : null,
     });
     return (typeTrees[k] = layout(t));
+  }
+
+  // comparable tells whether type b can be the base of type k on a normal
+  // page: another type of the same unit (shares of the same kind of thing).
+  const comparable = (k, b) =>
+    !diffPage && b >= 0 && b < types.length && b !== k && types[b].unit === types[k].unit;
+
+  // compareTree returns type k's tree with type b's values as its base. It
+  // shares every array with the two type trees (the shape, widths and layout
+  // are k's, the base values b's column of the same tree); only the colour
+  // scale and the function statistics are its own.
+  const compareTrees = new Map();
+  function compareTree(k, b) {
+    const key = k * types.length + b;
+    let t = compareTrees.get(key);
+    if (t === undefined) {
+      const base = typeTree(b);
+      t = Object.assign({}, typeTree(k), {
+        baseTotal: base.total,
+        baseName: types[b].name,
+        baseType: types[b],
+        baseSelf: base.self,
+        baseCum: base.cum,
+        stats: null, // funcStats of k alone has no base totals
+      });
+      t.maxDelta = maxDeltaOf(t);
+      compareTrees.set(key, t);
+    }
+    return t;
   }
 
   const label = (t, i) => (t.nameOf[i] < 0 ? t.rootLabel : names[t.nameOf[i]]);
@@ -213,7 +265,7 @@
   function colourOf(t, i) {
     const f = t.nameOf[i];
     if (matchName !== null && f >= 0 && matchName[f]) return HIGHLIGHT;
-    if (diff) return diffColour(t, i);
+    if (t.baseCum) return diffColour(t, i);
     return f < 0 ? ROOT_COLOUR : nameColour[f];
   }
 
@@ -367,6 +419,8 @@
         rootLabel: '',
         total: like.total,
         baseTotal: like.baseTotal,
+        baseName: like.baseName,
+        baseType: like.baseType,
         self,
         baseSelf,
       });
@@ -589,6 +643,7 @@
   // ---- Page state ---------------------------------------------------------
 
   const typeSelect = $('type'), searchInput = $('search'), tooltip = $('tooltip'), details = $('details');
+  const compareSelect = $('compare'); // null on a differential page
   const mainGraph = new Graph($('flame'), false);
   const callersGraph = new Graph($('callers'), false); // callers grow upwards from the function
   const calleesGraph = new Graph($('callees'), true); // callees grow downwards from it
@@ -597,9 +652,10 @@
   let mainView = 'flame'; // the view to go back to from a sandwich
   let sandwichOf = -1; // name index shown in the sandwich view
   let selected = null; // {graph, node} of the frame in the details bar
+  let compareIdx = -1; // the sample type the shown one is compared with, or -1
   let tableDirty = true;
 
-  const currentTree = () => typeTree(typeIdx);
+  const currentTree = () => (compareIdx >= 0 ? compareTree(typeIdx, compareIdx) : typeTree(typeIdx));
   const visibleGraphs = () => (view === 'sandwich' ? [callersGraph, calleesGraph] : [mainGraph]);
 
   // act runs a UI action, redraws, and times both.
@@ -627,29 +683,87 @@
     if (matchName !== null) {
       const s = matchStats(t);
       let text = 'matched ' + pct(s.value / t.total) + ' of ' + ty.name;
-      if (diff) text += ' (base ' + pct(t.baseTotal > 0 ? s.base / t.baseTotal : 0) + ')';
+      if (t.baseCum) text += ' (' + t.baseName + ' ' + pct(t.baseTotal > 0 ? s.base / t.baseTotal : 0) + ')';
       m.textContent = text;
     } else {
       m.textContent = '';
     }
     $('reset').disabled = !visibleGraphs().some((g) => g.zoom !== 0);
+    renderLegend();
     renderDetails();
     if (tableDirty) renderTable();
     timings.lastRenderMs = performance.now() - t0;
   }
 
+  // setType shows sample type k. A comparison stays if its type is
+  // comparable with k (same unit, not k itself), else it ends.
   function setType(k) {
     typeIdx = k;
     typeSelect.value = String(k);
-    const t = currentTree(), ty = types[k];
-    mainGraph.setTree(t);
+    if (compareIdx >= 0 && !comparable(k, compareIdx)) compareIdx = -1;
+    fillCompareOptions();
+    mainGraph.setTree(currentTree());
     selected = null;
-    let desc = ty.desc ? ty.desc + '. ' : '';
-    desc += 'Total ' + fmtValue(ty.total, ty.unit);
-    if (diff) desc += ' (base ' + fmtValue(ty.baseTotal, ty.unit) + ')';
-    $('typedesc').textContent = desc + '.';
+    describeType();
     if (view === 'sandwich' && !showSandwich(sandwichOf)) closeSandwich();
     tableDirty = true;
+  }
+
+  // setCompare makes sample type b the base of the shown type, or ends the
+  // comparison (b = -1). The widths do not change, so neither do the zoom
+  // and the selected frame of the main graph; a sandwich is rebuilt with
+  // the new base values.
+  function setCompare(b) {
+    if (diffPage || (b !== -1 && !comparable(typeIdx, b))) return false;
+    compareIdx = b;
+    compareSelect.value = b < 0 ? '' : String(b);
+    const zoom = mainGraph.zoom;
+    mainGraph.setTree(currentTree());
+    mainGraph.zoom = zoom;
+    describeType();
+    if (view === 'sandwich') {
+      if (selected !== null && selected.graph !== mainGraph) selected = null;
+      if (!showSandwich(sandwichOf)) closeSandwich();
+    }
+    tableDirty = true;
+    return true;
+  }
+
+  // chooseType and chooseCompare are what the controls (and the hook) do:
+  // the change, then the fragment, so that the address shows it.
+  function chooseType(k) {
+    setType(k);
+    writeFragment();
+  }
+  function chooseCompare(b) {
+    if (!setCompare(b)) return false;
+    writeFragment();
+    return true;
+  }
+
+  function describeType() {
+    const ty = types[typeIdx], t = currentTree();
+    let desc = ty.desc ? ty.desc + '. ' : '';
+    desc += 'Total ' + fmtValue(ty.total, ty.unit);
+    if (diffPage) desc += ' (base ' + fmtValue(ty.baseTotal, ty.unit) + ')';
+    else if (t.baseType) desc += '; compared with ' + t.baseType.name + ', total ' + fmtValue(t.baseTotal, ty.unit);
+    $('typedesc').textContent = desc + '.';
+  }
+
+  // fillCompareOptions offers the types comparable with the shown one.
+  function fillCompareOptions() {
+    if (compareSelect === null) return;
+    const opts = [new Option('nothing', '')];
+    types.forEach((ty, b) => {
+      if (comparable(typeIdx, b)) opts.push(new Option(ty.name + ' \u2014 ' + fmtValue(ty.total, ty.unit), String(b)));
+    });
+    compareSelect.replaceChildren(...opts);
+    compareSelect.value = compareIdx < 0 ? '' : String(compareIdx);
+    compareSelect.disabled = opts.length === 1;
+    compareSelect.title =
+      opts.length === 1
+        ? 'No other sample type has the unit of ' + types[typeIdx].name
+        : 'Colour each frame by the change of its share from the chosen type to ' + types[typeIdx].name;
   }
 
   function setView(v) {
@@ -708,7 +822,7 @@
     if (g.zoom !== 0 && g.inZoom(i) && i !== g.zoom) {
       lines.push(['Of zoomed frame', pct(t.cum[i] / t.cum[g.zoom])]);
     }
-    if (diff) {
+    if (t.baseCum) {
       lines.push(['Base', pct(baseShare(t, i))], ['New', pct(share(t, i))], ['Delta', fmtPoints(deltaPoints(t, i))]);
     }
     return lines;
@@ -784,6 +898,7 @@
   function renderTable() {
     tableDirty = false;
     const t = currentTree(), ty = t.type, s = funcStats(t);
+    const diff = !!t.baseCum; // a differential page, or a comparison
     const head = $('functions-head');
     head.replaceChildren();
     const cols = diff ? ['Function', 'Base', 'New', 'Delta', ''] : ['Function', 'Self', 'Self %', 'Total', 'Total %', ''];
@@ -828,7 +943,9 @@
       cell(tr, '').appendChild(b);
       body.appendChild(tr);
     }
-    let caption = (diff ? 'By change of total share: ' : 'By total (each stack counted once): ') + shown.length + ' of ' + ids.length + ' functions';
+    let caption = diff ? 'By change of total share' : 'By total (each stack counted once)';
+    if (t.baseType) caption += ' from ' + t.baseType.name + ' (Base) to ' + ty.name + ' (New)';
+    caption += ': ' + shown.length + ' of ' + ids.length + ' functions';
     if (matchName !== null) caption += ' matching the search';
     $('functions-caption').textContent = caption + '.';
   }
@@ -841,7 +958,7 @@
     o.textContent = ty.name + ' \u2014 ' + fmtValue(ty.total, ty.unit);
     typeSelect.appendChild(o);
   });
-  typeSelect.addEventListener('change', () => act(() => setType(Number(typeSelect.value))));
+  typeSelect.addEventListener('change', () => act(() => chooseType(Number(typeSelect.value))));
   $('view-flame').addEventListener('click', () => act(() => setView('flame')));
   $('view-icicle').addEventListener('click', () => act(() => setView('icicle')));
   $('reset').addEventListener('click', () => act(resetZoom));
@@ -883,22 +1000,96 @@
     });
   });
 
-  if (diff) {
+  if (compareSelect !== null) {
+    compareSelect.addEventListener('change', () =>
+      act(() => chooseCompare(compareSelect.value === '' ? -1 : Number(compareSelect.value)))
+    );
+  }
+
+  // renderLegend explains the colours of a differential (a differential page
+  // or a comparison) and is hidden otherwise. It is rebuilt only when what it
+  // explains changes.
+  let legendKey = '';
+  function renderLegend() {
+    const key = diffPage ? 'diff' : compareIdx < 0 ? '' : typeIdx + '/' + compareIdx;
+    if (key === legendKey) return;
+    legendKey = key;
     const legend = $('legend');
+    legend.replaceChildren();
+    legend.hidden = key === '';
+    if (key === '') return;
     const sw = (colour) => {
       const s = document.createElement('span');
       s.className = 'swatch';
       s.style.background = colour;
       return s;
     };
+    const a = types[typeIdx].name, b = diffPage ? '' : types[compareIdx].name;
     legend.append(
-      'Differential: widths are the new profile; colours compare each frame\u2019s share of its type\u2019s total with the base profile.',
+      diffPage
+        ? 'Differential: widths are the new profile; colours compare each frame\u2019s share of its type\u2019s total with the base profile.'
+        : 'Comparing ' + a + ' with ' + b + ': widths are ' + a + '; colours compare each frame\u2019s share of the ' + a +
+            ' total (New) with its share of the ' + b + ' total (Base).',
       sw(rgb(255, 102, 102)), 'share grew',
       sw(rgb(102, 102, 255)), 'share shrank',
-      sw(NEUTRAL), 'unchanged. Frames only in the base profile have no width.'
+      sw(NEUTRAL), 'unchanged. Frames only in ' + (diffPage ? 'the base profile' : b) + ' have no width.'
     );
-    legend.hidden = false;
   }
+
+  // ---- URL fragment -------------------------------------------------------
+
+  // The fragment #type=A&compare=B names what the page shows, for links to
+  // a view of a file that may be opened offline. It is read at load and on
+  // hashchange, and rewritten with history.replaceState (no request, no
+  // history entry) when the type or comparison is changed.
+
+  // readFragment returns the type and compare names in the fragment, each
+  // null when absent. Other keys are ignored, and so are values that are
+  // not valid percent-encoding.
+  function readFragment() {
+    const out = { type: null, compare: null };
+    const h = String(location.hash || '').slice(1);
+    if (h.length > 8192) return out; // not something this page wrote
+    for (const part of h.split('&')) {
+      const eq = part.indexOf('=');
+      if (eq < 0) continue;
+      const key = part.slice(0, eq);
+      if (key !== 'type' && key !== 'compare') continue;
+      try {
+        out[key] = decodeURIComponent(part.slice(eq + 1));
+      } catch (e) {
+        // Malformed: as if absent.
+      }
+    }
+    return out;
+  }
+
+  // applyFragment shows the type and comparison the fragment names. Names
+  // that are not types of this page, or not comparable, are ignored; a
+  // fragment naming a type but no comparison ends the comparison.
+  function applyFragment() {
+    const f = readFragment();
+    if (f.type === null && f.compare === null) return;
+    const k = types.findIndex((x) => x.name === f.type);
+    if (k >= 0 && k !== typeIdx) setType(k);
+    if (diffPage) return;
+    const b = types.findIndex((x) => x.name === f.compare);
+    const want = comparable(typeIdx, b) ? b : -1;
+    if (want !== compareIdx) setCompare(want);
+  }
+
+  function writeFragment() {
+    let h = '#type=' + encodeURIComponent(types[typeIdx].name);
+    if (compareIdx >= 0) h += '&compare=' + encodeURIComponent(types[compareIdx].name);
+    if (location.hash === h) return;
+    try {
+      history.replaceState(history.state, '', h);
+    } catch (e) {
+      // Not allowed here (an opaque or sandboxed document): the page works
+      // without it, only the address does not follow.
+    }
+  }
+  window.addEventListener('hashchange', () => act(applyFragment));
 
   // ---- Test hook ----------------------------------------------------------
 
@@ -926,7 +1117,7 @@
       colour: colourOf(t, i),
       drawn: g.rectOf(i) !== null,
     };
-    if (diff) {
+    if (t.baseCum) {
       info.baseShare = 100 * baseShare(t, i);
       info.newShare = info.share;
       info.deltaPoints = deltaPoints(t, i);
@@ -938,9 +1129,11 @@
     const t = currentTree(), ty = types[typeIdx];
     const st = {
       ready: true,
-      diff,
+      diff: !!t.baseCum, // drawn as a differential: a differential page, or a comparison
       type: ty.name,
       types: types.map((x) => x.name),
+      compare: compareIdx < 0 ? null : types[compareIdx].name,
+      compareTypes: types.filter((_, b) => comparable(typeIdx, b)).map((x) => x.name), // what "Compare with" offers
       view,
       total: ty.total,
       totalText: fmtValue(ty.total, ty.unit),
@@ -989,8 +1182,16 @@
       setType(name) {
         const k = types.findIndex((x) => x.name === name);
         if (k < 0) return false;
-        act(() => setType(k));
+        act(() => chooseType(k));
         return true;
+      },
+      // compare(name) compares the shown type with type name (a base of the
+      // same unit); compare(null) ends the comparison. False if not possible.
+      compare(name) {
+        if (name === null || name === undefined || name === '') return act(() => chooseCompare(-1));
+        const b = types.findIndex((x) => x.name === name);
+        if (b < 0) return false; // -1 would mean "nothing"
+        return act(() => chooseCompare(b));
       },
       setView(v) {
         return act(() => setView(v));
@@ -1030,6 +1231,7 @@
   // ---- First paint --------------------------------------------------------
 
   setType(typeIdx);
+  applyFragment();
   update();
   timings.firstPaint = performance.now();
 })();
