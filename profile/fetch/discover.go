@@ -75,16 +75,26 @@ func Discover(ctx context.Context, pid int, opt Options) (*Endpoint, error) {
 	}
 	wg.Wait()
 
+	// A plain HTTP endpoint is preferred to a TLS one serving the same
+	// handlers: no handshake per request, and its certificate needs no
+	// leniency.
 	var found *Endpoint
+	foundPort := -1
 	var reasons []string
 	for i, r := range results {
-		switch {
-		case r.ep != nil && found == nil:
-			found = r.ep
-		case r.ep != nil:
-			found.Notes = append(found.Notes, fmt.Sprintf("pprof is also served on port %d", ports[i]))
-		default:
+		if r.ep == nil {
 			reasons = append(reasons, fmt.Sprintf("%d: %s", ports[i], r.reason))
+			continue
+		}
+		if found == nil || (isTLS(found) && !isTLS(r.ep)) {
+			found, foundPort = r.ep, i
+		}
+	}
+	if found != nil {
+		for i, r := range results {
+			if r.ep != nil && i != foundPort {
+				found.Notes = append(found.Notes, fmt.Sprintf("pprof is also served on port %d", ports[i]))
+			}
 		}
 	}
 	if found == nil {
@@ -111,6 +121,8 @@ func Discover(ctx context.Context, pid int, opt Options) (*Endpoint, error) {
 	probeFgprof(fctx, client, found)
 	return found, nil
 }
+
+func isTLS(ep *Endpoint) bool { return strings.HasPrefix(ep.Base, "https://") }
 
 // byPort groups listening addresses by port, with the addresses to
 // connect to for each, ports in ascending order.

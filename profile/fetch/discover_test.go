@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"log"
 	"net"
 	"net/http"
@@ -12,6 +13,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -149,6 +151,33 @@ func TestDiscoverTLS(t *testing.T) {
 	f := &fetcher{ep: ep, client: newClient(ep)}
 	if _, fail := f.one(context.Background(), kGoroutine, ep.Dir+"goroutine", 5*time.Second); fail != nil {
 		t.Errorf("goroutine over TLS: %s", fail.cause)
+	}
+}
+
+// TestDiscoverPrefersPlain: a service serving pprof on a TLS port and a
+// plain one (the demo does) is read over plain HTTP.
+func TestDiscoverPrefersPlain(t *testing.T) {
+	tlsSrv := httptest.NewUnstartedServer(pprofMux(true))
+	tlsSrv.Config.ErrorLog = log.New(io.Discard, "", 0)
+	tlsSrv.StartTLS()
+	t.Cleanup(tlsSrv.Close)
+	// Ports are probed in ascending order: put the plain one above the
+	// TLS one, so that taking the first found would take TLS.
+	plain := listen(t, "127.0.0.1:0", pprofMux(true))
+	for i := 0; i < 20 && port(t, plain) < port(t, tlsSrv); i++ {
+		plain.Close()
+		plain = listen(t, "127.0.0.1:0", pprofMux(true))
+	}
+	if port(t, plain) < port(t, tlsSrv) {
+		t.Fatal("could not get a plain port above the TLS one")
+	}
+	ep, err := Discover(context.Background(), os.Getpid(), Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := fmt.Sprintf("pprof is also served on port %d", port(t, tlsSrv))
+	if ep.Base != plain.URL || !slices.Contains(ep.Notes, want) {
+		t.Errorf("Base %q Notes %q: want %q and the note %q", ep.Base, ep.Notes, plain.URL, want)
 	}
 }
 
