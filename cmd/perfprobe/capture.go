@@ -250,7 +250,7 @@ func (r *captureRun) finish(cause string) (*profile.Capture, string, error) {
 	if p != nil && len(p.Sample) > 0 {
 		opt := flame.HTMLOptions{
 			Title:    fmt.Sprintf("perfprobe: pid %d (%s)", c.Target.PID, c.Target.Comm),
-			Subtitle: fmt.Sprintf("%s, %.1f s from %s; probes %s", c.EndCause, c.End.Sub(c.Start).Seconds(), c.Start.Format(time.RFC3339), strings.Join(c.Probes, ",")),
+			Subtitle: fmt.Sprintf("%.1f s from %s (ended by %s); probes %s", c.End.Sub(c.Start).Seconds(), c.Start.Format(time.RFC3339), c.EndCause, strings.Join(c.Probes, ",")),
 		}
 		err := writeFile(filepath.Join(dir, "flamegraph.html"), func(w io.Writer) error { return flame.WriteHTML(w, p, opt) })
 		if err != nil {
