@@ -12,24 +12,30 @@ import (
 // They sit beside the eBPF types and, like them, are never summed with
 // another type.
 const (
-	TypeGoCPU         = "go_cpu"         // the Go CPU profile (SIGPROF), nanoseconds
-	TypeGoWall        = "go_wall"        // fgprof: wall time of every goroutine, running or waiting, nanoseconds
-	TypeGoMutexDelay  = "go_mutex_delay" // time goroutines waited for a sync.Mutex/RWMutex held by this stack, nanoseconds
-	TypeGoBlockDelay  = "go_block_delay" // time goroutines spent blocked (channels, select, locks), nanoseconds
-	TypeGoGoroutines  = "go_goroutines"  // goroutines alive at the end of the window, count
-	SourceLabel       = "source"         // the string label naming where a sample came from
-	SourceEBPF        = "ebpf"
-	SourceGoPprof     = "go_pprof"
-	SourceFgprof      = "fgprof"
-	sourceGoroutine   = "go_goroutine"
-	sourceGoMutex     = "go_mutex"
-	sourceGoBlock     = "go_block"
-	unitNanoseconds   = "nanoseconds"
-	unitCount         = "count"
-	goCPUSourceType   = "cpu"
-	goWallSourceType  = "time"
-	goDelaySourceType = "delay"
+	TypeGoCPU        = "go_cpu"         // the Go CPU profile (SIGPROF), nanoseconds
+	TypeGoWall       = "go_wall"        // fgprof: wall time of every goroutine, running or waiting, nanoseconds
+	TypeGoMutexDelay = "go_mutex_delay" // time goroutines waited for a sync.Mutex/RWMutex held by this stack, nanoseconds
+	TypeGoBlockDelay = "go_block_delay" // time goroutines spent blocked (channels, select, locks), nanoseconds
+	TypeGoGoroutines = "go_goroutines"  // goroutines alive at the end of the window, count
 )
+
+// The "source" string label says where a merged sample came from.
+const (
+	SourceLabel   = "source"
+	SourceEBPF    = "ebpf"
+	SourceGoPprof = "go_pprof"
+	SourceFgprof  = "fgprof"
+)
+
+// goKinds maps each Go profile kind to the sample type it carries, the
+// merged type it becomes and its source label.
+var goKinds = map[string]struct{ from, to, source string }{
+	"cpu":       {"cpu", TypeGoCPU, SourceGoPprof},
+	"wall":      {"time", TypeGoWall, SourceFgprof},
+	"mutex":     {"delay", TypeGoMutexDelay, "go_mutex"},
+	"block":     {"delay", TypeGoBlockDelay, "go_block"},
+	"goroutine": {"goroutine", TypeGoGoroutines, "go_goroutine"},
+}
 
 // Part is one profile to merge: which of its sample types to take, under
 // which merged name, and the source label its samples get.
@@ -45,25 +51,14 @@ type Part struct {
 // "cpu", "wall" (fgprof), "mutex", "block" or "goroutine". It fails when
 // the profile lacks the sample type that kind needs.
 func GoPart(kind string, p *profile.Profile) (Part, error) {
-	var want, as, source string
-	switch kind {
-	case "cpu":
-		want, as, source = goCPUSourceType, TypeGoCPU, SourceGoPprof
-	case "wall":
-		want, as, source = goWallSourceType, TypeGoWall, SourceFgprof
-	case "mutex":
-		want, as, source = goDelaySourceType, TypeGoMutexDelay, sourceGoMutex
-	case "block":
-		want, as, source = goDelaySourceType, TypeGoBlockDelay, sourceGoBlock
-	case "goroutine":
-		want, as, source = "goroutine", TypeGoGoroutines, sourceGoroutine
-	default:
+	k, ok := goKinds[kind]
+	if !ok {
 		return Part{}, fmt.Errorf("unknown Go profile kind %q", kind)
 	}
-	if ValueIndex(p, want) < 0 {
-		return Part{}, fmt.Errorf("the Go %s profile has no %q sample type (has %s)", kind, want, typeNames(p))
+	if ValueIndex(p, k.from) < 0 {
+		return Part{}, fmt.Errorf("the Go %s profile has no %q sample type (has %s)", kind, k.from, typeNames(p))
 	}
-	return Part{Profile: p, Source: source, Types: map[string]string{want: as}}, nil
+	return Part{Profile: p, Source: k.source, Types: map[string]string{k.from: k.to}}, nil
 }
 
 func typeNames(p *profile.Profile) string {
