@@ -60,6 +60,11 @@ struct task_struct {
 	char comm[16];
 };
 
+/* Before Linux 5.14 the task's state was a long named state. */
+struct task_struct___state {
+	long state;
+};
+
 /* x86-64 registers, as uprobes and sys_enter/sys_exit see them. */
 struct pt_regs {
 	unsigned long r15;
@@ -93,7 +98,7 @@ struct bpf_perf_event_data {
 #pragma clang attribute pop
 
 /* Block layer (iostall probe): a request, its queue and its disk, as
- * block_io_start and block_rq_complete see them. */
+ * the block tracepoints see them. */
 typedef __u32 blk_opf_t;
 typedef __u8 blk_status_t;
 
@@ -113,10 +118,18 @@ struct request_queue {
 	struct gendisk *disk;
 };
 
+struct bio;
+
 struct request {
 	struct request_queue *q;
 	blk_opf_t cmd_flags;
 	unsigned int __data_len;
+	struct bio *bio; /* the first bio of the request */
+};
+
+/* Before Linux 5.18 a request named its disk itself. */
+struct request___rq_disk {
+	struct gendisk *rq_disk;
 };
 
 #pragma clang attribute pop

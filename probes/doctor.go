@@ -8,6 +8,7 @@ import (
 	"unsafe"
 
 	"github.com/cilium/ebpf"
+	"github.com/cilium/ebpf/asm"
 	"github.com/cilium/ebpf/features"
 	"golang.org/x/sys/unix"
 )
@@ -61,8 +62,6 @@ func CheckSystem() []Check {
 		err := features.HaveProgramType(f.pt)
 		out = append(out, Check{Name: f.name, OK: err == nil, Detail: okOr(err), Fix: "this kernel cannot load them; see the probe table below"})
 	}
-	err = features.HaveMapType(ebpf.RingBuf)
-	out = append(out, Check{Name: "ring buffer maps", OK: err == nil, Detail: okOr(err), Fix: "needs Linux 5.8+"})
 
 	out = append(out, perfEventCheck())
 	_, err = os.Stat("/sys/bus/event_source/devices/uprobe/type")
@@ -74,6 +73,8 @@ func CheckSystem() []Check {
 		}
 	}
 	out = append(out, Check{Name: "tracefs", OK: true, Detail: tracefs})
+
+	out = append(out, featureChecks()...)
 
 	kprobes := "available"
 	if _, err := os.Stat("/sys/bus/event_source/devices/kprobe/type"); err != nil {
@@ -114,9 +115,17 @@ func CheckProbes() []Check {
 				err = p.Begin(MonotonicNs())
 			}
 		}
+		path := ""
+		if pp, ok := p.(Path); ok && err == nil {
+			path = pp.Path()
+		}
 		p.Close()
 		c := Check{Name: "probe " + name, OK: err == nil, Detail: okOr(err)}
+		if path != "" {
+			c.Detail += ": " + path
+		}
 		var skip *Skipped
+		var missing *Missing
 		switch {
 		case errors.As(err, &skip): // nothing of this kind in perfprobe itself to attach to
 			c.OK, c.Detail = true, "not tried: perfprobe itself offers nothing to attach to ("+skip.Reason+"); uprobes: see above"
@@ -124,8 +133,11 @@ func CheckProbes() []Check {
 			c.Fix = "provide kernel BTF (see the BTF line)"
 		case errors.Is(err, ErrNotPermitted), errors.Is(err, unix.EPERM):
 			c.Fix = "run as root or with CAP_BPF+CAP_PERFMON"
+		case errors.As(err, &missing):
+			c.Fix = "a newer kernel has it; the other probes still work, and a capture without --probes skips this one"
 		case err != nil:
-			c.Fix = "this kernel refuses the probe; the other probes still work"
+			c.Detail = kernelRefusal(describeLoadError(err))
+			c.Fix = "the other probes still work, and a capture without --probes skips this one"
 		}
 		out = append(out, c)
 	}
@@ -144,4 +156,34 @@ func detailErr(err error) string {
 		return ""
 	}
 	return ": " + err.Error()
+}
+
+// featureChecks lists the kernel features whose absence makes a probe take
+// another path, with what that path costs. None of them fails doctor: the
+// probe lines below say what each probe does with them.
+func featureChecks() []Check {
+	k, err := ReadKernel()
+	if err != nil {
+		return []Check{{Name: "kernel features", OK: false, Detail: err.Error(), Fix: "provide kernel BTF (see the BTF line)"}}
+	}
+	have := func(ok bool, yes, no string) string {
+		if ok {
+			return yes
+		}
+		return no
+	}
+	tp := func(name string, args int) bool { n, ok := k.TracepointArgs(name); return ok && n == args }
+	return []Check{
+		{Name: "tracepoint block_io_start", OK: true, Detail: have(tp("block_io_start", 1),
+			"yes: iostall times block requests from it", "no (Linux 6.5+): iostall times block requests from block_getrq and block_rq_issue")},
+		{Name: "sched_switch prev_state", OK: true, Detail: have(tp("sched_switch", 4),
+			"yes: passed to the sched probe", "no (Linux 5.18+): the sched probe reads it from the task")},
+		{Name: "task storage maps", OK: true, Detail: have(k.MapType(ebpf.TaskStorage) == nil,
+			"yes: iostall keeps syscall start times there", "no (Linux 5.11+): iostall cannot run")},
+		{Name: "bpf_task_pt_regs", OK: true, Detail: have(k.Helper(ebpf.TracePoint, asm.FnTaskPtRegs) == nil,
+			"yes: sched reuses a thread's stacks only from the same syscall", "no (Linux 5.15+): sched reuses stacks by time alone")},
+		{Name: "uprobe_multi links", OK: true, Detail: have(k.UprobeMulti(),
+			"yes: tls attaches one link per program and file", "no (Linux 6.6+): tls attaches one perf uprobe per site (slower to attach and detach)")},
+		{Name: "ring buffers, bpf_loop", OK: true, Detail: "not used: every probe aggregates in hash and per-CPU maps"},
+	}
 }

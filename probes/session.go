@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"slices"
+	"strings"
 	"time"
 
 	"github.com/cilium/ebpf"
@@ -16,8 +17,11 @@ import (
 
 // Config says what a session attaches.
 type Config struct {
-	Probes []string // probe names; empty means Defaults()
-	Hz     int      // on-CPU sampling frequency; 0 means 99
+	// Probes names the probes to attach; each must attach or Start fails.
+	// Empty means Defaults(), where a probe this kernel cannot load is
+	// skipped with one line and the capture goes on with the others.
+	Probes []string
+	Hz     int // on-CPU sampling frequency; 0 means 99
 	// StackInterval bounds how often the sched probe walks one thread's
 	// stacks; switch-outs in between reuse its last stacks (the time stays
 	// exact, only its attribution is sampled). 0 walks on every
@@ -49,9 +53,14 @@ type Session struct {
 	attach  time.Duration
 	opts    Options   // what every probe is attached with
 	skipped []skipped // probes that did not apply, and why
+	named   bool      // the probes were named: each must attach
+	paths   map[string]string
 }
 
-type skipped struct{ name, reason string }
+type skipped struct {
+	name, reason string
+	kernel       bool // this kernel cannot load it (not: nothing in the target to attach to)
+}
 
 func (k skipped) String() string { return fmt.Sprintf("probe %s skipped: %s", k.name, k.reason) }
 
@@ -59,7 +68,8 @@ func (k skipped) String() string { return fmt.Sprintf("probe %s skipped: %s", k.
 // On error nothing stays attached.
 func Start(t *Target, cfg Config) (*Session, error) {
 	began := time.Now()
-	if len(cfg.Probes) == 0 {
+	named := len(cfg.Probes) > 0
+	if !named {
 		cfg.Probes = Defaults()
 	}
 	if cfg.Hz == 0 {
@@ -76,7 +86,7 @@ func Start(t *Target, cfg Config) (*Session, error) {
 		return nil, err
 	}
 	_ = rlimit.RemoveMemlock() // older kernels charge BPF maps to RLIMIT_MEMLOCK
-	s := &Session{target: t, cfg: cfg}
+	s := &Session{target: t, cfg: cfg, named: named, paths: map[string]string{}}
 	if st, err := ebpf.EnableStats(uint32(unix.BPF_STATS_RUN_TIME)); err == nil {
 		s.stats = st
 	}
@@ -96,6 +106,14 @@ func Start(t *Target, cfg Config) (*Session, error) {
 		if p != nil {
 			s.probes = append(s.probes, p)
 		}
+	}
+	if len(s.probes) == 0 && slices.ContainsFunc(s.skipped, func(k skipped) bool { return k.kernel }) {
+		s.Close()
+		var why []string
+		for _, k := range s.skipped {
+			why = append(why, k.name+": "+k.reason)
+		}
+		return nil, fmt.Errorf("no probe can attach on this kernel (%s)", strings.Join(why, "; "))
 	}
 	s.start = time.Now()
 	s.startNs = MonotonicNs()
@@ -131,12 +149,34 @@ func (s *Session) attachProbe(name string) (Probe, error) {
 		p.Close()
 		var skip *Skipped
 		if errors.As(err, &skip) {
-			s.skipped = append(s.skipped, skipped{name, skip.Reason})
+			s.skipped = append(s.skipped, skipped{name: name, reason: skip.Reason})
 			return nil, nil
 		}
-		return nil, fmt.Errorf("attaching probe %s: %w", name, describeLoadError(err))
+		err = describeLoadError(err)
+		if s.named || errors.Is(err, ErrNotPermitted) || errors.Is(err, ErrNoBTF) {
+			return nil, fmt.Errorf("attaching probe %s: %w", name, err)
+		}
+		s.skipped = append(s.skipped, skipped{name: name, reason: kernelRefusal(err), kernel: true})
+		return nil, nil
+	}
+	if pp, ok := p.(Path); ok {
+		s.paths[name] = pp.Path()
 	}
 	return p, nil
+}
+
+// kernelRefusal says in one line why this kernel cannot load a probe: what
+// it lacks (Missing), or the first line of what it said.
+func kernelRefusal(err error) string {
+	var m *Missing
+	if errors.As(err, &m) {
+		return m.Error()
+	}
+	line, _, _ := strings.Cut(err.Error(), "\n")
+	if len(line) > 300 {
+		line = line[:300] + "..."
+	}
+	return "this kernel refused it: " + line
 }
 
 // Add attaches one more probe to a running session; its window starts
@@ -173,14 +213,21 @@ func ImageBound(name string) bool {
 	return ok && b.ImageBound()
 }
 
-// Skipped lists the probes that did not apply to this target, and why.
+// Skipped lists the probes that did not apply to this target or that
+// this kernel cannot load, and why, one line each.
 func (s *Session) Skipped() []string {
 	out := make([]string, len(s.skipped))
 	for i, k := range s.skipped {
 		out[i] = k.String()
+		if k.kernel {
+			out[i] += "; capturing with " + strings.Join(s.Attached(), ", ")
+		}
 	}
 	return out
 }
+
+// Paths says, per attached probe, which way it chose on this kernel.
+func (s *Session) Paths() map[string]string { return s.paths }
 
 // Attached lists the probes that are attached.
 func (s *Session) Attached() []string {
@@ -236,6 +283,7 @@ func (s *Session) Collect(cause string) *profile.Capture {
 		Drops:      map[string]uint64{},
 		Threads:    map[uint32]*profile.Thread{},
 		Warnings:   s.Skipped(),
+		Kernel:     profile.Kernel{Release: kernelRelease(), Paths: s.paths},
 	}
 	for _, p := range s.probes {
 		c.Probes = append(c.Probes, p.Name())
@@ -279,4 +327,10 @@ func (s *Session) Close() {
 		s.stats.Close()
 		s.stats = nil
 	}
+}
+
+func kernelRelease() string {
+	var uts unix.Utsname
+	_ = unix.Uname(&uts)
+	return unix.ByteSliceToString(uts.Release[:])
 }

@@ -13,6 +13,13 @@ const (
 	TypeTLSHandshake          = "tls_handshake"          // nanoseconds inside TLS handshakes, at the stack that started them
 )
 
+// Kernel is the kernel a capture ran on and the way each probe chose to
+// hook it there.
+type Kernel struct {
+	Release string            `json:"release"`
+	Paths   map[string]string `json:"paths"` // per probe: the hooks chosen and why
+}
+
 // Capture is what a probe session hands to the rest of the pipeline: raw
 // stacks (unsymbolized addresses) with values, histograms, counters, drops
 // and what the capture itself cost.
@@ -21,6 +28,7 @@ type Capture struct {
 	Start    time.Time `json:"start"`
 	End      time.Time `json:"end"`
 	Probes   []string  `json:"probes"`
+	Kernel   Kernel    `json:"kernel"`
 	Hz       int       `json:"hz"`
 	EndCause string    `json:"end_cause"` // "duration", "signal", "target-exited", "command-exited"
 

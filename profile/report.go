@@ -20,6 +20,7 @@ type Report struct {
 	Target     Target                     `json:"target"`
 	Window     Window                     `json:"window"`
 	Probes     []string                   `json:"probes"`
+	Kernel     Kernel                     `json:"kernel"`
 	Hz         int                        `json:"hz"`
 	Histograms map[string]HistogramReport `json:"histograms"`
 	Counts     map[string]uint64          `json:"counts"`
@@ -97,7 +98,7 @@ func (c *Capture) Report(p *profile.Profile, files map[string]string) *Report {
 		Schema: ReportSchema,
 		Target: c.Target,
 		Window: Window{Start: c.Start, End: c.End, DurationSeconds: c.End.Sub(c.Start).Seconds(), EndCause: c.EndCause},
-		Probes: c.Probes, Hz: c.Hz,
+		Probes: c.Probes, Kernel: c.Kernel, Hz: c.Hz,
 		Histograms: map[string]HistogramReport{},
 		Counts:     c.Counts, Drops: c.Drops,
 		Totals:   map[string]int64{},

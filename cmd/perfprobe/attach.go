@@ -46,6 +46,7 @@ snapshot over the same window; --pprof-url names the endpoint, and
 			if err := o.validate(); err != nil {
 				return err
 			}
+			o.named = cmd.Flags().Changed("probes")
 			pid, err := probes.ParsePID(args[0])
 			if err != nil {
 				return err

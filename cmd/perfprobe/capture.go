@@ -24,6 +24,7 @@ import (
 type captureOptions struct {
 	duration time.Duration
 	probes   []string
+	named    bool // --probes given: each must attach (the defaults skip what the kernel cannot load)
 	hz       int
 	out      string
 	quiet    bool
@@ -91,7 +92,11 @@ type captureRun struct {
 // startCapture attaches the probes and snapshots the target's mappings.
 func startCapture(t *probes.Target, o captureOptions, stdout, stderr io.Writer) (*captureRun, error) {
 	r := &captureRun{opts: o, target: t, syms: symbolize.New(), stdout: stdout, stderr: stderr}
-	sess, err := probes.Start(t, probes.Config{Probes: o.probes, Hz: o.hz, StackInterval: o.stackInt, IOThreshold: o.ioThresh})
+	cfg := probes.Config{Hz: o.hz, StackInterval: o.stackInt, IOThreshold: o.ioThresh}
+	if o.named {
+		cfg.Probes = o.probes
+	}
+	sess, err := probes.Start(t, cfg)
 	if err != nil {
 		return nil, err
 	}

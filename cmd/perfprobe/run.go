@@ -32,6 +32,7 @@ writes the same outputs as attach and exits with the command's status.`,
 			if err := o.validate(); err != nil {
 				return err
 			}
+			o.named = cmd.Flags().Changed("probes")
 			return run(args, o)
 		},
 	}

@@ -84,14 +84,42 @@ func Build(t testing.TB, name string, flags ...string) string {
 	}
 	builds.mu.Unlock()
 
-	b.once.Do(func() { b.path, b.err = compile(name, key, flags) })
+	b.once.Do(func() { b.path, b.err = compile(name, flags) })
 	if b.err != nil {
 		t.Fatalf("testtarget: building %s %q: %v", name, flags, b.err)
 	}
 	return b.path
 }
 
-func compile(name, key string, flags []string) (string, error) {
+// PrebuiltEnv names a directory of targets built ahead by BuildInto
+// (cmd prebuild), for machines without a Go toolchain or gcc: the kernel
+// matrix's virtual machines. When it is set, Build only looks there.
+const PrebuiltEnv = "PERFPROBE_TARGETS_DIR"
+
+// fileName is the name a target built with flags gets in a build directory.
+func fileName(name string, flags []string) string {
+	sum := sha256.Sum256([]byte(name + "\x00" + strings.Join(flags, "\x00")))
+	return fmt.Sprintf("%s-%x", name, sum[:6])
+}
+
+func compile(name string, flags []string) (string, error) {
+	if dir := os.Getenv(PrebuiltEnv); dir != "" {
+		path := filepath.Join(dir, fileName(name, flags))
+		if _, err := os.Stat(path); err != nil {
+			return "", fmt.Errorf("%s %q is not prebuilt in %s=%s: add it to internal/testtarget/prebuild", name, flags, PrebuiltEnv, dir)
+		}
+		return path, nil
+	}
+	dir, err := cacheDir()
+	if err != nil {
+		return "", err
+	}
+	return BuildInto(dir, name, flags...)
+}
+
+// BuildInto compiles testdata/targets/<name> with flags into dir, named as
+// Build finds it there, and returns its path.
+func BuildInto(dir, name string, flags ...string) (string, error) {
 	root, err := repoRoot()
 	if err != nil {
 		return "", err
@@ -100,12 +128,7 @@ func compile(name, key string, flags []string) (string, error) {
 	if fi, err := os.Stat(src); err != nil || !fi.IsDir() {
 		return "", fmt.Errorf("no target directory %s", src)
 	}
-	dir, err := cacheDir()
-	if err != nil {
-		return "", err
-	}
-	sum := sha256.Sum256([]byte(key))
-	out := filepath.Join(dir, fmt.Sprintf("%s-%x", name, sum[:6]))
+	out := filepath.Join(dir, fileName(name, flags))
 
 	var cmd *exec.Cmd
 	if cs, _ := filepath.Glob(filepath.Join(src, "*.c")); len(cs) > 0 {

@@ -42,6 +42,11 @@ type Probe struct {
 // Name implements probes.Probe.
 func (p *Probe) Name() string { return "cpu" }
 
+// Path implements probes.Path.
+func (p *Probe) Path() string {
+	return fmt.Sprintf("software CPU clock on %d CPUs, BPF perf_event links", len(p.events))
+}
+
 // Attach loads the sampler with the target's tgid and opens one software
 // CPU-clock event per online CPU.
 func (p *Probe) Attach(t *probes.Target, o probes.Options) error {
@@ -74,6 +79,9 @@ func (p *Probe) Attach(t *probes.Target, o probes.Options) error {
 		}
 		p.events = append(p.events, fd)
 		l, err := link.AttachRawLink(link.RawLinkOptions{Target: fd, Program: p.objs.HandleCpuSample, Attach: ebpf.AttachPerfEvent})
+		if errors.Is(err, ebpf.ErrNotSupported) || errors.Is(err, unix.EINVAL) {
+			return &probes.Missing{What: "BPF links to perf events", Since: "5.15"}
+		}
 		if err != nil {
 			return fmt.Errorf("attaching to the CPU clock event on cpu %d: %w", cpu, err)
 		}

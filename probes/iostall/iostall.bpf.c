@@ -4,14 +4,15 @@
 /* I/O-stall probe. For the target's threads: the latency of each I/O
  * syscall (log2 histogram, calls, bytes, errors per syscall), and the
  * syscalls at or over a threshold attributed to the user stack that made
- * them. For every disk: the latency of block requests from block_io_start
- * until their last byte completed, split by who submitted them (the target
- * or any other context).
+ * them. For every disk: the latency of block requests from the moment they
+ * are built from a bio until their last byte completed, split by who
+ * submitted them (the target or any other context).
  *
  * A syscall's entry time lives in task storage (no map insert or delete
  * per call, freed with the thread); the user stack is walked at exit and
  * only for slow calls, since it does not change during the syscall. */
 #include "common.h"
+#include <bpf/bpf_core_read.h>
 #include "iostall.h"
 
 char LICENSE[] SEC("license") = "GPL";
@@ -65,6 +66,14 @@ struct {
 	__type(value, struct rq_inflight);
 	__uint(max_entries, 16384);
 } requests SEC(".maps");
+
+/* Requests being built, by the address of their first bio (before 6.5). */
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__type(key, __u64);
+	__type(value, struct rq_inflight);
+	__uint(max_entries, 16384);
+} bios SEC(".maps");
 
 struct {
 	__uint(type, BPF_MAP_TYPE_PERCPU_HASH);
@@ -224,28 +233,88 @@ int handle_syscall_exit(struct syscall_exit_args *ctx)
 	return 0;
 }
 
-/* Block requests: timed from block_io_start (the request is built from a
- * bio, in the submitter's context) until block_rq_complete has reported all
- * of its bytes. block_io_done is not used: it does not fire when the queue
- * keeps no I/O statistics, and it sees no byte count. */
+/* rq_dev returns major << 20 | minor of the disk a request goes to, 0 if
+ * it has none. */
+static __always_inline __u32 rq_dev(struct request *rq)
+{
+	struct gendisk *disk = 0;
+
+	if (bpf_core_field_exists(rq->q->disk))
+		disk = rq->q->disk;
+	else if (bpf_core_field_exists(((struct request___rq_disk *)rq)->rq_disk))
+		disk = ((struct request___rq_disk *)rq)->rq_disk;
+	if (!disk)
+		return 0;
+	return ((__u32)disk->major << 20) | (__u32)disk->first_minor;
+}
+
+/* rq_start records a request in flight from in (start time and origin). */
+static __always_inline void rq_start(struct request *rq, struct rq_inflight *in)
+{
+	__u64 key = (__u64)rq;
+
+	in->dev = rq_dev(rq);
+	if (!in->dev)
+		return;
+	in->op = rq->cmd_flags & REQ_OP_MASK;
+	if (bpf_map_update_elem(&requests, &key, in, BPF_ANY))
+		counter_add(&drops, DROP_REQUESTS_FULL, 1);
+}
+
+/* Block requests are timed from when they are built from a bio, in the
+ * submitter's context, until block_rq_complete has reported all of their
+ * bytes. Linux 6.5+ says so with block_io_start. block_io_done is not
+ * used: it does not fire when the queue keeps no I/O statistics, and it
+ * sees no byte count. */
 SEC("tp_btf/block_io_start")
 int BPF_PROG(handle_block_io_start, struct request *rq)
 {
 	struct rq_inflight in = {};
-	struct gendisk *disk;
-	__u64 key = (__u64)rq;
 
 	if (!window_start_ns)
 		return 0;
-	disk = rq->q->disk;
-	if (!disk)
+	in.start_ns = bpf_ktime_get_ns();
+	in.origin = is_target() ? ORIGIN_TARGET : ORIGIN_OTHER;
+	rq_start(rq, &in);
+	return 0;
+}
+
+/* Before 6.5, block_getrq fires at the same point with only the bio, in
+ * the submitter's context; the request is found from its first bio when
+ * block_rq_issue hands it to the driver. */
+SEC("tp_btf/block_getrq")
+int BPF_PROG(handle_block_getrq, struct bio *bio)
+{
+	struct rq_inflight in = {};
+	__u64 key = (__u64)bio;
+
+	if (!window_start_ns)
 		return 0;
 	in.start_ns = bpf_ktime_get_ns();
-	in.dev = ((__u32)disk->major << 20) | (__u32)disk->first_minor;
-	in.op = rq->cmd_flags & REQ_OP_MASK;
 	in.origin = is_target() ? ORIGIN_TARGET : ORIGIN_OTHER;
-	if (bpf_map_update_elem(&requests, &key, &in, BPF_ANY))
-		counter_add(&drops, DROP_REQUESTS_FULL, 1);
+	bpf_map_update_elem(&bios, &key, &in, BPF_ANY);
+	return 0;
+}
+
+SEC("tp_btf/block_rq_issue")
+int BPF_PROG(handle_block_rq_issue, struct request *rq)
+{
+	struct rq_inflight in = {}, *built;
+	__u64 key = (__u64)rq->bio;
+
+	if (!window_start_ns)
+		return 0;
+	built = key ? bpf_map_lookup_elem(&bios, &key) : 0;
+	if (!built) {
+		/* Built before the window, requeued, or made by the block layer
+		 * itself (flushes): block_io_start does not see those either. */
+		counter_add(&counters, COUNT_BLOCK_ISSUE_UNBUILT, 1);
+		return 0;
+	}
+	in.start_ns = built->start_ns;
+	in.origin = built->origin;
+	bpf_map_delete_elem(&bios, &key);
+	rq_start(rq, &in);
 	return 0;
 }
 

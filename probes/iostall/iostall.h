@@ -45,7 +45,7 @@ enum origin {
 
 /* A block request in flight, keyed by its address. */
 struct rq_inflight {
-	__u64 start_ns; /* block_io_start */
+	__u64 start_ns; /* built from a bio: block_io_start or block_getrq */
 	__u64 bytes;    /* completed so far */
 	__u32 dev;      /* major << 20 | minor of the disk */
 	__u8 origin;    /* enum origin */
@@ -61,7 +61,7 @@ struct disk_key {
 
 /* One disk and origin over the window; per-CPU hash values. */
 struct disk_value {
-	struct hist hist; /* block_io_start until the last byte completed */
+	struct hist hist; /* built until the last byte completed */
 	__u64 reads;
 	__u64 writes;
 	__u64 flushes;     /* flush requests and empty writes (a bare preflush) */
@@ -77,6 +77,7 @@ enum iostall_count {
 	COUNT_SLOW,             /* syscalls at or over the threshold */
 	COUNT_BLOCK_PARTIAL,    /* partial completions of block requests */
 	COUNT_BLOCK_UNPAIRED,   /* block completions whose start was not seen */
+	COUNT_BLOCK_ISSUE_UNBUILT, /* block_getrq path: requests issued whose building was not seen (not timed) */
 	COUNT_MAX,
 };
 

@@ -87,6 +87,7 @@ type iostallScValue struct {
 //
 // Used for safe lookups in a Collection or CollectionSpec.
 const (
+	iostallMapBios                   = "bios"
 	iostallMapCounters               = "counters"
 	iostallMapDisks                  = "disks"
 	iostallMapDrops                  = "drops"
@@ -95,8 +96,10 @@ const (
 	iostallMapRequests               = "requests"
 	iostallMapStacks                 = "stacks"
 	iostallMapSyscalls               = "syscalls"
+	iostallProgHandleBlockGetrq      = "handle_block_getrq"
 	iostallProgHandleBlockIoStart    = "handle_block_io_start"
 	iostallProgHandleBlockRqComplete = "handle_block_rq_complete"
+	iostallProgHandleBlockRqIssue    = "handle_block_rq_issue"
 	iostallProgHandleSysEnter        = "handle_sys_enter"
 	iostallProgHandleSysExit         = "handle_sys_exit"
 	iostallProgHandleSyscallEnter    = "handle_syscall_enter"
@@ -150,8 +153,10 @@ type iostallSpecs struct {
 //
 // It can be passed ebpf.CollectionSpec.Assign.
 type iostallProgramSpecs struct {
+	HandleBlockGetrq      *ebpf.ProgramSpec `ebpf:"handle_block_getrq"`
 	HandleBlockIoStart    *ebpf.ProgramSpec `ebpf:"handle_block_io_start"`
 	HandleBlockRqComplete *ebpf.ProgramSpec `ebpf:"handle_block_rq_complete"`
+	HandleBlockRqIssue    *ebpf.ProgramSpec `ebpf:"handle_block_rq_issue"`
 	HandleSysEnter        *ebpf.ProgramSpec `ebpf:"handle_sys_enter"`
 	HandleSysExit         *ebpf.ProgramSpec `ebpf:"handle_sys_exit"`
 	HandleSyscallEnter    *ebpf.ProgramSpec `ebpf:"handle_syscall_enter"`
@@ -162,6 +167,7 @@ type iostallProgramSpecs struct {
 //
 // It can be passed ebpf.CollectionSpec.Assign.
 type iostallMapSpecs struct {
+	Bios     *ebpf.MapSpec `ebpf:"bios"`
 	Counters *ebpf.MapSpec `ebpf:"counters"`
 	Disks    *ebpf.MapSpec `ebpf:"disks"`
 	Drops    *ebpf.MapSpec `ebpf:"drops"`
@@ -203,6 +209,7 @@ func (o *iostallObjects) Close() error {
 //
 // It can be passed to loadIostallObjects or ebpf.CollectionSpec.LoadAndAssign.
 type iostallMaps struct {
+	Bios     *ebpf.Map `ebpf:"bios"`
 	Counters *ebpf.Map `ebpf:"counters"`
 	Disks    *ebpf.Map `ebpf:"disks"`
 	Drops    *ebpf.Map `ebpf:"drops"`
@@ -215,6 +222,7 @@ type iostallMaps struct {
 
 func (m *iostallMaps) Close() error {
 	return _IostallClose(
+		m.Bios,
 		m.Counters,
 		m.Disks,
 		m.Drops,
@@ -241,8 +249,10 @@ type iostallVariables struct {
 //
 // It can be passed to loadIostallObjects or ebpf.CollectionSpec.LoadAndAssign.
 type iostallPrograms struct {
+	HandleBlockGetrq      *ebpf.Program `ebpf:"handle_block_getrq"`
 	HandleBlockIoStart    *ebpf.Program `ebpf:"handle_block_io_start"`
 	HandleBlockRqComplete *ebpf.Program `ebpf:"handle_block_rq_complete"`
+	HandleBlockRqIssue    *ebpf.Program `ebpf:"handle_block_rq_issue"`
 	HandleSysEnter        *ebpf.Program `ebpf:"handle_sys_enter"`
 	HandleSysExit         *ebpf.Program `ebpf:"handle_sys_exit"`
 	HandleSyscallEnter    *ebpf.Program `ebpf:"handle_syscall_enter"`
@@ -251,8 +261,10 @@ type iostallPrograms struct {
 
 func (p *iostallPrograms) Close() error {
 	return _IostallClose(
+		p.HandleBlockGetrq,
 		p.HandleBlockIoStart,
 		p.HandleBlockRqComplete,
+		p.HandleBlockRqIssue,
 		p.HandleSysEnter,
 		p.HandleSysExit,
 		p.HandleSyscallEnter,

@@ -35,10 +35,12 @@ const (
 	countSlow
 	countBlockPartial
 	countBlockUnpaired
+	countBlockIssueUnbuilt
 	countMax
 )
 
-var countNames = [countMax]string{"syscalls_unpaired_exits", "syscalls_restarted", "syscalls_slow", "block_partial_completions", "block_unpaired_completions"}
+var countNames = [countMax]string{"syscalls_unpaired_exits", "syscalls_restarted", "syscalls_slow", "block_partial_completions",
+	"block_unpaired_completions", "block_issued_unbuilt"}
 
 const (
 	dropUserStack = iota
@@ -117,6 +119,41 @@ var syscallTable = []tracedSyscall{
 // says so in a capture warning.
 var RawSyscalls = false
 
+// BlockFromGetrq makes the probe time block requests the way it does on
+// kernels before 6.5, which have no block_io_start: from block_getrq,
+// joined to the request at block_rq_issue. Read at Attach; both ways are
+// there on newer kernels, so tests can compare them.
+var BlockFromGetrq = false
+
+// blockPath is how block requests are timed on this kernel.
+type blockPath int
+
+const (
+	blockNone    blockPath = iota
+	blockIOStart           // block_io_start -> block_rq_complete (6.5+)
+	blockGetrq             // block_getrq -> block_rq_issue -> block_rq_complete
+)
+
+// chooseBlockPath picks the block hooks this kernel has, with the argument
+// layout the programs are written for, and says why.
+func chooseBlockPath(k *probes.Kernel) (blockPath, string) {
+	one := func(tp string) bool { n, ok := k.TracepointArgs(tp); return ok && n == 1 }
+	if n, ok := k.TracepointArgs("block_rq_complete"); !ok || n != 3 {
+		return blockNone, "no block latency: this kernel has no block_rq_complete(rq, error, nr_bytes) tracepoint (Linux 4.13+)"
+	}
+	switch {
+	case one("block_io_start") && !BlockFromGetrq:
+		return blockIOStart, "block requests timed from block_io_start to block_rq_complete"
+	case one("block_getrq") && one("block_rq_issue"):
+		why := "block_io_start is Linux 6.5+"
+		if BlockFromGetrq {
+			why = "forced"
+		}
+		return blockGetrq, "block requests timed from block_getrq (joined at block_rq_issue) to block_rq_complete (" + why + ")"
+	}
+	return blockNone, "no block latency: this kernel has neither block_io_start(rq) (6.5+) nor block_getrq(bio) and block_rq_issue(rq) (5.11+)"
+}
+
 // tracefsEvents is where the per-syscall tracepoints are listed when
 // tracefs is mounted and readable.
 var tracefsEvents = []string{"/sys/kernel/tracing/events/syscalls", "/sys/kernel/debug/tracing/events/syscalls"}
@@ -130,7 +167,11 @@ type Probe struct {
 	closing  chan struct{} // closed once links detached in the background are gone
 	progs    map[string]*ebpf.Program
 	warnings []string
+	path     []string // the hooks chosen for this kernel, and why
 }
+
+// Path implements probes.Path.
+func (p *Probe) Path() string { return strings.Join(p.path, "; ") }
 
 // Name implements probes.Probe.
 func (p *Probe) Name() string { return "iostall" }
@@ -140,6 +181,16 @@ func (p *Probe) Name() string { return "iostall" }
 func (p *Probe) Attach(t *probes.Target, o probes.Options) error {
 	if runtime.GOARCH != "amd64" {
 		return &probes.Skipped{Reason: "iostall knows the syscall numbers of amd64 only"}
+	}
+	k, err := probes.ReadKernel()
+	if err != nil {
+		return err
+	}
+	if err := k.MapType(ebpf.TaskStorage); err != nil {
+		if errors.Is(err, ebpf.ErrNotSupported) {
+			return &probes.Missing{What: "task local storage maps (where a syscall's start time is kept)", Since: "5.11"}
+		}
+		return err
 	}
 	spec, err := loadIostall()
 	if err != nil {
@@ -165,15 +216,6 @@ func (p *Probe) Attach(t *probes.Target, o probes.Options) error {
 			return fmt.Errorf("setting %s: %w", name, err)
 		}
 	}
-	if err := spec.LoadAndAssign(&p.objs, o.Load); err != nil {
-		return fmt.Errorf("loading iostall objects: %w", err)
-	}
-	p.loaded, p.target = true, t
-	p.progs = map[string]*ebpf.Program{
-		"handle_block_io_start":    p.objs.HandleBlockIoStart,
-		"handle_block_rq_complete": p.objs.HandleBlockRqComplete,
-	}
-	tracing := []*ebpf.Program{p.objs.HandleBlockIoStart, p.objs.HandleBlockRqComplete}
 	events := ""
 	for _, dir := range tracefsEvents {
 		if _, err := os.Stat(filepath.Join(dir, "sys_enter_fsync", "id")); err == nil {
@@ -181,31 +223,56 @@ func (p *Probe) Attach(t *probes.Target, o probes.Options) error {
 			break
 		}
 	}
-	if events == "" && !RawSyscalls {
+	raw := RawSyscalls || events == ""
+	var keep, tracing []string // programs to load; those attached as tracing programs
+	switch {
+	case RawSyscalls:
+		p.path = append(p.path, "syscalls timed from raw sys_enter/sys_exit (asked for)")
+	case raw:
+		p.path = append(p.path, "syscalls timed from raw sys_enter/sys_exit (tracefs not mounted)")
 		p.warnings = append(p.warnings, "iostall: tracefs is not mounted or not readable, so syscalls are timed from the raw sys_enter/sys_exit tracepoints, "+
 			"which run for every syscall on the machine (mount it: mount -t tracefs nodev /sys/kernel/tracing)")
+	default:
+		p.path = append(p.path, "syscalls timed from per-syscall tracepoints")
 	}
-	if RawSyscalls || events == "" {
-		tracing = append(tracing, p.objs.HandleSysEnter, p.objs.HandleSysExit)
-		p.progs["handle_sys_enter"] = p.objs.HandleSysEnter
-		p.progs["handle_sys_exit"] = p.objs.HandleSysExit
+	if raw {
+		keep = append(keep, "handle_sys_enter", "handle_sys_exit")
+		tracing = append(tracing, "handle_sys_enter", "handle_sys_exit")
 	} else {
-		p.progs["handle_syscall_enter"] = p.objs.HandleSyscallEnter
-		p.progs["handle_syscall_exit"] = p.objs.HandleSyscallExit
+		keep = append(keep, "handle_syscall_enter", "handle_syscall_exit")
+	}
+	block, why := chooseBlockPath(k)
+	p.path = append(p.path, why)
+	var blockProgs []string
+	switch block {
+	case blockIOStart:
+		blockProgs = []string{"handle_block_io_start", "handle_block_rq_complete"}
+	case blockGetrq:
+		blockProgs = []string{"handle_block_getrq", "handle_block_rq_issue", "handle_block_rq_complete"}
+	default:
+		p.warnings = append(p.warnings, "iostall: "+why+"; syscalls are still timed")
+	}
+	keep = append(keep, blockProgs...)
+	tracing = append(tracing, blockProgs...)
+	p.progs, err = probes.LoadPrograms(spec, o.Load, keep, &p.objs.iostallMaps, &p.objs.iostallVariables)
+	if err != nil {
+		return fmt.Errorf("loading iostall objects: %w", err)
+	}
+	p.loaded, p.target = true, t
+	if !raw {
 		for _, s := range syscallTable {
 			event := s.name
 			if s.event != "" {
 				event = s.event
 			}
-			for _, tp := range []struct {
-				name string
-				prog *ebpf.Program
-			}{{"sys_enter_" + event, p.objs.HandleSyscallEnter}, {"sys_exit_" + event, p.objs.HandleSyscallExit}} {
+			for _, tp := range []struct{ name, prog string }{
+				{"sys_enter_" + event, "handle_syscall_enter"}, {"sys_exit_" + event, "handle_syscall_exit"},
+			} {
 				if _, err := os.Stat(filepath.Join(events, tp.name)); err != nil {
 					p.warnings = append(p.warnings, fmt.Sprintf("iostall: no tracepoint syscalls:%s in this kernel: %s is not timed", tp.name, s.name))
 					continue
 				}
-				l, err := link.Tracepoint("syscalls", tp.name, tp.prog, nil)
+				l, err := link.Tracepoint("syscalls", tp.name, p.progs[tp.prog], nil)
 				if err != nil {
 					return fmt.Errorf("attaching syscalls:%s: %w", tp.name, err)
 				}
@@ -213,10 +280,10 @@ func (p *Probe) Attach(t *probes.Target, o probes.Options) error {
 			}
 		}
 	}
-	for _, prog := range tracing {
-		l, err := link.AttachTracing(link.TracingOptions{Program: prog})
+	for _, name := range tracing {
+		l, err := link.AttachTracing(link.TracingOptions{Program: p.progs[name]})
 		if err != nil {
-			return fmt.Errorf("attaching %s: %w", prog, err)
+			return fmt.Errorf("attaching %s: %w", name, err)
 		}
 		p.links = append(p.links, l)
 	}
@@ -490,6 +557,9 @@ func (p *Probe) Close() error {
 	}
 	if p.loaded {
 		p.loaded = false
+		for _, prog := range p.progs {
+			prog.Close()
+		}
 		return p.objs.Close()
 	}
 	return nil

@@ -7,6 +7,7 @@ import (
 	"strings"
 
 	"github.com/cilium/ebpf"
+	"github.com/cilium/ebpf/asm"
 	"github.com/cilium/ebpf/link"
 
 	"github.com/perfprobe/perfprobe/probes"
@@ -59,13 +60,48 @@ const (
 	offNoStack
 )
 
+// SwitchFromTask makes the probe read the state a thread leaves the CPU in
+// from its task_struct, as on kernels before 5.18 whose sched_switch
+// tracepoint does not pass it. Read at Attach; tests use it to run that
+// program on newer kernels.
+var SwitchFromTask = false
+
 // Probe watches the scheduler for the target's threads.
 type Probe struct {
 	objs    schedObjects
+	progs   map[string]*ebpf.Program
 	loaded  bool
 	links   []link.Link
 	target  *probes.Target
 	startNs uint64
+	path    []string
+}
+
+// Path implements probes.Path.
+func (p *Probe) Path() string { return strings.Join(p.path, "; ") }
+
+// choosePrograms picks the sched_switch program for this kernel's
+// tracepoint arguments, and says why.
+func (p *Probe) choosePrograms(k *probes.Kernel) ([]string, error) {
+	for _, tp := range []string{"sched_wakeup", "sched_wakeup_new"} {
+		if n, ok := k.TracepointArgs(tp); !ok || n != 1 {
+			return nil, &probes.Missing{What: "the " + tp + "(p) tracepoint for BPF programs (tp_btf)", Since: "5.5"}
+		}
+	}
+	n, ok := k.TracepointArgs("sched_switch")
+	switch {
+	case ok && n == 4 && !SwitchFromTask:
+		p.path = append(p.path, "sched_switch passes prev_state")
+		return []string{"handle_sched_switch", "handle_sched_wakeup", "handle_sched_wakeup_new"}, nil
+	case ok && (n == 3 || n == 4):
+		why := "Linux 5.18+ passes it"
+		if n == 4 {
+			why = "forced"
+		}
+		p.path = append(p.path, "prev_state read from the task ("+why+")")
+		return []string{"handle_sched_switch_task_state", "handle_sched_wakeup", "handle_sched_wakeup_new"}, nil
+	}
+	return nil, &probes.Missing{What: "the sched_switch(preempt, prev, next) tracepoint for BPF programs (tp_btf)", Since: "5.5"}
 }
 
 // Name implements probes.Probe.
@@ -74,9 +110,26 @@ func (p *Probe) Name() string { return "sched" }
 // Attach loads the programs filtered to the target and attaches them to
 // the scheduler tracepoints.
 func (p *Probe) Attach(t *probes.Target, o probes.Options) error {
+	k, err := probes.ReadKernel()
+	if err != nil {
+		return err
+	}
+	keep, err := p.choosePrograms(k)
+	if err != nil {
+		return err
+	}
 	spec, err := loadSched()
 	if err != nil {
 		return fmt.Errorf("loading sched spec: %w", err)
+	}
+	// Without bpf_task_pt_regs (5.15+) a blocking switch-out cannot tell
+	// where the thread entered the kernel, so stacks are reused by time alone.
+	regs := k.Helper(ebpf.TracePoint, asm.FnTaskPtRegs) == nil // the same helper set as tp_btf programs
+	if !regs {
+		p.path = append(p.path, "stacks reused by time alone (bpf_task_pt_regs is Linux 5.15+)")
+	}
+	if err := spec.Variables["have_task_pt_regs"].Set(regs); err != nil {
+		return fmt.Errorf("setting have_task_pt_regs: %w", err)
 	}
 	if err := spec.Variables["target_tgid"].Set(uint32(t.PID)); err != nil {
 		return fmt.Errorf("setting target_tgid: %w", err)
@@ -84,14 +137,15 @@ func (p *Probe) Attach(t *probes.Target, o probes.Options) error {
 	if err := spec.Variables["stack_interval_ns"].Set(uint64(o.StackInterval)); err != nil {
 		return fmt.Errorf("setting stack_interval_ns: %w", err)
 	}
-	if err := spec.LoadAndAssign(&p.objs, o.Load); err != nil {
+	p.progs, err = probes.LoadPrograms(spec, o.Load, keep, &p.objs.schedMaps, &p.objs.schedVariables)
+	if err != nil {
 		return fmt.Errorf("loading sched objects: %w", err)
 	}
 	p.loaded, p.target = true, t
-	for _, prog := range []*ebpf.Program{p.objs.HandleSchedWakeup, p.objs.HandleSchedWakeupNew, p.objs.HandleSchedSwitch} {
-		l, err := link.AttachTracing(link.TracingOptions{Program: prog})
+	for _, name := range keep {
+		l, err := link.AttachTracing(link.TracingOptions{Program: p.progs[name]})
 		if err != nil {
-			return fmt.Errorf("attaching %s: %w", prog, err)
+			return fmt.Errorf("attaching %s: %w", name, err)
 		}
 		p.links = append(p.links, l)
 	}
@@ -277,11 +331,7 @@ func (p *Probe) Programs() map[string]*ebpf.Program {
 	if !p.loaded {
 		return nil
 	}
-	return map[string]*ebpf.Program{
-		"handle_sched_switch":     p.objs.HandleSchedSwitch,
-		"handle_sched_wakeup":     p.objs.HandleSchedWakeup,
-		"handle_sched_wakeup_new": p.objs.HandleSchedWakeupNew,
-	}
+	return p.progs
 }
 
 // Close implements probes.Probe.
@@ -289,6 +339,9 @@ func (p *Probe) Close() error {
 	p.Detach()
 	if p.loaded {
 		p.loaded = false
+		for _, prog := range p.progs {
+			prog.Close()
+		}
 		return p.objs.Close()
 	}
 	return nil

@@ -11,6 +11,7 @@
  * per stack is accumulated there and flushed to `offcpu` when the thread's
  * stacks are walked anew. */
 #include "common.h"
+#include <bpf/bpf_core_read.h>
 #include "sched.h"
 
 char LICENSE[] SEC("license") = "GPL";
@@ -21,6 +22,9 @@ const volatile __u32 target_tgid = 0;
  * stacks walked for that kind, blocking ones only when they block from the
  * same user instruction and syscall. 0 walks on every switch-out. */
 const volatile __u64 stack_interval_ns = 0;
+/* bpf_task_pt_regs (Linux 5.15+) tells where a blocking thread entered the
+ * kernel; without it, blocking switch-outs reuse stacks by time alone. */
+const volatile bool have_task_pt_regs = true;
 /* Set by user space once every probe is attached (bpf_ktime_get_ns clock);
  * events before it are ignored. */
 volatile __u64 window_start_ns = 0;
@@ -149,7 +153,7 @@ static __always_inline void switch_out(void *ctx, bool preempt, struct task_stru
 	 * a preempted one's point anywhere in running code, so preemptions
 	 * reuse by time alone. */
 	__u64 ip = 0, sys = 0;
-	if (k != KIND_PREEMPTED) {
+	if (k != KIND_PREEMPTED && have_task_pt_regs) {
 		struct pt_regs *regs = (struct pt_regs *)bpf_task_pt_regs(prev);
 
 		if (regs) {
@@ -240,21 +244,43 @@ static __always_inline void wakeup(struct task_struct *p, bool new_thread)
 	t->wake_ns = now;
 }
 
-SEC("tp_btf/sched_switch")
-int BPF_PROG(handle_sched_switch, bool preempt, struct task_struct *prev, struct task_struct *next,
-	     unsigned int prev_state)
+static __always_inline void sched_switch(void *ctx, bool preempt, struct task_struct *prev,
+					struct task_struct *next, unsigned int prev_state)
 {
+	bool out = prev->tgid == target_tgid, in = next->tgid == target_tgid;
 	__u64 now;
 
-	bool out = prev->tgid == target_tgid, in = next->tgid == target_tgid;
-
 	if (!window_start_ns || !(out || in))
-		return 0;
+		return;
 	now = bpf_ktime_get_ns();
 	if (out)
 		switch_out(ctx, preempt, prev, prev_state, now);
 	if (in)
 		switch_in(next, now);
+}
+
+/* One of the two sched_switch programs is loaded, by the tracepoint's
+ * arguments in this kernel: Linux 5.18+ passes the state prev leaves in. */
+SEC("tp_btf/sched_switch")
+int BPF_PROG(handle_sched_switch, bool preempt, struct task_struct *prev, struct task_struct *next,
+	     unsigned int prev_state)
+{
+	sched_switch(ctx, preempt, prev, next, prev_state);
+	return 0;
+}
+
+/* Before 5.18 the state is read from the task, still the one it leaves in
+ * (task_struct.state before 5.14). */
+SEC("tp_btf/sched_switch")
+int BPF_PROG(handle_sched_switch_task_state, bool preempt, struct task_struct *prev, struct task_struct *next)
+{
+	unsigned int state;
+
+	if (bpf_core_field_exists(prev->__state))
+		state = BPF_CORE_READ(prev, __state);
+	else
+		state = BPF_CORE_READ((struct task_struct___state *)prev, state);
+	sched_switch(ctx, preempt, prev, next, state);
 	return 0;
 }
 

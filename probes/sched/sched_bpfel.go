@@ -69,18 +69,20 @@ type schedThreadValue struct {
 //
 // Used for safe lookups in a Collection or CollectionSpec.
 const (
-	schedMapCounters              = "counters"
-	schedMapDrops                 = "drops"
-	schedMapHists                 = "hists"
-	schedMapOffcpu                = "offcpu"
-	schedMapStacks                = "stacks"
-	schedMapThreads               = "threads"
-	schedProgHandleSchedSwitch    = "handle_sched_switch"
-	schedProgHandleSchedWakeup    = "handle_sched_wakeup"
-	schedProgHandleSchedWakeupNew = "handle_sched_wakeup_new"
-	schedVarStackIntervalNs       = "stack_interval_ns"
-	schedVarTargetTgid            = "target_tgid"
-	schedVarWindowStartNs         = "window_start_ns"
+	schedMapCounters                    = "counters"
+	schedMapDrops                       = "drops"
+	schedMapHists                       = "hists"
+	schedMapOffcpu                      = "offcpu"
+	schedMapStacks                      = "stacks"
+	schedMapThreads                     = "threads"
+	schedProgHandleSchedSwitch          = "handle_sched_switch"
+	schedProgHandleSchedSwitchTaskState = "handle_sched_switch_task_state"
+	schedProgHandleSchedWakeup          = "handle_sched_wakeup"
+	schedProgHandleSchedWakeupNew       = "handle_sched_wakeup_new"
+	schedVarHaveTaskPtRegs              = "have_task_pt_regs"
+	schedVarStackIntervalNs             = "stack_interval_ns"
+	schedVarTargetTgid                  = "target_tgid"
+	schedVarWindowStartNs               = "window_start_ns"
 )
 
 // loadSched returns the embedded CollectionSpec for sched.
@@ -125,9 +127,10 @@ type schedSpecs struct {
 //
 // It can be passed ebpf.CollectionSpec.Assign.
 type schedProgramSpecs struct {
-	HandleSchedSwitch    *ebpf.ProgramSpec `ebpf:"handle_sched_switch"`
-	HandleSchedWakeup    *ebpf.ProgramSpec `ebpf:"handle_sched_wakeup"`
-	HandleSchedWakeupNew *ebpf.ProgramSpec `ebpf:"handle_sched_wakeup_new"`
+	HandleSchedSwitch          *ebpf.ProgramSpec `ebpf:"handle_sched_switch"`
+	HandleSchedSwitchTaskState *ebpf.ProgramSpec `ebpf:"handle_sched_switch_task_state"`
+	HandleSchedWakeup          *ebpf.ProgramSpec `ebpf:"handle_sched_wakeup"`
+	HandleSchedWakeupNew       *ebpf.ProgramSpec `ebpf:"handle_sched_wakeup_new"`
 }
 
 // schedMapSpecs contains maps before they are loaded into the kernel.
@@ -146,6 +149,7 @@ type schedMapSpecs struct {
 //
 // It can be passed ebpf.CollectionSpec.Assign.
 type schedVariableSpecs struct {
+	HaveTaskPtRegs  *ebpf.VariableSpec `ebpf:"have_task_pt_regs"`
 	StackIntervalNs *ebpf.VariableSpec `ebpf:"stack_interval_ns"`
 	TargetTgid      *ebpf.VariableSpec `ebpf:"target_tgid"`
 	WindowStartNs   *ebpf.VariableSpec `ebpf:"window_start_ns"`
@@ -194,6 +198,7 @@ func (m *schedMaps) Close() error {
 //
 // It can be passed to loadSchedObjects or ebpf.CollectionSpec.LoadAndAssign.
 type schedVariables struct {
+	HaveTaskPtRegs  *ebpf.Variable `ebpf:"have_task_pt_regs"`
 	StackIntervalNs *ebpf.Variable `ebpf:"stack_interval_ns"`
 	TargetTgid      *ebpf.Variable `ebpf:"target_tgid"`
 	WindowStartNs   *ebpf.Variable `ebpf:"window_start_ns"`
@@ -203,14 +208,16 @@ type schedVariables struct {
 //
 // It can be passed to loadSchedObjects or ebpf.CollectionSpec.LoadAndAssign.
 type schedPrograms struct {
-	HandleSchedSwitch    *ebpf.Program `ebpf:"handle_sched_switch"`
-	HandleSchedWakeup    *ebpf.Program `ebpf:"handle_sched_wakeup"`
-	HandleSchedWakeupNew *ebpf.Program `ebpf:"handle_sched_wakeup_new"`
+	HandleSchedSwitch          *ebpf.Program `ebpf:"handle_sched_switch"`
+	HandleSchedSwitchTaskState *ebpf.Program `ebpf:"handle_sched_switch_task_state"`
+	HandleSchedWakeup          *ebpf.Program `ebpf:"handle_sched_wakeup"`
+	HandleSchedWakeupNew       *ebpf.Program `ebpf:"handle_sched_wakeup_new"`
 }
 
 func (p *schedPrograms) Close() error {
 	return _SchedClose(
 		p.HandleSchedSwitch,
+		p.HandleSchedSwitchTaskState,
 		p.HandleSchedWakeup,
 		p.HandleSchedWakeupNew,
 	)

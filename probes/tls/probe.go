@@ -88,6 +88,19 @@ func (p *Probe) ImageBound() bool { return true }
 // Name implements probes.Probe.
 func (p *Probe) Name() string { return "tls" }
 
+// Path implements probes.Path.
+func (p *Probe) Path() string {
+	switch {
+	case !p.loaded:
+		return ""
+	case p.multi:
+		return "one uprobe_multi link per program and file"
+	case forcePerfUprobes:
+		return "one perf uprobe per site (forced)"
+	}
+	return "one perf uprobe per site (uprobe_multi links are Linux 6.6+)"
+}
+
 // Attach finds the target's TLS handshake code (Go crypto/tls in its
 // executable, OpenSSL/BoringSSL linked in or as libssl), loads the
 // programs filtered to the target and attaches the uprobes. A target
