@@ -202,8 +202,30 @@ type Proc struct {
 // reaps the process. The rest of stdout is kept for Wait.
 func Start(t testing.TB, path string, args ...string) *Proc {
 	t.Helper()
+	return start(t, nil, path, args)
+}
+
+// StartHeld is Start for a target that waits for a line on stdin before
+// its work (fsyncer): release sends it that line.
+func StartHeld(t testing.TB, path string, args ...string) (p *Proc, release func()) {
+	t.Helper()
+	r, w, err := os.Pipe()
+	if err != nil {
+		t.Fatalf("testtarget: %v", err)
+	}
+	t.Cleanup(func() { w.Close() })
+	p = start(t, r, path, args)
+	r.Close()
+	return p, func() { w.Write([]byte("go\n")) }
+}
+
+func start(t testing.TB, stdin *os.File, path string, args []string) *Proc {
+	t.Helper()
 	cmd := exec.Command(path, args...)
 	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
+	if stdin != nil {
+		cmd.Stdin = stdin
+	}
 	p := &Proc{Cmd: cmd, done: make(chan struct{})}
 	cmd.Stderr = &p.stderr
 	stdout, err := cmd.StdoutPipe()

@@ -296,25 +296,32 @@ int BPF_PROG(handle_block_getrq, struct bio *bio)
 	return 0;
 }
 
-SEC("tp_btf/block_rq_issue")
-int BPF_PROG(handle_block_rq_issue, struct request *rq)
+/* join_built records request rq in flight if block_getrq saw it built
+ * from its first bio, and says whether it did. */
+static __always_inline bool join_built(struct request *rq)
 {
 	struct rq_inflight in = {}, *built;
 	__u64 key = (__u64)rq->bio;
 
-	if (!window_start_ns)
-		return 0;
 	built = key ? bpf_map_lookup_elem(&bios, &key) : 0;
-	if (!built) {
-		/* Built before the window, requeued, or made by the block layer
-		 * itself (flushes): block_io_start does not see those either. */
-		counter_add(&counters, COUNT_BLOCK_ISSUE_UNBUILT, 1);
-		return 0;
-	}
+	if (!built)
+		return false;
 	in.start_ns = built->start_ns;
 	in.origin = built->origin;
 	bpf_map_delete_elem(&bios, &key);
 	rq_start(rq, &in);
+	return true;
+}
+
+/* A request whose bio is a bare preflush is never issued itself (the
+ * flush machinery issues one of its own): it is joined at completion. */
+SEC("tp_btf/block_rq_issue")
+int BPF_PROG(handle_block_rq_issue, struct request *rq)
+{
+	/* Built before the window, requeued, or made by the block layer itself
+	 * (flushes): block_io_start does not see those either. */
+	if (window_start_ns && !join_built(rq))
+		counter_add(&counters, COUNT_BLOCK_ISSUE_UNBUILT, 1);
 	return 0;
 }
 
@@ -329,6 +336,8 @@ int BPF_PROG(handle_block_rq_complete, struct request *rq, blk_status_t error, u
 	if (!window_start_ns)
 		return 0;
 	in = bpf_map_lookup_elem(&requests, &key);
+	if (!in && join_built(rq))
+		in = bpf_map_lookup_elem(&requests, &key);
 	if (!in) {
 		counter_add(&counters, COUNT_BLOCK_UNPAIRED, 1);
 		return 0;

@@ -9,7 +9,7 @@ import (
 	"github.com/perfprobe/perfprobe/internal/testtarget"
 	"github.com/perfprobe/perfprobe/probes"
 	_ "github.com/perfprobe/perfprobe/probes/cpu"
-	_ "github.com/perfprobe/perfprobe/probes/sched"
+	"github.com/perfprobe/perfprobe/probes/sched"
 	"github.com/perfprobe/perfprobe/profile"
 )
 
@@ -18,6 +18,35 @@ import (
 // run-queue time adds up to the window within 10%.
 func TestSleeper(t *testing.T) {
 	bpftest.Require(t)
+	eachSwitchPath(t, testSleeper)
+}
+
+// eachSwitchPath runs test with each sched_switch program this kernel can
+// load: the one given prev_state (5.18+) and the one reading it from the
+// task (before).
+func eachSwitchPath(t *testing.T, test func(t *testing.T)) {
+	k, err := probes.ReadKernel()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, fromTask := range []bool{false, true} {
+		name := "prev_state"
+		if fromTask {
+			name = "task_state"
+		}
+		t.Run(name, func(t *testing.T) {
+			if n, _ := k.TracepointArgs("sched_switch"); !fromTask && n != 4 {
+				t.Skip("this kernel's sched_switch does not pass prev_state (Linux 5.18+)")
+			}
+			old := sched.SwitchFromTask
+			sched.SwitchFromTask = fromTask
+			t.Cleanup(func() { sched.SwitchFromTask = old })
+			test(t)
+		})
+	}
+}
+
+func testSleeper(t *testing.T) {
 	bin := testtarget.Build(t, "sleeper")
 	p := testtarget.Start(t, bin, "-interval", "10ms")
 	r := bpftest.Capture(t, p.PID, probes.Config{Probes: []string{"cpu", "sched"}}, 3*time.Second)
@@ -39,7 +68,7 @@ func TestSleeper(t *testing.T) {
 	}
 	if h := r.Capture.Histograms["blocked"]; h == nil || h.Count < 200 {
 		t.Errorf("blocked histogram %+v: want >= 200 intervals of ~10 ms in 3 s", h)
-	} else if p50 := h.Percentile(0.5); p50 < 8e6 || p50 > 16e6 {
+	} else if p50 := h.Percentile(0.5); !bpftest.Emulated() && (p50 < 8e6 || p50 > 16e6) {
 		t.Errorf("blocked p50 %d ns, want ~10 ms (log2 bucket [8.4, 16.8) ms)", p50)
 	}
 	t.Logf("share %.1f%%, thread %+v, window %.0f", 100*share, *th, window)
@@ -50,6 +79,7 @@ func TestSleeper(t *testing.T) {
 // involuntary switches happen.
 func TestContendedRunqueue(t *testing.T) {
 	bpftest.Require(t)
+	bpftest.SkipIfEmulated(t)
 	bin := testtarget.Build(t, "contended")
 	p50 := func(threads string) (uint64, *profile.Capture) {
 		p := testtarget.Start(t, bin, "-threads", threads)
@@ -77,8 +107,13 @@ func TestContendedRunqueue(t *testing.T) {
 // of blocked time lands on main.doFsync and never exceeds blocked time.
 func TestUninterruptibleFsync(t *testing.T) {
 	bpftest.Require(t)
+	eachSwitchPath(t, testUninterruptibleFsync)
+}
+
+func testUninterruptibleFsync(t *testing.T) {
 	bin := testtarget.Build(t, "fsyncer")
-	p := testtarget.Start(t, bin, "-n", "300", "-dir", "/var/tmp", "-delay", "300ms")
+	dir, _, _ := bpftest.BlockDir(t)
+	p := testtarget.Start(t, bin, "-n", "300", "-dir", dir, "-delay", "300ms")
 	r := bpftest.Capture(t, p.PID, probes.Config{Probes: []string{"sched"}}, 2*time.Second)
 	tid := uint32(p.TID)
 	share, dstate, total := r.Share(profile.TypeOffCPUUninterruptible, "main.doFsync", tid)

@@ -1,0 +1,156 @@
+package bpftest
+
+import (
+	"fmt"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"testing"
+
+	"github.com/cilium/ebpf/btf"
+	"golang.org/x/sys/unix"
+)
+
+// EmulatedEnv, set to 1, says the tests run on an emulated machine: the
+// kernel matrix boots each kernel under QEMU's TCG, where time runs at an
+// uneven fraction of real speed. Tests keep their functional checks there
+// (counts, attribution, symbols, cleanup) and leave out timing assertions.
+const EmulatedEnv = "PERFPROBE_FUNCTIONAL"
+
+// Emulated reports whether EmulatedEnv is set.
+func Emulated() bool { return os.Getenv(EmulatedEnv) == "1" }
+
+// SkipIfEmulated skips a test whose point is a timing assertion.
+func SkipIfEmulated(t testing.TB) {
+	t.Helper()
+	if Emulated() {
+		t.Skipf("%s=1: timing means little under emulation; this test runs on the host kernel", EmulatedEnv)
+	}
+}
+
+// BlockDir returns a directory on a block device (fsync on tmpfs returns
+// at once and O_DIRECT fails there) and the major:minor of the disk its
+// requests reach, as the block tracepoints report it: the whole disk of a
+// partition, the one disk under a device-mapper or md device. It tries
+// t.TempDir() ($TMPDIR), then /var/tmp, and skips when neither is on one.
+func BlockDir(t testing.TB) (dir string, major, minor uint32) {
+	t.Helper()
+	var tried []string
+	for _, d := range []string{t.TempDir(), "/var/tmp"} {
+		var st unix.Stat_t
+		if err := unix.Stat(d, &st); err != nil {
+			tried = append(tried, fmt.Sprintf("%s: %v", d, err))
+			continue
+		}
+		dev, err := diskOf(unix.Major(st.Dev), unix.Minor(st.Dev))
+		if err != nil {
+			tried = append(tried, fmt.Sprintf("%s: %v", d, err))
+			continue
+		}
+		ma, mi, _ := strings.Cut(dev, ":")
+		a, err1 := strconv.Atoi(ma)
+		i, err2 := strconv.Atoi(mi)
+		if err1 != nil || err2 != nil {
+			tried = append(tried, fmt.Sprintf("%s: bad dev %q", d, dev))
+			continue
+		}
+		if d != "/var/tmp" {
+			return d, uint32(a), uint32(i)
+		}
+		sub, err := os.MkdirTemp(d, "perfprobe-test-")
+		if err != nil {
+			tried = append(tried, fmt.Sprintf("%s: %v", d, err))
+			continue
+		}
+		t.Cleanup(func() { os.RemoveAll(sub) })
+		return sub, uint32(a), uint32(i)
+	}
+	t.Skipf("no directory on a block device: %s", strings.Join(tried, "; "))
+	return "", 0, 0
+}
+
+// diskOf returns "major:minor" of the disk that requests to block device
+// major:minor reach.
+func diskOf(major, minor uint32) (string, error) {
+	path, err := filepath.EvalSymlinks(fmt.Sprintf("/sys/dev/block/%d:%d", major, minor))
+	if err != nil {
+		return "", fmt.Errorf("%d:%d is not a block device", major, minor)
+	}
+	for range 8 {
+		if _, err := os.Stat(filepath.Join(path, "partition")); err == nil {
+			path = filepath.Dir(path) // a partition: requests are reported for its disk
+		}
+		slaves, _ := os.ReadDir(filepath.Join(path, "slaves"))
+		if len(slaves) == 0 {
+			b, err := os.ReadFile(filepath.Join(path, "dev"))
+			return strings.TrimSpace(string(b)), err
+		}
+		if len(slaves) > 1 {
+			return "", fmt.Errorf("%s spans %d devices", path, len(slaves))
+		}
+		if path, err = filepath.EvalSymlinks(filepath.Join(path, "slaves", slaves[0].Name())); err != nil {
+			return "", err
+		}
+	}
+	return "", fmt.Errorf("%d:%d: too many stacked devices", major, minor)
+}
+
+// BTFWithout writes the running kernel's BTF without the named types to a
+// file and returns its path: pointed at by PERFPROBE_BTF_PATH, it makes
+// perfprobe see a kernel that lacks them (e.g. "btf_trace_block_io_start"
+// for one without that tracepoint). Types are written in their original
+// order, so every type keeps its ID; the named ones are renamed.
+func BTFWithout(t testing.TB, names ...string) string {
+	t.Helper()
+	spec, err := btf.LoadKernelSpec()
+	if err != nil {
+		t.Fatalf("loading kernel BTF: %v", err)
+	}
+	spec = spec.Copy()
+	drop := map[string]bool{}
+	for _, n := range names {
+		drop[n] = true
+	}
+	b, err := btf.NewBuilder(nil, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	found := 0
+	for typ, err := range spec.All() {
+		if err != nil {
+			t.Fatalf("reading kernel BTF: %v", err)
+		}
+		if _, void := typ.(*btf.Void); void {
+			continue
+		}
+		if drop[typ.TypeName()] {
+			found++
+			// Renamed in place (the spec is a copy): whatever refers to it
+			// keeps a valid type, and the name is gone.
+			switch named := typ.(type) {
+			case *btf.Typedef:
+				named.Name = "perfprobe_without_" + named.Name
+			case *btf.Struct:
+				named.Name = "perfprobe_without_" + named.Name
+			default:
+				t.Fatalf("BTFWithout: cannot remove %T %s", typ, typ.TypeName())
+			}
+		}
+		if _, err := b.Add(typ); err != nil {
+			t.Fatalf("adding %v: %v", typ, err)
+		}
+	}
+	if found < len(names) {
+		t.Fatalf("the kernel's BTF has only %d of %v", found, names)
+	}
+	raw, err := b.Marshal(nil, nil)
+	if err != nil {
+		t.Fatalf("writing BTF: %v", err)
+	}
+	path := filepath.Join(t.TempDir(), "vmlinux-without")
+	if err := os.WriteFile(path, raw, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return path
+}
