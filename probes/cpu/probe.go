@@ -34,6 +34,7 @@ const (
 type Probe struct {
 	objs     cpuObjects
 	loaded   bool
+	ioctl    bool // attached by ioctl, not BPF links (before 5.15)
 	events   []int
 	links    []link.Link
 	periodNs uint64
@@ -44,7 +45,32 @@ func (p *Probe) Name() string { return "cpu" }
 
 // Path implements probes.Path.
 func (p *Probe) Path() string {
-	return fmt.Sprintf("software CPU clock on %d CPUs, BPF perf_event links", len(p.events))
+	how := "BPF perf_event links"
+	switch {
+	case AttachByIoctl:
+		how = "attached by ioctl (forced)"
+	case p.ioctl:
+		how = "attached by ioctl (BPF links to perf events are Linux 5.15+)"
+	}
+	return fmt.Sprintf("software CPU clock on %d CPUs, %s", len(p.events), how)
+}
+
+// AttachByIoctl attaches the sampler to each perf event with the
+// PERF_EVENT_IOC_SET_BPF ioctl, as on kernels before 5.15 that have no BPF
+// links to perf events. Read at Attach; tests use it on newer kernels.
+var AttachByIoctl = false
+
+// attachIoctl attaches the sampler to perf event fd without a BPF link:
+// closing the event detaches it.
+func (p *Probe) attachIoctl(fd int) error {
+	p.ioctl = true
+	if err := unix.IoctlSetInt(fd, unix.PERF_EVENT_IOC_SET_BPF, p.objs.HandleCpuSample.FD()); err != nil {
+		return fmt.Errorf("attaching to the CPU clock event: %w", err)
+	}
+	if err := unix.IoctlSetInt(fd, unix.PERF_EVENT_IOC_ENABLE, 0); err != nil {
+		return fmt.Errorf("enabling the CPU clock event: %w", err)
+	}
+	return nil
 }
 
 // Attach loads the sampler with the target's tgid and opens one software
@@ -78,9 +104,18 @@ func (p *Probe) Attach(t *probes.Target, o probes.Options) error {
 			return fmt.Errorf("opening the CPU clock event on cpu %d: %w", cpu, err)
 		}
 		p.events = append(p.events, fd)
+		if AttachByIoctl || p.ioctl {
+			if err := p.attachIoctl(fd); err != nil {
+				return err
+			}
+			continue
+		}
 		l, err := link.AttachRawLink(link.RawLinkOptions{Target: fd, Program: p.objs.HandleCpuSample, Attach: ebpf.AttachPerfEvent})
-		if errors.Is(err, ebpf.ErrNotSupported) || errors.Is(err, unix.EINVAL) {
-			return &probes.Missing{What: "BPF links to perf events", Since: "5.15"}
+		if errors.Is(err, ebpf.ErrNotSupported) || errors.Is(err, unix.EINVAL) { // BPF links to perf events are 5.15+
+			if err := p.attachIoctl(fd); err != nil {
+				return err
+			}
+			continue
 		}
 		if err != nil {
 			return fmt.Errorf("attaching to the CPU clock event on cpu %d: %w", cpu, err)

@@ -8,7 +8,7 @@ import (
 	"github.com/perfprobe/perfprobe/internal/bpftest"
 	"github.com/perfprobe/perfprobe/internal/testtarget"
 	"github.com/perfprobe/perfprobe/probes"
-	_ "github.com/perfprobe/perfprobe/probes/cpu"
+	"github.com/perfprobe/perfprobe/probes/cpu"
 	"github.com/perfprobe/perfprobe/profile"
 )
 
@@ -16,6 +16,20 @@ import (
 // and the sample count is within 15% of CPU-seconds x hz.
 func TestSpinnerSamples(t *testing.T) {
 	bpftest.Require(t)
+	for _, ioctl := range []bool{false, true} {
+		name := "link"
+		if ioctl {
+			name = "ioctl" // as on kernels before 5.15
+		}
+		t.Run(name, func(t *testing.T) {
+			cpu.AttachByIoctl = ioctl
+			t.Cleanup(func() { cpu.AttachByIoctl = false })
+			testSpinnerSamples(t)
+		})
+	}
+}
+
+func testSpinnerSamples(t *testing.T) {
 	bin := testtarget.Build(t, "spinner")
 	p := testtarget.Start(t, bin, "-threads", "1")
 	const hz = 99

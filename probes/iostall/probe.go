@@ -236,6 +236,11 @@ func (p *Probe) Attach(t *probes.Target, o probes.Options) error {
 		p.path = append(p.path, "syscalls timed from per-syscall tracepoints")
 	}
 	if raw {
+		for _, tp := range []string{"sys_enter", "sys_exit"} {
+			if n, ok := k.TracepointArgs(tp); !ok || n != 2 {
+				return &probes.Missing{What: "the " + tp + "(regs, nr) tracepoint for BPF programs (tp_btf), needed when tracefs is not mounted", Since: "5.5"}
+			}
+		}
 		keep = append(keep, "handle_sys_enter", "handle_sys_exit")
 		tracing = append(tracing, "handle_sys_enter", "handle_sys_exit")
 	} else {
