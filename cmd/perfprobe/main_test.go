@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bufio"
 	"bytes"
 	"encoding/json"
 	"errors"
@@ -306,7 +307,11 @@ func TestAttachBadInput(t *testing.T) {
 
 func TestAttachTargetExitsMidCapture(t *testing.T) {
 	bpftest.Require(t)
-	p := testtarget.Start(t, testtarget.Build(t, "spinner"), "-duration", "1500ms")
+	life := 1500 * time.Millisecond
+	if bpftest.Emulated() {
+		life = 8 * time.Second // attaching alone takes seconds there
+	}
+	p := testtarget.Start(t, testtarget.Build(t, "spinner"), "-duration", life.String())
 	dir := filepath.Join(t.TempDir(), "cap")
 	r := perfprobe(t, nil, "attach", "-d", "20s", "-o", dir, fmt.Sprint(p.PID))
 	if r.code != 0 {
@@ -337,13 +342,34 @@ func TestAttachInterrupted(t *testing.T) {
 			dir := filepath.Join(t.TempDir(), "cap")
 			cmd := exec.Command(perfprobeBin, "attach", "-d", "60s", "-o", dir, fmt.Sprint(p.PID))
 			var stderr bytes.Buffer
-			cmd.Stderr = &stderr
+			pipe, err := cmd.StderrPipe()
+			if err != nil {
+				t.Fatal(err)
+			}
 			if err := cmd.Start(); err != nil {
 				t.Fatal(err)
 			}
+			// 1.5 s of capture once attached (attaching is slow under emulation).
+			attached := make(chan bool, 1)
+			go func() {
+				sc := bufio.NewScanner(pipe)
+				for sc.Scan() {
+					stderr.WriteString(sc.Text() + "\n")
+					if strings.Contains(sc.Text(), "attached to pid") {
+						attached <- true
+					}
+				}
+				close(attached)
+			}()
+			if !<-attached {
+				cmd.Wait()
+				t.Fatalf("attach never said it was attached: %s", stderr.String())
+			}
 			time.Sleep(1500 * time.Millisecond)
 			cmd.Process.Signal(sig)
-			err := cmd.Wait()
+			for range attached { // the rest of stderr
+			}
+			err = cmd.Wait()
 			if sig == syscall.SIGKILL {
 				assertNoProgramsLeft(t)
 				return
