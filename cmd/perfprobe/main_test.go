@@ -195,7 +195,11 @@ func assertNoProgramsLeft(t *testing.T) {
 	// The kernel frees a program once its last fd closes and its links are
 	// gone; per-syscall tracepoints take seconds to unlink (more under
 	// emulation).
-	deadline := time.Now().Add(30 * time.Second)
+	wait := 30 * time.Second
+	if bpftest.Emulated() {
+		wait = 3 * time.Minute // PREEMPT_RT under TCG: ~40 s to unlink iostall's tracepoints
+	}
+	deadline := time.Now().Add(wait)
 	for {
 		left := ourPrograms(t)
 		if len(left) == 0 {
