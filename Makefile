@@ -23,6 +23,12 @@ generate:
 test:
 	$(GO) test -p 1 -count=1 -timeout 30m ./...
 
+# Boots Debian's cloud and rt kernels under QEMU and runs the tests listed in
+# testing/kernels/suite inside each (root; KERNELS="cloud" picks kernels).
+.PHONY: test-kernels
+test-kernels:
+	GO=$(GO) bash testing/kernels/run.sh $(KERNELS)
+
 bench:
 	$(GO) test -p 1 -run '^$$' -bench . -benchmem ./...
 	$(GO) test -p 1 -count=1 -timeout 30m -run 'Rig' -v ./testing/performance/
