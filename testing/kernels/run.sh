@@ -332,6 +332,7 @@ run_vm() {
 	t=$(now)
 	boot_kernel "$kdir" "$rel" "$OUT/logs/$rel.log" || rc=$?
 	echo "$rc $(since "$t")" >"$OUT/vm/$rel/status"
+	rm -f "$OUT/vm/$rel/initramfs.cpio" # a copy of common.cpio, mostly
 }
 
 # --- report --------------------------------------------------------------------
@@ -381,7 +382,10 @@ report_kernel() {
 		else
 			FAILED=$((FAILED + 1))
 			bad=1
-			if [ "$status" = FAIL ]; then
+			if [ "$status" = FAIL ] && grep -q '^panic: ' "$OUT/vm/$rel/test-$i.txt"; then
+				echo "     exit status $rc; its panic (a -test.timeout names the tests still running):"
+				grep -A 12 -m 1 '^panic: ' "$OUT/vm/$rel/test-$i.txt" | sed 's/^/     | /'
+			elif [ "$status" = FAIL ]; then
 				echo "     exit status $rc; last lines of its output:"
 				tail -n 60 "$OUT/vm/$rel/test-$i.txt" | sed 's/^/     | /'
 			elif [ "$status" = NORESULT ] && grep -q "^@@PERFPROBE-START $i " "$clean"; then
@@ -415,6 +419,9 @@ main() {
 	read_suite
 	install_host_tools
 	mkdir -p "$CACHE" "$OUT"
+	# Two runs sharing $OUT would overwrite each other's logs and disks.
+	exec 9>"$OUT/.lock"
+	flock -n 9 || die "another run is using $OUT (set PERFPROBE_KERNEL_OUT to run beside it)"
 
 	say "kernels: ${KERNELS[*]}"
 	td=$(now)
@@ -452,6 +459,7 @@ main() {
 	done
 	wait
 	TIMINGS+=("all VMs $(since "$tb")")
+	rm -f "$OUT/common.cpio"
 
 	for i in "${!kdirs[@]}"; do
 		rel=$(kernel_release "${kdirs[$i]}")
