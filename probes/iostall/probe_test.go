@@ -36,12 +36,24 @@ type summary struct {
 	Dir          string `json:"dir"`
 }
 
-// startDelay is how long fsyncer waits before its work, so that the probe
-// is attached by then; the capture lasts startDelay + workTime.
-const (
-	startDelay = 1500 * time.Millisecond
-	workTime   = 1500 * time.Millisecond
-)
+// captureWork attaches cfg's probes to fsyncer held before its work,
+// lets it start once they are attached, and ends the capture when it has
+// exited; sum (if not nil) gets what it measured itself. Nothing it does
+// falls outside the window, however long attaching takes.
+func captureWork(t *testing.T, bin string, cfg probes.Config, sum *summary, args ...string) bpftest.Result {
+	t.Helper()
+	p, release := testtarget.StartHeld(t, bin, args...)
+	return bpftest.CaptureDuring(t, p.PID, cfg, func(*probes.Session) {
+		release()
+		var v any
+		if sum != nil {
+			v = sum
+		}
+		if err := p.Wait(v); err != nil {
+			t.Fatal(err)
+		}
+	})
+}
 
 // tracefs reports whether the per-syscall tracepoints can be attached.
 func tracefs() bool {
@@ -87,12 +99,8 @@ func testFsync(t *testing.T) {
 	bin := testtarget.Build(t, "fsyncer")
 	dir, _, _ := bpftest.BlockDir(t)
 	const n = 50
-	p := testtarget.Start(t, bin, "-n", strconv.Itoa(n), "-dir", dir, "-delay", startDelay.String())
-	r := bpftest.Capture(t, p.PID, probes.Config{Probes: []string{"iostall"}, IOThreshold: probes.DefaultIOThreshold}, startDelay+workTime)
 	var sum summary
-	if err := p.Wait(&sum); err != nil {
-		t.Fatal(err)
-	}
+	r := captureWork(t, bin, probes.Config{Probes: []string{"iostall"}, IOThreshold: probes.DefaultIOThreshold}, &sum, "-n", strconv.Itoa(n), "-dir", dir)
 	c := r.Capture
 	t.Logf("target: %+v; attached in %.0f ms", sum, 1000*c.SelfCost.AttachSeconds)
 
@@ -175,12 +183,8 @@ func testDirectWrites(t *testing.T, hook string) {
 	bin := testtarget.Build(t, "fsyncer")
 	dir, major, minor := bpftest.BlockDir(t)
 	const m = 50
-	p := testtarget.Start(t, bin, "-n", "0", "-direct", strconv.Itoa(m), "-dir", dir, "-delay", startDelay.String())
-	r := bpftest.Capture(t, p.PID, probes.Config{Probes: []string{"iostall"}, IOThreshold: -1}, startDelay+workTime)
 	var sum summary
-	if err := p.Wait(&sum); err != nil {
-		t.Fatal(err)
-	}
+	r := captureWork(t, bin, probes.Config{Probes: []string{"iostall"}, IOThreshold: -1}, &sum, "-n", "0", "-direct", strconv.Itoa(m), "-dir", dir)
 	c := r.Capture
 	if path := c.Kernel.Paths["iostall"]; !strings.Contains(path, "from "+hook) {
 		t.Errorf("iostall path %q, want block requests timed from %s", path, hook)
@@ -230,12 +234,7 @@ func TestThreshold(t *testing.T) {
 	dir, _, _ := bpftest.BlockDir(t)
 	const n = 20
 	capture := func(threshold time.Duration) *profile.Capture {
-		p := testtarget.Start(t, bin, "-n", strconv.Itoa(n), "-dir", dir, "-delay", startDelay.String())
-		r := bpftest.Capture(t, p.PID, probes.Config{Probes: []string{"iostall"}, IOThreshold: threshold}, startDelay+workTime)
-		if err := p.Wait(nil); err != nil {
-			t.Fatal(err)
-		}
-		return r.Capture
+		return captureWork(t, bin, probes.Config{Probes: []string{"iostall"}, IOThreshold: threshold}, nil, "-n", strconv.Itoa(n), "-dir", dir).Capture
 	}
 	iowait := func(c *profile.Capture, syscall string) (calls int64) {
 		for _, s := range c.Stacks {
