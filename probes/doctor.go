@@ -24,9 +24,7 @@ type Check struct {
 // CheckSystem inspects the kernel features perfprobe relies on.
 func CheckSystem() []Check {
 	var out []Check
-	var uts unix.Utsname
-	_ = unix.Uname(&uts)
-	release := unix.ByteSliceToString(uts.Release[:])
+	release := kernelRelease()
 	var major, minor int
 	fmt.Sscanf(release, "%d.%d", &major, &minor)
 	kernelOK := major > 5 || (major == 5 && minor >= 15)
@@ -172,11 +170,10 @@ func featureChecks() []Check {
 		}
 		return no
 	}
-	tp := func(name string, args int) bool { n, ok := k.TracepointArgs(name); return ok && n == args }
 	return []Check{
-		{Name: "tracepoint block_io_start", OK: true, Detail: have(tp("block_io_start", 1),
+		{Name: "tracepoint block_io_start", OK: true, Detail: have(k.Tracepoint("block_io_start", 1),
 			"yes: iostall times block requests from it", "no (Linux 6.5+): iostall times block requests from block_getrq and block_rq_issue")},
-		{Name: "sched_switch prev_state", OK: true, Detail: have(tp("sched_switch", 4),
+		{Name: "sched_switch prev_state", OK: true, Detail: have(k.Tracepoint("sched_switch", 4),
 			"yes: passed to the sched probe", "no (Linux 5.18+): the sched probe reads it from the task")},
 		{Name: "task storage maps", OK: true, Detail: have(k.MapType(ebpf.TaskStorage) == nil,
 			"yes: iostall keeps syscall start times there", "no (Linux 5.11+): iostall cannot run")},

@@ -57,11 +57,18 @@ func ReadKernel() (*Kernel, error) {
 	return k, nil
 }
 
-// TracepointArgs returns the number of arguments tracepoint name passes to
-// a tp_btf program, from the btf_trace_<name> type the kernel declares for
-// each of its tracepoints; ok is false when the kernel has no such
-// tracepoint.
-func (k *Kernel) TracepointArgs(name string) (n int, ok bool) {
+// Tracepoint reports whether the kernel has tracepoint name passing args
+// arguments to a tp_btf program: the argument layout a program is written
+// for.
+func (k *Kernel) Tracepoint(name string, args int) bool {
+	n, ok := k.tracepointArgs(name)
+	return ok && n == args
+}
+
+// tracepointArgs returns the number of arguments tracepoint name passes,
+// from the btf_trace_<name> type the kernel declares for each of its
+// tracepoints; ok is false when the kernel has no such tracepoint.
+func (k *Kernel) tracepointArgs(name string) (n int, ok bool) {
 	var td *btf.Typedef
 	if err := k.spec.TypeByName("btf_trace_"+name, &td); err != nil {
 		return 0, false

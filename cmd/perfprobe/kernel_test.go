@@ -115,7 +115,7 @@ func TestAttachKernelLacks(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Run("block_io_start", func(t *testing.T) {
-		if _, ok := k.TracepointArgs("block_io_start"); !ok {
+		if !k.Tracepoint("block_io_start", 1) {
 			t.Skip("this kernel lacks block_io_start already: TestAttachDefaultProbes covers the fallback")
 		}
 		rep := fsyncCapture(t, "PERFPROBE_BTF_PATH="+bpftest.BTFWithout(t, "btf_trace_block_io_start"))

@@ -137,14 +137,13 @@ const (
 // chooseBlockPath picks the block hooks this kernel has, with the argument
 // layout the programs are written for, and says why.
 func chooseBlockPath(k *probes.Kernel) (blockPath, string) {
-	one := func(tp string) bool { n, ok := k.TracepointArgs(tp); return ok && n == 1 }
-	if n, ok := k.TracepointArgs("block_rq_complete"); !ok || n != 3 {
+	if !k.Tracepoint("block_rq_complete", 3) {
 		return blockNone, "no block latency: this kernel has no block_rq_complete(rq, error, nr_bytes) tracepoint (Linux 4.13+)"
 	}
 	switch {
-	case one("block_io_start") && !BlockFromGetrq:
+	case k.Tracepoint("block_io_start", 1) && !BlockFromGetrq:
 		return blockIOStart, "block requests timed from block_io_start to block_rq_complete"
-	case one("block_getrq") && one("block_rq_issue"):
+	case k.Tracepoint("block_getrq", 1) && k.Tracepoint("block_rq_issue", 1):
 		why := "block_io_start is Linux 6.5+"
 		if BlockFromGetrq {
 			why = "forced"
@@ -237,7 +236,7 @@ func (p *Probe) Attach(t *probes.Target, o probes.Options) error {
 	}
 	if raw {
 		for _, tp := range []string{"sys_enter", "sys_exit"} {
-			if n, ok := k.TracepointArgs(tp); !ok || n != 2 {
+			if !k.Tracepoint(tp, 2) {
 				return &probes.Missing{What: "the " + tp + "(regs, nr) tracepoint for BPF programs (tp_btf), needed when tracefs is not mounted", Since: "5.5"}
 			}
 		}

@@ -168,7 +168,7 @@ func TestDirectWrites(t *testing.T) {
 			name = "block_getrq"
 		}
 		t.Run(name, func(t *testing.T) {
-			if n, ok := k.TracepointArgs("block_io_start"); !getrq && (!ok || n != 1) {
+			if !getrq && !k.Tracepoint("block_io_start", 1) {
 				t.Skip("this kernel has no block_io_start (Linux 6.5+)")
 			}
 			old := iostall.BlockFromGetrq

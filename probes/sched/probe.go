@@ -84,18 +84,18 @@ func (p *Probe) Path() string { return strings.Join(p.path, "; ") }
 // tracepoint arguments, and says why.
 func (p *Probe) choosePrograms(k *probes.Kernel) ([]string, error) {
 	for _, tp := range []string{"sched_wakeup", "sched_wakeup_new"} {
-		if n, ok := k.TracepointArgs(tp); !ok || n != 1 {
+		if !k.Tracepoint(tp, 1) {
 			return nil, &probes.Missing{What: "the " + tp + "(p) tracepoint for BPF programs (tp_btf)", Since: "5.5"}
 		}
 	}
-	n, ok := k.TracepointArgs("sched_switch")
+	withState := k.Tracepoint("sched_switch", 4)
 	switch {
-	case ok && n == 4 && !SwitchFromTask:
+	case withState && !SwitchFromTask:
 		p.path = append(p.path, "sched_switch passes prev_state")
 		return []string{"handle_sched_switch", "handle_sched_wakeup", "handle_sched_wakeup_new"}, nil
-	case ok && (n == 3 || n == 4):
+	case withState || k.Tracepoint("sched_switch", 3):
 		why := "Linux 5.18+ passes it"
-		if n == 4 {
+		if withState {
 			why = "forced"
 		}
 		p.path = append(p.path, "prev_state read from the task ("+why+")")

@@ -35,7 +35,7 @@ func eachSwitchPath(t *testing.T, test func(t *testing.T)) {
 			name = "task_state"
 		}
 		t.Run(name, func(t *testing.T) {
-			if n, _ := k.TracepointArgs("sched_switch"); !fromTask && n != 4 {
+			if !fromTask && !k.Tracepoint("sched_switch", 4) {
 				t.Skip("this kernel's sched_switch does not pass prev_state (Linux 5.18+)")
 			}
 			old := sched.SwitchFromTask
