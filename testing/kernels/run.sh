@@ -337,9 +337,29 @@ run_vm() {
 
 # --- report --------------------------------------------------------------------
 
-MATRIX=() # one closing line per kernel
+MATRIX=()   # one closing line per kernel
+FAILURES=() # "kernel: test: first failure line", repeated at the very end
 PASSED=0
 FAILED=0
+
+# note_failures RELEASE SUITE_LINE STATUS OUTPUT: remembers, for the closing
+# lines (the part of a CI log people see), each failed test and the first
+# lines of what it said.
+note_failures() {
+	local rel=$1 line=$2 status=$3 out=$4 t
+	if [ "$status" != FAIL ]; then
+		FAILURES+=("$rel: $line: $status")
+		return
+	fi
+	while read -r t; do
+		FAILURES+=("$rel: $t")
+		# the test's own log lines: indented, between its RUN and FAIL lines
+		FAILURES+=("$(awk -v t="$t" '$0 ~ "^=== (RUN|CONT) +"t"$" { on = 1; next } /^(=== |--- )/ { on = 0 } on && /_test\.go:[0-9]+:/' "$out" | grep -v 'capture warning' | head -n 4 | sed 's/^ */      /')")
+	done < <(awk '/^ *--- FAIL: / { print $3 }' "$out")
+	if grep -q '^panic: ' "$out"; then
+		FAILURES+=("$rel: $line: $(grep -m 1 '^panic: ' "$out")")
+	fi
+}
 
 # report_kernel RELEASE PACKAGE LOG QEMU_STATUS SECONDS: prints the table for
 # one kernel from its serial log and counts passed and failed suite lines.
@@ -382,6 +402,7 @@ report_kernel() {
 		else
 			FAILED=$((FAILED + 1))
 			bad=1
+			note_failures "$rel" "$line" "$status" "$OUT/vm/$rel/test-$i.txt"
 			if [ "$status" = FAIL ] && grep -q '^panic: ' "$OUT/vm/$rel/test-$i.txt"; then
 				echo "     exit status $rc; its panic (a -test.timeout names the tests still running):"
 				grep -A 12 -m 1 '^panic: ' "$OUT/vm/$rel/test-$i.txt" | sed 's/^/     | /'
@@ -473,6 +494,10 @@ main() {
 	printf '   %s\n' "${MATRIX[@]}"
 	say "timings (s)"
 	printf '   %s\n' "${TIMINGS[@]}" "total $(since "$t0")"
+	if [ ${#FAILURES[@]} -gt 0 ]; then
+		say "failures (details in each kernel's report above)"
+		printf '%s\n' "${FAILURES[@]}" | grep . | sed 's/^/   /'
+	fi
 	# A plain closing line: suite lines x kernels.
 	echo "kernel-matrix: $PASSED passed, $FAILED failed"
 	[ "$FAILED" = 0 ]
