@@ -76,7 +76,7 @@ func Start(t *Target, cfg Config) (*Session, error) {
 		cfg.Hz = 99
 	}
 	if cfg.Hz < 1 || cfg.Hz > 10000 {
-		return nil, fmt.Errorf("--hz %d out of range: use 1..10000 (99 is the usual)", cfg.Hz)
+		return nil, fmt.Errorf("sampling frequency %d Hz out of range: use 1..10000 (99 is the usual)", cfg.Hz)
 	}
 	if err := CheckPrivileges(); err != nil {
 		return nil, err

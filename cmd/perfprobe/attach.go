@@ -11,11 +11,12 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/perfprobe/perfprobe/internal/capture"
 	"github.com/perfprobe/perfprobe/probes"
 )
 
 func newCmdAttach() *cobra.Command {
-	var o captureOptions
+	var f captureFlags
 	cmd := &cobra.Command{
 		Use:   "attach PID",
 		Short: "Profile a running process: where it burns CPU, blocks and waits for a CPU",
@@ -43,24 +44,23 @@ snapshot over the same window; --pprof-url names the endpoint, and
   sudo perfprobe attach --hz 999 -d 5s 1234       # finer on-CPU sampling`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			if err := o.validate(); err != nil {
+			o, err := f.options(cmd)
+			if err != nil {
 				return err
 			}
-			o.named = cmd.Flags().Changed("probes")
 			pid, err := probes.ParsePID(args[0])
 			if err != nil {
 				return err
 			}
-			return attach(pid, o)
+			return attach(pid, o, f.out, newTerminal(f.quiet))
 		},
 	}
-	o.bind(cmd, 10*time.Second)
-	o.goProfiles.bind(cmd, "the target's pprof URL, e.g. http://127.0.0.1:6060 (default: found from the target's listening sockets)")
-	o.discoverGo = true
+	f.bind(cmd, 10*time.Second, "the target's pprof URL, e.g. http://127.0.0.1:6060 (default: found from the target's listening sockets)")
+	f.opts.Go.Discover = true
 	return cmd
 }
 
-func attach(pid int, o captureOptions) error {
+func attach(pid int, o capture.Options, out string, term *terminal) error {
 	t, err := probes.OpenTarget(pid)
 	if err != nil {
 		return err
@@ -68,21 +68,36 @@ func attach(pid int, o captureOptions) error {
 	defer t.Close()
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	r, err := startCapture(t, o, os.Stdout, os.Stderr)
+	term.hook(&o)
+	s, err := capture.Start(t, o)
 	if err != nil {
 		return err
 	}
+	defer s.Close() // after the outputs: detaching may take the kernel seconds
+	ps := s.Probes()
 	fmt.Fprintf(os.Stderr, "perfprobe: attached to pid %d (%s) in %s: probes %s at %d Hz; %s\n",
-		pid, t.Comm, r.sess.AttachDuration().Round(time.Millisecond), strings.Join(r.sess.Attached(), ","), o.hz, stopHint(o.duration))
-	for _, s := range r.sess.Skipped() {
-		fmt.Fprintln(os.Stderr, "perfprobe:", s)
+		pid, t.Comm, ps.AttachDuration().Round(time.Millisecond), strings.Join(ps.Attached(), ","), o.Hz, stopHint(o.Duration))
+	for _, line := range ps.Skipped() {
+		fmt.Fprintln(os.Stderr, "perfprobe:", line)
 	}
-	cause := r.wait(ctx, t.Exited(), "target-exited")
+	cause := s.Wait(ctx, t.Exited(), capture.EndTargetExited)
+	term.clear()
 	stop() // a second Ctrl-C while writing kills perfprobe
-	if cause == "target-exited" {
+	if cause == capture.EndTargetExited {
 		fmt.Fprintf(os.Stderr, "perfprobe: pid %d exited; writing what was collected\n", pid)
 	}
-	_, _, err = r.finish(cause)
+	return finish(s, cause, out, os.Stdout)
+}
+
+// finish builds the result, writes it and prints the summary on w. What
+// was collected is written whatever went wrong with the rest.
+func finish(s *capture.Session, cause, out string, w *os.File) error {
+	res := s.Stop(cause)
+	err := res.WriteDir(out)
+	if err != nil {
+		res.Dir = "" // the summary does not point at files that are not there
+	}
+	res.WriteSummary(w)
 	return err
 }
 

@@ -5,6 +5,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 
 	"github.com/google/pprof/profile"
@@ -36,7 +37,7 @@ to -o, or to standard output when -o is "-" or omitted.`,
   perfprobe convert stacks.folded --to pprof -o stacks.pb.gz`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			if !contains(convertFormats, to) {
+			if !slices.Contains(convertFormats, to) {
 				return fmt.Errorf("--to %q: choose one of %s", to, strings.Join(convertFormats, ", "))
 			}
 			p, err := pp.Load(args[0])

@@ -3,10 +3,12 @@ package main
 import (
 	"fmt"
 	"io"
+	"slices"
 	"text/tabwriter"
 
 	"github.com/spf13/cobra"
 
+	"github.com/perfprobe/perfprobe/internal/capture"
 	pp "github.com/perfprobe/perfprobe/profile"
 	"github.com/perfprobe/perfprobe/profile/flame"
 )
@@ -41,10 +43,10 @@ grew, blue frames shrank.`,
 			show := typ
 			if show == "" {
 				show = pp.PreferredType(cur, "")
-				if !contains(common, show) {
+				if !slices.Contains(common, show) {
 					show = common[0]
 				}
-			} else if !contains(common, show) {
+			} else if !slices.Contains(common, show) {
 				return fmt.Errorf("--type %s: both profiles need data of that type; common types are %v", typ, common)
 			}
 			w := cmd.OutOrStdout()
@@ -81,9 +83,9 @@ func printMovers(w io.Writer, movers []pp.Mover, typ, baseTotal, newTotal string
 func valueStr(v int64, unit string) string {
 	switch unit {
 	case "nanoseconds":
-		return dur(v)
+		return capture.FormatNs(v)
 	case "bytes":
-		return bytesStr(uint64(v))
+		return capture.FormatBytes(uint64(v))
 	}
 	return fmt.Sprintf("%d %s", v, unit)
 }

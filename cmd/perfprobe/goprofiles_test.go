@@ -96,7 +96,7 @@ func TestAttachMergesGoProfiles(t *testing.T) {
 		t.Errorf("endpoint %q, want the target's %s (found from its sockets)", rep.Go.Endpoint, want)
 	}
 	for _, typ := range []string{pp.TypeGoCPU, pp.TypeGoWall} {
-		if !contains(rep.Go.Types, typ) {
+		if !slices.Contains(rep.Go.Types, typ) {
 			t.Errorf("merged Go types %v lack %s", rep.Go.Types, typ)
 		}
 	}
@@ -319,7 +319,7 @@ func TestRunFetchesGoProfilesFromURL(t *testing.T) {
 		t.Fatalf("run exited %d: %s", r.code, r.stderr)
 	}
 	rep := readGoReport(t, dir)
-	if rep.Go == nil || !contains(rep.Go.Types, pp.TypeGoWall) {
+	if rep.Go == nil || !slices.Contains(rep.Go.Types, pp.TypeGoWall) {
 		t.Fatalf("no go_wall merged: %+v; stderr %s", rep.Go, r.stderr)
 	}
 	t.Logf("go: covered %.1fs, types %v, skipped %v", rep.Go.CoveredSeconds, rep.Go.Types, rep.Go.Skipped)

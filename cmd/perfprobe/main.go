@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"os"
 
+	"github.com/perfprobe/perfprobe/internal/capture"
 	_ "github.com/perfprobe/perfprobe/plugins/runqueue"
 	_ "github.com/perfprobe/perfprobe/probes/cpu"
 	_ "github.com/perfprobe/perfprobe/probes/iostall"
@@ -15,9 +16,7 @@ import (
 )
 
 func main() {
-	if isExecShim() {
-		runExecShim()
-	}
+	capture.RunExecShimIfAsked() // the held child of `perfprobe run` becomes the command here
 	if err := newRootCmd().Execute(); err != nil {
 		fmt.Fprintln(os.Stderr, "perfprobe:", err)
 		os.Exit(exitCode(err))

@@ -11,9 +11,9 @@ import (
 
 	pprof "github.com/google/pprof/profile"
 
+	"github.com/perfprobe/perfprobe/internal/capture"
 	"github.com/perfprobe/perfprobe/probes"
 	"github.com/perfprobe/perfprobe/profile"
-	"github.com/perfprobe/perfprobe/profile/symbolize"
 )
 
 // Require skips the test unless eBPF probes can load here; with
@@ -41,10 +41,6 @@ type Result struct {
 	Profile *pprof.Profile
 }
 
-// syms is shared by every capture of a test binary: binaries and the
-// kernel's symbols (~0.3 s to load) are parsed once.
-var syms = symbolize.New()
-
 // Capture attaches cfg's probes to pid for d and returns the symbolized
 // capture.
 func Capture(t testing.TB, pid int, cfg probes.Config, d time.Duration) Result {
@@ -53,7 +49,8 @@ func Capture(t testing.TB, pid int, cfg probes.Config, d time.Duration) Result {
 }
 
 // CaptureDuring is Capture with the window bounded by an action: the
-// session is attached when during runs and stopped when it returns.
+// session is attached when during runs and stopped when it returns. It
+// runs the commands' own pipeline (internal/capture) without Go profiles.
 func CaptureDuring(t testing.TB, pid int, cfg probes.Config, during func(s *probes.Session)) Result {
 	t.Helper()
 	target, err := probes.OpenTarget(pid)
@@ -61,26 +58,20 @@ func CaptureDuring(t testing.TB, pid int, cfg probes.Config, during func(s *prob
 		t.Fatalf("opening target: %v", err)
 	}
 	defer target.Close()
-	proc, err := syms.Process(pid)
+	s, err := capture.Start(target, capture.FromConfig(cfg))
 	if err != nil {
-		t.Fatalf("snapshotting mappings: %v", err)
+		t.Fatalf("starting capture: %v", err)
 	}
-	sess, err := probes.Start(target, cfg)
-	if err != nil {
-		t.Fatalf("starting session: %v", err)
-	}
-	defer sess.Close() // when during fails the test
-	during(sess)
-	c := sess.Stop("duration")
-	kern, _ := syms.Kernel()
-	p, err := c.ToPprof(profile.ProcessSymbols{Process: proc, Kern: kern})
-	if err != nil {
-		t.Fatalf("building pprof: %v", err)
-	}
-	for _, w := range c.Warnings {
+	defer s.Close() // when during fails the test
+	during(s.Probes())
+	res := s.Stop(capture.EndDuration)
+	for _, w := range res.Capture.Warnings {
 		t.Logf("capture warning: %s", w)
 	}
-	return Result{Capture: c, Profile: p}
+	if res.Profile == nil {
+		t.Fatalf("building pprof failed: %v", res.Capture.Warnings)
+	}
+	return Result{Capture: res.Capture, Profile: res.Profile}
 }
 
 // Share returns the part of sample type typ (restricted to thread tid when

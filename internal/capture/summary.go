@@ -1,21 +1,27 @@
-package main
+package capture
 
 import (
 	"fmt"
 	"io"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strings"
 	"time"
 
 	pprof "github.com/google/pprof/profile"
 
-	"github.com/perfprobe/perfprobe/plugins"
 	"github.com/perfprobe/perfprobe/profile"
 )
 
-// printSummary says in plain words what the capture found.
-func printSummary(w io.Writer, c *profile.Capture, p *pprof.Profile, findings []plugins.Finding, dir string, g *profile.GoReport) {
+// WriteSummary says in plain words what the capture found, and where
+// WriteDir put the files when it has run.
+func (r *Result) WriteSummary(w io.Writer) {
+	c, p, findings, dir := r.Capture, r.Profile, r.Findings, r.Dir
+	var g *profile.GoReport
+	if r.Go != nil {
+		g = r.Go.Report
+	}
 	window := c.End.Sub(c.Start)
 	fmt.Fprintf(w, "\nperfprobe: pid %d (%s), %s window (ended by %s), probes %s\n",
 		c.Target.PID, c.Target.Comm, window.Round(time.Millisecond), c.EndCause, strings.Join(c.Probes, ","))
@@ -26,11 +32,11 @@ func printSummary(w io.Writer, c *profile.Capture, p *pprof.Profile, findings []
 		}
 	}
 	if p != nil {
-		if n := c.Counts["oncpu_samples"]; n > 0 || contains(c.Probes, "cpu") {
-			fmt.Fprintf(w, "\nOn CPU: %s of CPU time (%d samples at %d Hz)\n", dur(profile.Total(p, profile.TypeOnCPU)), n, c.Hz)
+		if n := c.Counts["oncpu_samples"]; n > 0 || slices.Contains(c.Probes, "cpu") {
+			fmt.Fprintf(w, "\nOn CPU: %s of CPU time (%d samples at %d Hz)\n", FormatNs(profile.Total(p, profile.TypeOnCPU)), n, c.Hz)
 			printTopFunctions(w, p, profile.TypeOnCPU, 10)
 		}
-		if contains(c.Probes, "sched") {
+		if slices.Contains(c.Probes, "sched") {
 			threads := 0
 			for _, t := range c.Threads {
 				if t.BlockedNs > 0 {
@@ -38,7 +44,7 @@ func printSummary(w io.Writer, c *profile.Capture, p *pprof.Profile, findings []
 				}
 			}
 			total := profile.Total(p, profile.TypeOffCPUBlocked)
-			fmt.Fprintf(w, "\nBlocked off CPU: %s across %d threads (sleeping, waiting on locks, I/O or other threads)\n", dur(total), threads)
+			fmt.Fprintf(w, "\nBlocked off CPU: %s across %d threads (sleeping, waiting on locks, I/O or other threads)\n", FormatNs(total), threads)
 			var idle, prof int64
 			for _, st := range profile.TopStacks(p, profile.TypeOffCPUBlocked, -1) {
 				if st.GoIdle {
@@ -48,29 +54,29 @@ func printSummary(w io.Writer, c *profile.Capture, p *pprof.Profile, findings []
 				}
 			}
 			if prof > 0 {
-				fmt.Fprintf(w, "  %s of it is the Go runtime's profilers serving perfprobe's requests (left out below)\n", dur(prof))
+				fmt.Fprintf(w, "  %s of it is the Go runtime's profilers serving perfprobe's requests (left out below)\n", FormatNs(prof))
 			}
 			if idle > 0 {
-				fmt.Fprintf(w, "  %s of it is idle Go runtime threads (no goroutine ready to run); %s is the program waiting:\n", dur(idle), dur(total-idle-prof))
+				fmt.Fprintf(w, "  %s of it is idle Go runtime threads (no goroutine ready to run); %s is the program waiting:\n", FormatNs(idle), FormatNs(total-idle-prof))
 			}
 			printTopStacks(w, p, profile.TypeOffCPUBlocked, 5, true)
 			if d := profile.Total(p, profile.TypeOffCPUUninterruptible); d > 0 {
-				fmt.Fprintf(w, "  %s of it uninterruptible (D state: disk I/O, page faults, some locks):\n", dur(d))
+				fmt.Fprintf(w, "  %s of it uninterruptible (D state: disk I/O, page faults, some locks):\n", FormatNs(d))
 				printTopStacks(w, p, profile.TypeOffCPUUninterruptible, 3, false)
 			}
-			fmt.Fprintf(w, "\nRun queue: %s runnable but waiting for a CPU\n", dur(profile.Total(p, profile.TypeOffCPURunqueue)))
+			fmt.Fprintf(w, "\nRun queue: %s runnable but waiting for a CPU\n", FormatNs(profile.Total(p, profile.TypeOffCPURunqueue)))
 			if h := c.Histograms["runqueue"]; h != nil && h.Count > 0 {
 				fmt.Fprintf(w, "  latency p50 %s  p95 %s  p99 %s  max %s  (%d waits)\n",
-					dur(int64(h.Percentile(.5))), dur(int64(h.Percentile(.95))), dur(int64(h.Percentile(.99))), dur(int64(h.MaxNs)), h.Count)
+					FormatNs(int64(h.Percentile(.5))), FormatNs(int64(h.Percentile(.95))), FormatNs(int64(h.Percentile(.99))), FormatNs(int64(h.MaxNs)), h.Count)
 			}
 			printTopStacks(w, p, profile.TypeOffCPURunqueue, 3, false)
 			fmt.Fprintf(w, "\nContext switches: %d voluntary, %d involuntary (preempted while runnable)\n",
 				c.Counts["voluntary_switches"], c.Counts["involuntary_switches"])
 		}
-		if contains(c.Probes, "iostall") {
+		if slices.Contains(c.Probes, "iostall") {
 			printIO(w, c, p)
 		}
-		if contains(c.Probes, "tls") {
+		if slices.Contains(c.Probes, "tls") {
 			printTLS(w, c, p)
 		}
 	}
@@ -89,11 +95,14 @@ func printSummary(w io.Writer, c *profile.Capture, p *pprof.Profile, findings []
 	}
 	sc := c.SelfCost
 	fmt.Fprintf(w, "Self-cost: BPF %s (%.3f%% of one CPU), perfprobe CPU %s, peak RSS %.0f MiB, attached in %s\n",
-		dur(int64(sc.BPFRunNs)), 100*float64(sc.BPFRunNs)/float64(max(window, 1)),
-		dur(int64(sc.UserCPUNs+sc.SystemCPUNs)), float64(sc.PeakRSSBytes)/(1<<20),
+		FormatNs(int64(sc.BPFRunNs)), 100*float64(sc.BPFRunNs)/float64(max(window, 1)),
+		FormatNs(int64(sc.UserCPUNs+sc.SystemCPUNs)), float64(sc.PeakRSSBytes)/(1<<20),
 		time.Duration(sc.AttachSeconds*float64(time.Second)).Round(time.Millisecond))
 	for _, warn := range c.Warnings {
 		fmt.Fprintln(w, "Warning:", warn)
+	}
+	if dir == "" {
+		return
 	}
 	prof := filepath.Join(dir, "profile.pb.gz")
 	fmt.Fprintf(w, "\nWrote %s/ (profile.pb.gz, capture.json, *.folded, flamegraph.html)\n", dir)
@@ -136,7 +145,7 @@ func printGo(w io.Writer, p *pprof.Profile, g *profile.GoReport) {
 				break
 			}
 			pct := func(v int64) string { return fmt.Sprintf("%.0f%%", 100*float64(v)/float64(max(row.WallNs, 1))) }
-			fmt.Fprintf(w, "  %5.1f%% %9s %7s %7s %7s %7s  %s (%s)\n", row.WallPct, dur(row.WallNs),
+			fmt.Fprintf(w, "  %5.1f%% %9s %7s %7s %7s %7s  %s (%s)\n", row.WallPct, FormatNs(row.WallNs),
 				pct(row.OnCPUNs), pct(row.RunqueueNs), pct(row.BlockedNs), pct(row.ParkedNs), row.Entry, row.TopWait)
 		}
 		fmt.Fprintln(w, "  parked = waiting in the Go runtime (channels, locks, timers, network): no thread busy or blocked for it")
@@ -153,7 +162,7 @@ func firstFunc(list []profile.FuncShare) string {
 // printIO prints the I/O syscalls and block devices the iostall probe saw,
 // and the stacks of the slow syscalls.
 func printIO(w io.Writer, c *profile.Capture, p *pprof.Profile) {
-	fmt.Fprintf(w, "\nI/O: %s in slow syscalls (over the --io-threshold), by the stack that made them\n", dur(profile.Total(p, profile.TypeIOWait)))
+	fmt.Fprintf(w, "\nI/O: %s in slow syscalls (over the I/O threshold), by the stack that made them\n", FormatNs(profile.Total(p, profile.TypeIOWait)))
 	var names []string
 	for name, h := range c.Histograms {
 		if (strings.HasPrefix(name, "syscall_") || strings.HasPrefix(name, "block_")) && h.Count > 0 {
@@ -166,8 +175,8 @@ func printIO(w io.Writer, c *profile.Capture, p *pprof.Profile) {
 	}
 	for _, name := range names {
 		h := c.Histograms[name]
-		fmt.Fprintf(w, "  %-22s %8d %9s %9s %9s %10s %7d\n", name, h.Count, dur(int64(h.Percentile(.5))), dur(int64(h.Percentile(.99))),
-			dur(int64(h.MaxNs)), bytesStr(c.Counts[name+"_bytes"]), c.Counts[name+"_errors"])
+		fmt.Fprintf(w, "  %-22s %8d %9s %9s %9s %10s %7d\n", name, h.Count, FormatNs(int64(h.Percentile(.5))), FormatNs(int64(h.Percentile(.99))),
+			FormatNs(int64(h.MaxNs)), FormatBytes(c.Counts[name+"_bytes"]), c.Counts[name+"_errors"])
 	}
 	printTopStacks(w, p, profile.TypeIOWait, 5, false)
 }
@@ -176,15 +185,16 @@ func printIO(w io.Writer, c *profile.Capture, p *pprof.Profile) {
 func printTLS(w io.Writer, c *profile.Capture, p *pprof.Profile) {
 	ok, failed := c.Counts["tls_handshakes_ok"], c.Counts["tls_handshakes_failed"]
 	fmt.Fprintf(w, "\nTLS handshakes: %d ok (client %d, server %d), %d failed; %s in handshakes\n",
-		ok, c.Counts["tls_client_ok"], c.Counts["tls_server_ok"], failed, dur(profile.Total(p, profile.TypeTLSHandshake)))
+		ok, c.Counts["tls_client_ok"], c.Counts["tls_server_ok"], failed, FormatNs(profile.Total(p, profile.TypeTLSHandshake)))
 	if h := c.Histograms["tls_handshake"]; h != nil && h.Count > 0 {
 		fmt.Fprintf(w, "  duration p50 %s  p95 %s  p99 %s  max %s\n",
-			dur(int64(h.Percentile(.5))), dur(int64(h.Percentile(.95))), dur(int64(h.Percentile(.99))), dur(int64(h.MaxNs)))
+			FormatNs(int64(h.Percentile(.5))), FormatNs(int64(h.Percentile(.95))), FormatNs(int64(h.Percentile(.99))), FormatNs(int64(h.MaxNs)))
 	}
 	printTopStacks(w, p, profile.TypeTLSHandshake, 3, false)
 }
 
-func bytesStr(n uint64) string {
+// FormatBytes writes a byte count in B, KiB, MiB or GiB.
+func FormatBytes(n uint64) string {
 	switch {
 	case n >= 1<<30:
 		return fmt.Sprintf("%.1fGiB", float64(n)/(1<<30))
@@ -250,11 +260,13 @@ func printTopStacks(w io.Writer, p *pprof.Profile, typ string, n int, skipIdle b
 		fmt.Fprintln(w, "  (nothing)")
 	}
 	for _, k := range order {
-		fmt.Fprintf(w, "  %5.1f%% %9s  %s\n", merged[k].Pct, dur(merged[k].Value), k)
+		fmt.Fprintf(w, "  %5.1f%% %9s  %s\n", merged[k].Pct, FormatNs(merged[k].Value), k)
 	}
 }
 
-func dur(ns int64) string {
+// FormatNs writes a duration in nanoseconds rounded for reading: 1.23s,
+// 45.67ms, 890µs.
+func FormatNs(ns int64) string {
 	d := time.Duration(ns)
 	switch {
 	case d >= time.Second:
@@ -265,13 +277,4 @@ func dur(ns int64) string {
 		return d.Round(time.Microsecond).String()
 	}
 	return d.String()
-}
-
-func contains(list []string, s string) bool {
-	for _, x := range list {
-		if x == s {
-			return true
-		}
-	}
-	return false
 }
