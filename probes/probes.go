@@ -2,10 +2,6 @@ package probes
 
 import (
 	"errors"
-	"fmt"
-	"slices"
-	"sort"
-	"sync"
 	"time"
 
 	"github.com/cilium/ebpf"
@@ -41,54 +37,6 @@ type Probe interface {
 	Collect(c *profile.Capture, endNs uint64) error
 	Programs() map[string]*ebpf.Program
 	Close() error
-}
-
-var (
-	registryMu sync.Mutex
-	registry   = map[string]func() Probe{}
-	defaults   []string
-)
-
-// Register makes a probe available by name; probes register in init.
-// Default probes run when the user names none.
-func Register(name string, isDefault bool, newProbe func() Probe) {
-	registryMu.Lock()
-	defer registryMu.Unlock()
-	registry[name] = newProbe
-	if isDefault {
-		defaults = append(defaults, name)
-		sort.Strings(defaults)
-	}
-}
-
-// Names lists the registered probes.
-func Names() []string {
-	registryMu.Lock()
-	defer registryMu.Unlock()
-	var out []string
-	for n := range registry {
-		out = append(out, n)
-	}
-	sort.Strings(out)
-	return out
-}
-
-// Defaults lists the probes that run when none are named.
-func Defaults() []string {
-	registryMu.Lock()
-	defer registryMu.Unlock()
-	return slices.Clone(defaults)
-}
-
-// New returns a fresh probe by name.
-func New(name string) (Probe, error) {
-	registryMu.Lock()
-	newProbe, ok := registry[name]
-	registryMu.Unlock()
-	if !ok {
-		return nil, fmt.Errorf("unknown probe %q (available: %v)", name, Names())
-	}
-	return newProbe(), nil
 }
 
 // Skipped is returned by Attach when a probe does not apply to this target

@@ -287,6 +287,11 @@ func (s *Session) Collect(cause string) *profile.Capture {
 	}
 	for _, p := range s.probes {
 		c.Probes = append(c.Probes, p.Name())
+		if d, ok := Describe(p.Name()); ok {
+			for _, t := range d.SampleTypes {
+				c.SampleTypes = append(c.SampleTypes, t.Name)
+			}
+		}
 		if err := p.Collect(c, endNs); err != nil {
 			c.Warnings = append(c.Warnings, fmt.Sprintf("probe %s: collecting: %v", p.Name(), err))
 		}

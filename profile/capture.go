@@ -2,8 +2,10 @@ package profile
 
 import "time"
 
-// Sample types a capture can carry. Each is its own quantity; they are never
-// summed into one number.
+// The sample types of perfprobe's probes that the analyses in this module
+// read by name. Each probe declares its types (unit, meaning) in its own
+// folder (probes.Description); each is its own quantity, never summed into
+// one number.
 const (
 	TypeOnCPU                 = "oncpu"                  // nanoseconds on CPU, estimated from sampling
 	TypeOffCPUBlocked         = "offcpu_blocked"         // nanoseconds from switch-out until wakeup
@@ -32,13 +34,16 @@ type Capture struct {
 	Hz       int       `json:"hz"`
 	EndCause string    `json:"end_cause"` // "duration", "signal", "target-exited", "command-exited"
 
-	Stacks     []Stack               `json:"-"`
-	Histograms map[string]*Histogram `json:"-"`
-	Counts     map[string]uint64     `json:"-"`
-	Drops      map[string]uint64     `json:"-"`
-	Threads    map[uint32]*Thread    `json:"-"`
-	SelfCost   SelfCost              `json:"-"`
-	Warnings   []string              `json:"-"`
+	// SampleTypes are the types of the probes that ran (their stacks'
+	// types, and zero totals for the rest); see SampleType.
+	SampleTypes []string              `json:"-"`
+	Stacks      []Stack               `json:"-"`
+	Histograms  map[string]*Histogram `json:"-"`
+	Counts      map[string]uint64     `json:"-"`
+	Drops       map[string]uint64     `json:"-"`
+	Threads     map[uint32]*Thread    `json:"-"`
+	SelfCost    SelfCost              `json:"-"`
+	Warnings    []string              `json:"-"`
 }
 
 // Target identifies the profiled process.

@@ -2,6 +2,7 @@ package profile
 
 import (
 	"fmt"
+	"slices"
 	"time"
 
 	"github.com/google/pprof/profile"
@@ -38,17 +39,6 @@ func (s ProcessSymbols) Kernel(addr uint64) symbolize.Frame {
 	return s.Kern.Symbolize(addr)
 }
 
-// SampleTypes is the order of values in every sample of a perfprobe pprof.
-var SampleTypes = []*profile.ValueType{
-	{Type: "samples", Unit: "count"},
-	{Type: TypeOnCPU, Unit: "nanoseconds"},
-	{Type: TypeOffCPUBlocked, Unit: "nanoseconds"},
-	{Type: TypeOffCPURunqueue, Unit: "nanoseconds"},
-	{Type: TypeOffCPUUninterruptible, Unit: "nanoseconds"},
-	{Type: TypeIOWait, Unit: "nanoseconds"},
-	{Type: TypeTLSHandshake, Unit: "nanoseconds"},
-}
-
 // ToPprof symbolizes the capture's stacks into one pprof profile. Each
 // quantity is its own sample type; a sample carries a value in exactly one
 // of them (on-CPU samples also in "samples"). Samples are labelled with
@@ -56,8 +46,18 @@ var SampleTypes = []*profile.ValueType{
 func (c *Capture) ToPprof(sym Symbols) (*profile.Profile, error) {
 	b := newBuilder(sym)
 	p := b.p
-	p.SampleType = SampleTypes
-	p.DefaultSampleType = TypeOnCPU
+	types := c.sampleTypes()
+	for _, t := range types {
+		p.SampleType = append(p.SampleType, &profile.ValueType{Type: t.Name, Unit: t.Unit})
+	}
+	for _, t := range types[1:] {
+		if t.Samples || p.DefaultSampleType == "" {
+			p.DefaultSampleType = t.Name
+		}
+		if t.Samples {
+			break
+		}
+	}
 	p.TimeNanos = c.Start.UnixNano()
 	p.DurationNanos = int64(c.End.Sub(c.Start))
 	if c.Hz > 0 {
@@ -66,17 +66,17 @@ func (c *Capture) ToPprof(sym Symbols) (*profile.Profile, error) {
 	}
 	p.Comments = []string{fmt.Sprintf("perfprobe capture of pid %d (%s)", c.Target.PID, c.Target.Comm)}
 	index := map[string]int{}
-	for i, st := range SampleTypes {
-		index[st.Type] = i
+	for i, t := range types {
+		index[t.Name] = i
 	}
 	for _, s := range c.Stacks {
 		i, ok := index[s.Type]
-		if !ok {
-			return nil, fmt.Errorf("capture has unknown sample type %q", s.Type)
+		if !ok || i == 0 {
+			return nil, fmt.Errorf("capture has a stack of sample type %q, not one of its probes' types", s.Type)
 		}
-		vals := make([]int64, len(SampleTypes))
+		vals := make([]int64, len(types))
 		vals[i] = s.Value
-		if s.Type == TypeOnCPU {
+		if types[i].Samples {
 			vals[0] = s.Count
 		}
 		sample := &profile.Sample{
@@ -105,6 +105,32 @@ func (c *Capture) ToPprof(sym Symbols) (*profile.Profile, error) {
 		return nil, fmt.Errorf("checking profile: %w", err)
 	}
 	return merged, nil
+}
+
+// sampleTypes is the order of values in the capture's samples: "samples",
+// then its probes' types (c.SampleTypes; for a capture built by hand, the
+// types its stacks use) in rank order.
+func (c *Capture) sampleTypes() []SampleType {
+	names := c.SampleTypes
+	if len(names) == 0 {
+		for _, s := range c.Stacks {
+			if !slices.Contains(names, s.Type) {
+				names = append(names, s.Type)
+			}
+		}
+	}
+	var out []SampleType
+	for i, name := range names {
+		t, ok := LookupSampleType(name)
+		if !ok { // declared by no probe linked in (a test's capture): after the others, as given
+			t = SampleType{Name: name, Unit: "nanoseconds", Samples: name == TypeOnCPU, Rank: 1000 + i}
+		}
+		if name != SampleCount.Name && !slices.ContainsFunc(out, func(o SampleType) bool { return o.Name == name }) {
+			out = append(out, t)
+		}
+	}
+	sortTypes(out)
+	return append([]SampleType{SampleCount}, out...)
 }
 
 type builder struct {

@@ -104,9 +104,9 @@ func TestToPprof(t *testing.T) {
 }
 
 func TestToPprofUnknownType(t *testing.T) {
-	c := &Capture{Stacks: []Stack{{Type: "bogus", Value: 1}}}
+	c := &Capture{SampleTypes: []string{TypeOnCPU}, Stacks: []Stack{{Type: "bogus", Value: 1}}}
 	if _, err := c.ToPprof(ProcessSymbols{}); err == nil {
-		t.Fatal("want error for an unknown sample type")
+		t.Fatal("want error for a stack of a type the capture's probes do not have")
 	}
 }
 

@@ -8,9 +8,9 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"github.com/perfprobe/perfprobe/internal/capture"
 	pp "github.com/perfprobe/perfprobe/profile"
 	"github.com/perfprobe/perfprobe/profile/flame"
+	"github.com/perfprobe/perfprobe/profile/text"
 )
 
 func newCmdDiff() *cobra.Command {
@@ -83,9 +83,9 @@ func printMovers(w io.Writer, movers []pp.Mover, typ, baseTotal, newTotal string
 func valueStr(v int64, unit string) string {
 	switch unit {
 	case "nanoseconds":
-		return capture.FormatNs(v)
+		return text.Ns(v)
 	case "bytes":
-		return capture.FormatBytes(uint64(v))
+		return text.Bytes(uint64(v))
 	}
 	return fmt.Sprintf("%d %s", v, unit)
 }

@@ -71,6 +71,7 @@ func CaptureDuring(t testing.TB, pid int, cfg probes.Config, during func(s *prob
 	if res.Profile == nil {
 		t.Fatalf("building pprof failed: %v", res.Capture.Warnings)
 	}
+	CheckDeclared(t, res.Capture)
 	return Result{Capture: res.Capture, Profile: res.Profile}
 }
 
@@ -95,4 +96,29 @@ func (r Result) Share(typ, fn string, tid uint32) (share float64, matched, total
 		share = float64(matched) / float64(total)
 	}
 	return share, matched, total
+}
+
+// CheckDeclared fails the test for every count, histogram or drop in c
+// that none of its probes declares (probes.Description): capture.json's
+// names are documented where the probe lives.
+func CheckDeclared(t testing.TB, c *profile.Capture) {
+	t.Helper()
+	ds := probes.Described(c.Probes)
+	check := func(kind, name string, facts func(d probes.Description) []probes.Fact) {
+		for _, d := range ds {
+			if probes.Declares(facts(d), name) {
+				return
+			}
+		}
+		t.Errorf("%s %q is declared by none of the probes %v (add it to the probe's Description)", kind, name, c.Probes)
+	}
+	for name := range c.Counts {
+		check("count", name, func(d probes.Description) []probes.Fact { return d.Counts })
+	}
+	for name := range c.Histograms {
+		check("histogram", name, func(d probes.Description) []probes.Fact { return d.Histograms })
+	}
+	for name := range c.Drops {
+		check("drop", name, func(d probes.Description) []probes.Fact { return d.Drops })
+	}
 }

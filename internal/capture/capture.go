@@ -122,11 +122,8 @@ func (s *Session) progress() Progress {
 	live := s.probes.Progress()
 	for _, name := range s.probes.Attached() {
 		unit := "events"
-		switch name {
-		case "cpu":
-			unit = "samples"
-		case "sched":
-			unit = "switches"
+		if d, ok := probes.Describe(name); ok && d.EventUnit != "" {
+			unit = d.EventUnit
 		}
 		p.Probes = append(p.Probes, ProbeProgress{Name: name, Events: live[name].Events, Unit: unit})
 		p.Drops += live[name].Drops

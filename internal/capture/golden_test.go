@@ -9,6 +9,9 @@ import (
 	"testing"
 	"time"
 
+	_ "github.com/perfprobe/perfprobe/probes/cpu" // the probes whose sections the summary prints
+	_ "github.com/perfprobe/perfprobe/probes/iostall"
+	_ "github.com/perfprobe/perfprobe/probes/sched"
 	"github.com/perfprobe/perfprobe/profile"
 	"github.com/perfprobe/perfprobe/profile/symbolize"
 )
@@ -50,10 +53,12 @@ func fixture() (*profile.Capture, fixedSymbols) {
 		return h
 	}
 	c := &profile.Capture{
-		Target:   profile.Target{PID: 4242, Comm: "svc", Exe: "/usr/bin/svc", Cmdline: []string{"/usr/bin/svc", "-port", "8080"}},
-		Start:    start,
-		End:      start.Add(2 * time.Second),
-		Probes:   []string{"cpu", "iostall", "sched"},
+		Target: profile.Target{PID: 4242, Comm: "svc", Exe: "/usr/bin/svc", Cmdline: []string{"/usr/bin/svc", "-port", "8080"}},
+		Start:  start,
+		End:    start.Add(2 * time.Second),
+		Probes: []string{"cpu", "iostall", "sched"},
+		SampleTypes: []string{profile.TypeOnCPU, profile.TypeIOWait, profile.TypeOffCPUBlocked,
+			profile.TypeOffCPURunqueue, profile.TypeOffCPUUninterruptible},
 		Kernel:   profile.Kernel{Release: "6.1.0-test", Paths: map[string]string{"iostall": "syscalls timed from raw tracepoints"}},
 		Hz:       99,
 		EndCause: EndDuration,
@@ -70,8 +75,8 @@ func fixture() (*profile.Capture, fixedSymbols) {
 			"runqueue":      hist(1_000_000, 2_000_000, 2_500_000, 3_000_000, 21_500_000),
 			"syscall_fsync": hist(15_000_000, 16_000_000, 17_000_000, 18_000_000, 20_000_000),
 		},
-		Counts:  map[string]uint64{"oncpu_samples": 100, "voluntary_switches": 50, "involuntary_switches": 12, "syscall_fsync_bytes": 4096 * 50},
-		Drops:   map[string]uint64{"oncpu_stacks": 0, "sched_stacks": 2},
+		Counts: map[string]uint64{"oncpu_samples": 100, "voluntary_switches": 50, "involuntary_switches": 12, "syscall_fsync_bytes": 4096 * 50},
+		Drops:  map[string]uint64{"oncpu_stacks": 0, "sched_stacks": 2},
 		Threads: map[uint32]*profile.Thread{
 			4242: {TID: 4242, Name: "svc", OnCPUNs: 950_000_000, RunqueueNs: 30_000_000, BlockedNs: 1_000_000_000, Samples: 95},
 			4243: {TID: 4243, Name: "svc-io", OnCPUNs: 50_000_000, BlockedNs: 1_900_000_000, UninterruptibleNs: 600_000_000, Samples: 5},

@@ -133,7 +133,7 @@ func (r *Result) DefaultDir() string {
 
 // WriteDir writes every output into dir (created if missing; "" means
 // DefaultDir): profile.pb.gz, one <type>.folded per sample type with data
-// (the three core types always), flamegraph.html, the raw go-<kind>.pb.gz
+// (core types always: profile.SampleType.Core), flamegraph.html, the raw go-<kind>.pb.gz
 // and capture.json with the findings. A file that cannot be written is an
 // error, except the flamegraph, which becomes a warning in capture.json.
 // It sets r.Dir and r.Files.
@@ -166,8 +166,8 @@ func (r *Result) WriteDir(dir string) error {
 		}
 		r.Files["profile"] = "profile.pb.gz"
 		for _, st := range p.SampleType {
-			core := st.Type == profile.TypeOnCPU || st.Type == profile.TypeOffCPUBlocked || st.Type == profile.TypeOffCPURunqueue
-			if st.Unit != "nanoseconds" || (!core && profile.Total(p, st.Type) == 0) {
+			t, _ := profile.LookupSampleType(st.Type)
+			if st.Unit != "nanoseconds" || (!t.Core && profile.Total(p, st.Type) == 0) {
 				continue // the core types always get a file; the others when they have data
 			}
 			name := st.Type + ".folded"

@@ -13,10 +13,6 @@ import (
 	"github.com/perfprobe/perfprobe/profile"
 )
 
-func init() {
-	probes.Register("cpu", true, func() probes.Probe { return &Probe{} })
-}
-
 // Indexes of the counters and drops arrays; they mirror cpu.h.
 const (
 	countSamples = iota

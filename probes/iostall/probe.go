@@ -20,7 +20,6 @@ func init() {
 	if len(syscallTable) > scMax {
 		panic("iostall: more syscalls than slots (SC_MAX in iostall.h)")
 	}
-	probes.Register("iostall", true, func() probes.Probe { return &Probe{} })
 }
 
 // Sizes and indexes mirrored from iostall.h.

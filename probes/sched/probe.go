@@ -14,10 +14,6 @@ import (
 	"github.com/perfprobe/perfprobe/profile"
 )
 
-func init() {
-	probes.Register("sched", true, func() probes.Probe { return &Probe{} })
-}
-
 // Indexes of the hists, counters and drops arrays; they mirror sched.h.
 const (
 	histRunq = iota

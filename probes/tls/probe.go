@@ -18,10 +18,6 @@ import (
 	"github.com/perfprobe/perfprobe/profile/symbolize"
 )
 
-func init() {
-	probes.Register("tls", true, func() probes.Probe { return &Probe{} })
-}
-
 // Sides, libraries, counters and drops; they mirror tls.h.
 const (
 	sideClient = iota

@@ -283,21 +283,10 @@ type pageType struct {
 	BaseScale int64  `json:"baseScale,omitempty"`
 }
 
-// typeDescriptions explain the sample types perfprobe writes, and the common
-// ones of Go's pprof profiles.
+// typeDescriptions explain the common sample types of pprof profiles that
+// perfprobe did not write; perfprobe's own are declared with their probes
+// (profile.RegisterSampleType).
 var typeDescriptions = map[string]string{
-	"samples":                "Sampled stacks",
-	"oncpu":                  "On-CPU time: running on a CPU, estimated from sampling",
-	"offcpu_blocked":         "Off-CPU time: from switch-out until wakeup (sleeps, locks, I/O)",
-	"offcpu_runqueue":        "Run-queue latency: runnable but waiting for a CPU after wakeup or preemption",
-	"offcpu_uninterruptible": "Uninterruptible sleep (D state): the part of blocked time that could not be interrupted, often disk I/O",
-	"iowait":                 "Time inside slow I/O syscalls, at the stack that entered them",
-	"tls_handshake":          "Time inside TLS handshakes, at the stack that started them",
-	"go_cpu":                 "Go CPU profile (runtime/pprof): on-CPU time of Go code",
-	"go_wall":                "Go wall clock (fgprof): every goroutine, running or waiting",
-	"go_goroutines":          "Goroutines by stack, at capture time",
-	"go_mutex_delay":         "Go mutex contention: time goroutines waited for a sync.Mutex or RWMutex",
-	"go_block_delay":         "Go blocking: time goroutines waited on channels, select and sync primitives",
 	"cpu":                    "CPU time",
 	"alloc_space":            "Bytes allocated, over the program's life",
 	"alloc_objects":          "Objects allocated, over the program's life",
@@ -337,7 +326,7 @@ func writePage(w io.Writer, opt HTMLOptions, t *stackTrie, cols []htmlColumn, de
 	}
 	for c, col := range cols {
 		vals, scale := t.column(order, c)
-		pt := pageType{Name: col.typ.Type, Unit: col.typ.Unit, Desc: typeDescriptions[col.typ.Type], Total: col.total, Scale: scale}
+		pt := pageType{Name: col.typ.Type, Unit: col.typ.Unit, Desc: describeType(col.typ.Type), Total: col.total, Scale: scale}
 		d.Values = append(d.Values, vals)
 		if diff {
 			bvals, bscale := t.column(order, len(cols)+c)
@@ -451,3 +440,11 @@ var pageAssets = sync.OnceValue(func() htmlAssets {
 			"; base-uri 'none'; form-action 'none'",
 	}
 })
+
+// describeType says in one line what a sample type is, when known.
+func describeType(name string) string {
+	if t, ok := pp.LookupSampleType(name); ok {
+		return t.Desc
+	}
+	return typeDescriptions[name]
+}

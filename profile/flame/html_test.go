@@ -303,9 +303,9 @@ func TestWriteHTMLData(t *testing.T) {
 		t.Errorf("header = version %d, diff %v, title %q, default %d", d.Version, d.Diff, d.Title, d.DefaultType)
 	}
 	wantTypes := []pageType{
-		{Name: "oncpu", Unit: "nanoseconds", Desc: typeDescriptions["oncpu"], Total: 100 * msec, Scale: 5 * msec},
-		{Name: "offcpu_blocked", Unit: "nanoseconds", Desc: typeDescriptions["offcpu_blocked"], Total: 400 * msec, Scale: 100 * msec},
-		{Name: "samples", Unit: "count", Desc: typeDescriptions["samples"], Total: 14, Scale: 1},
+		{Name: "oncpu", Unit: "nanoseconds", Desc: describeType("oncpu"), Total: 100 * msec, Scale: 5 * msec},
+		{Name: "offcpu_blocked", Unit: "nanoseconds", Desc: describeType("offcpu_blocked"), Total: 400 * msec, Scale: 100 * msec},
+		{Name: "samples", Unit: "count", Desc: describeType("samples"), Total: 14, Scale: 1},
 	}
 	if !slices.Equal(d.Types, wantTypes) {
 		t.Errorf("types =\n%+v\nwant\n%+v", d.Types, wantTypes)
@@ -386,7 +386,7 @@ func TestWriteDiffHTML(t *testing.T) {
 	if !d.Diff {
 		t.Error("diff page says diff: false")
 	}
-	want := []pageType{{Name: "oncpu", Unit: "nanoseconds", Desc: typeDescriptions["oncpu"],
+	want := []pageType{{Name: "oncpu", Unit: "nanoseconds", Desc: describeType("oncpu"),
 		Total: 500 * msec, Scale: 100 * msec, BaseTotal: 100 * msec, BaseScale: 10 * msec}}
 	if !slices.Equal(d.Types, want) {
 		t.Errorf("types = %+v, want only the common non-empty one: %+v", d.Types, want)
