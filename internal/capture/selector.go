@@ -1,0 +1,170 @@
+package capture
+
+import (
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"regexp"
+	"slices"
+	"strconv"
+	"strings"
+)
+
+// Selector says which processes a capture follows: the pids given, every
+// process whose comm or executable name matches Comm, and every process
+// in the cgroup directory Cgroup or below it. Processes that come to
+// match while the capture runs are added (Session polls Match).
+type Selector struct {
+	PIDs   []int
+	Comm   *regexp.Regexp
+	Cgroup string // a cgroup directory (v1 or v2), e.g. /sys/fs/cgroup/system.slice/nginx.service
+}
+
+// IsZero reports whether the selector selects nothing.
+func (s Selector) IsZero() bool { return len(s.PIDs) == 0 && s.Comm == nil && s.Cgroup == "" }
+
+// Validate checks that the selector can match: the cgroup directory
+// exists and lists its processes.
+func (s Selector) Validate() error {
+	if s.IsZero() {
+		return &OptionError{"Selector", "no process selected: give pids, a comm pattern or a cgroup"}
+	}
+	if s.Cgroup != "" {
+		if _, err := os.Stat(filepath.Join(s.Cgroup, "cgroup.procs")); err != nil {
+			return &OptionError{"Selector", fmt.Sprintf("%s is not a cgroup directory (no cgroup.procs): give a directory under /sys/fs/cgroup, e.g. /sys/fs/cgroup/system.slice/NAME.service", s.Cgroup)}
+		}
+	}
+	return nil
+}
+
+// Match lists the processes the selector matches now, sorted, perfprobe
+// itself and kernel threads left out. A pid given that does not exist is
+// left out too: the caller decides whether that is an error.
+func (s Selector) Match() ([]int, error) {
+	self := os.Getpid()
+	set := map[int]bool{}
+	for _, pid := range s.PIDs {
+		if pid != self && exists(pid) {
+			set[pid] = true
+		}
+	}
+	if s.Cgroup != "" {
+		pids, err := cgroupProcs(s.Cgroup)
+		if err != nil {
+			return nil, err
+		}
+		for _, pid := range pids {
+			set[pid] = true
+		}
+	}
+	if s.Comm != nil {
+		ents, err := os.ReadDir("/proc")
+		if err != nil {
+			return nil, err
+		}
+		for _, e := range ents {
+			pid, err := strconv.Atoi(e.Name())
+			if err != nil || pid == self || set[pid] {
+				continue
+			}
+			if s.matchesName(pid) {
+				set[pid] = true
+			}
+		}
+	}
+	out := make([]int, 0, len(set))
+	for pid := range set {
+		if pid != self && !kernelThread(pid) {
+			out = append(out, pid)
+		}
+	}
+	slices.Sort(out)
+	return out, nil
+}
+
+// matchesName reports whether pid's comm or executable name matches.
+func (s Selector) matchesName(pid int) bool {
+	if b, err := os.ReadFile(fmt.Sprintf("/proc/%d/comm", pid)); err == nil && s.Comm.MatchString(strings.TrimSuffix(string(b), "\n")) {
+		return true
+	}
+	exe, err := os.Readlink(fmt.Sprintf("/proc/%d/exe", pid))
+	return err == nil && s.Comm.MatchString(filepath.Base(strings.TrimSuffix(exe, " (deleted)")))
+}
+
+// cgroupProcs lists the processes in dir and every cgroup below it.
+func cgroupProcs(dir string) ([]int, error) {
+	var out []int
+	err := filepath.WalkDir(dir, func(path string, d fs.DirEntry, err error) error {
+		if err != nil {
+			if path != dir && errors.Is(err, fs.ErrNotExist) {
+				return nil // a child cgroup removed while walking
+			}
+			return err
+		}
+		if !d.IsDir() {
+			return nil
+		}
+		b, err := os.ReadFile(filepath.Join(path, "cgroup.procs"))
+		if err != nil {
+			if path != dir && errors.Is(err, fs.ErrNotExist) {
+				return nil
+			}
+			return fmt.Errorf("reading the processes of cgroup %s: %w", path, err)
+		}
+		for _, f := range strings.Fields(string(b)) {
+			if pid, err := strconv.Atoi(f); err == nil {
+				out = append(out, pid)
+			}
+		}
+		return nil
+	})
+	return out, err
+}
+
+func exists(pid int) bool {
+	_, err := os.Stat(fmt.Sprintf("/proc/%d", pid))
+	return err == nil
+}
+
+// kernelThread reports whether pid is a kernel thread (PF_KTHREAD), which
+// has no user space to profile.
+func kernelThread(pid int) bool {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		return true // gone
+	}
+	i := strings.LastIndexByte(string(b), ')')
+	if i < 0 {
+		return true
+	}
+	f := strings.Fields(string(b[i+1:]))
+	if len(f) < 7 {
+		return true
+	}
+	flags, _ := strconv.ParseUint(f[6], 10, 64)
+	return flags&0x00200000 != 0
+}
+
+// ParsePIDs parses "PID[,PID...]" as given on the command line.
+func ParsePIDs(arg string) ([]int, error) {
+	var out []int
+	for _, f := range strings.Split(arg, ",") {
+		f = strings.TrimSpace(f)
+		if f == "" {
+			continue
+		}
+		pid, err := strconv.Atoi(f)
+		if err != nil || pid <= 0 {
+			return nil, fmt.Errorf("%q is not a pid: give numeric process ids, comma-separated (see `pgrep NAME`)", f)
+		}
+		if !slices.Contains(out, pid) {
+			out = append(out, pid)
+		}
+	}
+	if len(out) == 0 {
+		return nil, errors.New("no pid given")
+	}
+	return out, nil
+}
