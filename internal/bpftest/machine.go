@@ -10,6 +10,8 @@ import (
 
 	"github.com/cilium/ebpf/btf"
 	"golang.org/x/sys/unix"
+
+	"github.com/perfprobe/perfprobe/internal/tracefs"
 )
 
 // EmulatedEnv, set to 1, says the tests run on an emulated machine: the
@@ -153,4 +155,22 @@ func BTFWithout(t testing.TB, names ...string) string {
 		t.Fatal(err)
 	}
 	return path
+}
+
+// RequireTracefs is Require for the tests of per-syscall tracepoints,
+// which need tracefs for their ids: it also skips (fails, with
+// PERFPROBE_REQUIRE_BPF=1) unless tracefs can be had here, the host's or
+// one mounted privately (internal/tracefs).
+func RequireTracefs(t testing.TB) {
+	t.Helper()
+	Require(t)
+	fs, err := tracefs.Open()
+	if err == nil {
+		fs.Close()
+		return
+	}
+	if os.Getenv("PERFPROBE_REQUIRE_BPF") == "1" {
+		t.Fatalf("PERFPROBE_REQUIRE_BPF=1 but the per-syscall tracepoints cannot be attached: %v", err)
+	}
+	t.Skipf("the per-syscall tracepoints cannot be attached: %v", err)
 }
