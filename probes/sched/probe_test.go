@@ -113,8 +113,16 @@ func TestUninterruptibleFsync(t *testing.T) {
 func testUninterruptibleFsync(t *testing.T) {
 	bin := testtarget.Build(t, "fsyncer")
 	dir, _, _ := bpftest.BlockDir(t)
-	p := testtarget.Start(t, bin, "-n", "300", "-dir", dir, "-delay", "300ms")
-	r := bpftest.Capture(t, p.PID, probes.Config{Probes: []string{"sched"}}, 2*time.Second)
+	// The target starts its fsyncs once the probe is attached and the
+	// capture ends when it exits: every fsync is inside the window, however
+	// long attaching takes and however fast the disk is.
+	p, release := testtarget.StartHeld(t, bin, "-n", "300", "-dir", dir)
+	r := bpftest.CaptureDuring(t, p.PID, probes.Config{Probes: []string{"sched"}}, func(*probes.Session) {
+		release()
+		if err := p.Wait(nil); err != nil {
+			t.Fatal(err)
+		}
+	})
 	tid := uint32(p.TID)
 	share, dstate, total := r.Share(profile.TypeOffCPUUninterruptible, "main.doFsync", tid)
 	blocked := profile.Total(r.Profile, profile.TypeOffCPUBlocked)
