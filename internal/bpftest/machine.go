@@ -174,3 +174,45 @@ func RequireTracefs(t testing.TB) {
 	}
 	t.Skipf("the per-syscall tracepoints cannot be attached: %v", err)
 }
+
+// FakeBTF writes a BTF file that declares only the given tracepoints (name
+// → number of arguments, as the kernel's btf_trace_<name> typedefs) and
+// structs (name → member names, each an int), and returns its path.
+// Pointed at by PERFPROBE_BTF_PATH it makes perfprobe's feature checks see
+// a kernel with exactly those, without root or the running kernel's BTF.
+func FakeBTF(t testing.TB, tracepoints map[string]int, structs map[string][]string) string {
+	t.Helper()
+	b, err := btf.NewBuilder(nil, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	integer := &btf.Int{Name: "int", Size: 4, Encoding: btf.Signed}
+	for name, args := range tracepoints {
+		params := []btf.FuncParam{{Name: "__data", Type: &btf.Pointer{Target: &btf.Void{}}}}
+		for i := range args {
+			params = append(params, btf.FuncParam{Name: fmt.Sprintf("arg%d", i), Type: integer})
+		}
+		proto := &btf.FuncProto{Return: &btf.Void{}, Params: params}
+		if _, err := b.Add(&btf.Typedef{Name: "btf_trace_" + name, Type: &btf.Pointer{Target: proto}}); err != nil {
+			t.Fatalf("adding tracepoint %s: %v", name, err)
+		}
+	}
+	for name, fields := range structs {
+		st := &btf.Struct{Name: name, Size: uint32(4 * len(fields))}
+		for i, f := range fields {
+			st.Members = append(st.Members, btf.Member{Name: f, Type: integer, Offset: btf.Bits(32 * i)})
+		}
+		if _, err := b.Add(st); err != nil {
+			t.Fatalf("adding struct %s: %v", name, err)
+		}
+	}
+	raw, err := b.Marshal(nil, nil)
+	if err != nil {
+		t.Fatalf("writing BTF: %v", err)
+	}
+	path := filepath.Join(t.TempDir(), "vmlinux-fake")
+	if err := os.WriteFile(path, raw, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return path
+}
