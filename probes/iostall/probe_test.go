@@ -294,7 +294,7 @@ func TestThreshold(t *testing.T) {
 	dir, _, _ := bpftest.BlockDir(t)
 	const (
 		n, k      = 20, 5
-		slowWait  = 30 * time.Millisecond
+		slowWait  = 60 * time.Millisecond
 		threshold = slowWait / 6
 	)
 	capture := func(threshold time.Duration) (bpftest.Result, summary) {
