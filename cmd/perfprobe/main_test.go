@@ -101,9 +101,9 @@ type report struct {
 			Low, High, Count uint64
 		} `json:"buckets"`
 	} `json:"histograms"`
-	Counts   map[string]uint64 `json:"counts"`
-	Drops    map[string]uint64 `json:"drops"`
-	Threads  []struct {
+	Counts  map[string]uint64 `json:"counts"`
+	Drops   map[string]uint64 `json:"drops"`
+	Threads []struct {
 		TID     int    `json:"tid"`
 		OnCPUNs uint64 `json:"oncpu_ns"`
 	} `json:"threads"`
