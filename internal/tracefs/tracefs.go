@@ -40,18 +40,22 @@ type FS struct {
 // /sys/kernel/debug/tracing would make the kernel mount tracefs there, on
 // the host.
 func Open() (*FS, error) {
+	host := "tracefs is not mounted here"
 	if where, err := mountPoint("/proc/self/mountinfo"); err == nil && where != "" {
 		fd, err := unix.Open(where, unix.O_RDONLY|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
-		if err == nil {
-			if isTracefs(fd) {
-				return &FS{root: fd, where: where}, nil
-			}
+		switch {
+		case err != nil:
+			host = fmt.Sprintf("opening tracefs at %s: %v", where, err)
+		case isTracefs(fd):
+			return &FS{root: fd, where: where}, nil
+		default:
 			unix.Close(fd)
+			host = where + " is listed as tracefs but is not"
 		}
 	}
 	fd, err := mountPrivate()
 	if err != nil {
-		return nil, fmt.Errorf("tracefs is not mounted here, and mounting it privately failed: %w", err)
+		return nil, fmt.Errorf("%s, and mounting it privately failed: %w", host, err)
 	}
 	return &FS{root: fd}, nil
 }
