@@ -82,8 +82,9 @@ func testSleeper(t *testing.T) {
 // program waits, and involuntary switches happen. Shares from the exact
 // per-thread accounting, not latency percentiles: a run-queue wait's
 // length depends on the scheduler's slices and on whatever else runs on
-// the machine (with 8 threads on 2 CPUs the p50 was seen at 11-14 µs, under that of one
-// thread, on a shared machine), the share only on how many CPUs there are.
+// the machine (with 8 threads on 2 CPUs the p50 was seen at 11-14 µs,
+// under that of one thread, on a shared machine), the share only on how
+// many CPUs there are.
 func TestContendedRunqueue(t *testing.T) {
 	bpftest.Require(t)
 	bpftest.SkipIfEmulated(t)
