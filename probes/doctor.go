@@ -11,6 +11,8 @@ import (
 	"github.com/cilium/ebpf/asm"
 	"github.com/cilium/ebpf/features"
 	"golang.org/x/sys/unix"
+
+	"github.com/perfprobe/perfprobe/internal/tracefs"
 )
 
 // Check is one line of `perfprobe doctor`.
@@ -64,13 +66,17 @@ func CheckSystem() []Check {
 	out = append(out, perfEventCheck())
 	_, err = os.Stat("/sys/bus/event_source/devices/uprobe/type")
 	out = append(out, Check{Name: "uprobes", OK: err == nil, Detail: okOr(err), Fix: "use a kernel with CONFIG_UPROBE_EVENTS=y"})
-	tracefs := "mounted: iostall uses per-syscall tracepoints (only I/O syscalls pay)"
-	if _, err := os.Stat("/sys/kernel/tracing/events"); err != nil {
-		if _, err := os.Stat("/sys/kernel/debug/tracing/events"); err != nil {
-			tracefs = "not mounted: iostall falls back to raw sys_enter/sys_exit (every syscall on the machine pays); mount -t tracefs nodev /sys/kernel/tracing"
+	var tracefsLine string
+	if fs, err := tracefs.Open(); err != nil {
+		tracefsLine = err.Error() + ": iostall falls back to raw sys_enter/sys_exit (every syscall on the machine pays); run as root, or mount -t tracefs nodev /sys/kernel/tracing"
+	} else {
+		tracefsLine = fs.String() + ": iostall uses per-syscall tracepoints (only I/O syscalls pay)"
+		if fs.Private() {
+			tracefsLine = "not mounted on this host, so perfprobe mounted it privately (a detached mount no other process sees, gone when it exits): iostall uses per-syscall tracepoints (only I/O syscalls pay)"
 		}
+		fs.Close()
 	}
-	out = append(out, Check{Name: "tracefs", OK: true, Detail: tracefs})
+	out = append(out, Check{Name: "tracefs", OK: true, Detail: tracefsLine})
 
 	out = append(out, featureChecks()...)
 

@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"math"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -100,8 +101,12 @@ type report struct {
 			Low, High, Count uint64
 		} `json:"buckets"`
 	} `json:"histograms"`
-	Counts   map[string]uint64 `json:"counts"`
-	Drops    map[string]uint64 `json:"drops"`
+	Counts  map[string]uint64 `json:"counts"`
+	Drops   map[string]uint64 `json:"drops"`
+	Threads []struct {
+		TID     int    `json:"tid"`
+		OnCPUNs uint64 `json:"oncpu_ns"`
+	} `json:"threads"`
 	SelfCost struct {
 		BPFRunNs     uint64 `json:"bpf_run_ns"`
 		PeakRSSBytes uint64 `json:"peak_rss_bytes"`
@@ -250,9 +255,16 @@ func TestAttachWritesProfileAndReport(t *testing.T) {
 	if !ok || h.Count == 0 || h.P50 > h.P95 || h.P95 > h.P99 || h.P99 > h.Max || len(h.Buckets) == 0 {
 		t.Errorf("runqueue histogram %+v: want ordered non-empty percentiles and buckets", h)
 	}
-	// 2 spinning threads for 2 s at 99 Hz: ~396 samples.
-	if n := rep.Counts["oncpu_samples"]; n < 300 || n > 450 {
-		t.Errorf("oncpu_samples %d, want ~396", n)
+	// 2 spinning threads for 2 s at 99 Hz: ~396 samples when the machine
+	// has two CPUs to spare; as many as the target's exact on-CPU time
+	// (the scheduler's) x 99 Hz on any machine, within 15%.
+	var oncpu uint64
+	for _, th := range rep.Threads {
+		oncpu += th.OnCPUNs
+	}
+	want := float64(oncpu) / 1e9 * 99
+	if n := float64(rep.Counts["oncpu_samples"]); want < 50 || math.Abs(n-want) > 0.15*want {
+		t.Errorf("oncpu_samples %.0f, want %.0f (the threads' %v on CPU x 99 Hz) within 15%%, and >= 50", n, want, time.Duration(oncpu))
 	}
 	if rep.SelfCost.BPFRunNs == 0 || rep.SelfCost.PeakRSSBytes == 0 {
 		t.Errorf("self-cost not measured: %+v", rep.SelfCost)
@@ -321,12 +333,18 @@ func TestAttachTargetExitsMidCapture(t *testing.T) {
 	if r.code != 0 {
 		t.Fatalf("attach exited %d, want 0: %s", r.code, r.stderr)
 	}
-	if r.took > 8*time.Second && !bpftest.Emulated() {
-		t.Errorf("attach took %v after the target exited at ~1.5s", r.took)
-	}
 	rep := readReport(t, dir)
 	if rep.Window.EndCause != "target-exited" {
 		t.Errorf("end cause %q, want target-exited", rep.Window.EndCause)
+	}
+	// The window ends when the target exits, not at -d 20s. perfprobe
+	// itself exits later, once the per-syscall tracepoints are detached
+	// (1.5-7 s of RCU grace periods, whatever the machine's speed).
+	if d := rep.Window.End.Sub(rep.Window.Start); d > life+time.Second {
+		t.Errorf("window %v: it should end when the target exits, %v after it started", d, life)
+	}
+	if r.took > 20*time.Second {
+		t.Errorf("attach took %v: it waited for -d 20s instead of ending with the target", r.took)
 	}
 	// ~1.5 s of one spinning thread at 99 Hz, minus attach time.
 	if n := rep.Counts["oncpu_samples"]; n < 50 {
@@ -424,9 +442,38 @@ func TestRun(t *testing.T) {
 
 func TestDoctor(t *testing.T) {
 	bpftest.Require(t)
+	mounts := func() string {
+		b, err := os.ReadFile("/proc/self/mountinfo")
+		if err != nil {
+			t.Fatal(err)
+		}
+		return string(b)
+	}
+	before := mounts()
 	r := perfprobe(t, nil, "doctor")
 	if r.code != 0 || !strings.Contains(r.stdout, "probe cpu") || !strings.Contains(r.stdout, "4 of 4 probes work") {
 		t.Errorf("doctor exit %d:\n%s%s", r.code, r.stdout, r.stderr)
+	}
+	// One tracefs line: the host's, or one perfprobe mounted privately,
+	// which leaves the host's mount table as it was.
+	want := "iostall uses per-syscall tracepoints"
+	if !strings.Contains(before, " - tracefs ") {
+		want = "perfprobe mounted it privately"
+	}
+	var lines []string
+	for l := range strings.SplitSeq(r.stdout, "\n") {
+		if strings.HasPrefix(l, "tracefs ") {
+			lines = append(lines, l)
+		}
+	}
+	if len(lines) != 1 || !strings.Contains(lines[0], want) {
+		t.Errorf("doctor's tracefs lines %q, want one saying %q", lines, want)
+	}
+	if !strings.Contains(r.stdout, "syscalls timed from per-syscall tracepoints") {
+		t.Errorf("doctor's iostall line does not say it uses the per-syscall tracepoints:\n%s", r.stdout)
+	}
+	if after := mounts(); after != before {
+		t.Errorf("doctor changed the mount table:\nbefore:\n%s\nafter:\n%s", before, after)
 	}
 	r = perfprobe(t, func(c *exec.Cmd) { c.Env = append(os.Environ(), "PERFPROBE_BTF_PATH=/nonexistent") }, "doctor")
 	if r.code == 0 || !strings.Contains(r.stdout, "BTF") || !strings.Contains(r.stdout, "FAIL") {

@@ -10,6 +10,8 @@ import (
 
 	"github.com/cilium/ebpf/btf"
 	"golang.org/x/sys/unix"
+
+	"github.com/perfprobe/perfprobe/internal/tracefs"
 )
 
 // EmulatedEnv, set to 1, says the tests run on an emulated machine: the
@@ -149,6 +151,66 @@ func BTFWithout(t testing.TB, names ...string) string {
 		t.Fatalf("writing BTF: %v", err)
 	}
 	path := filepath.Join(t.TempDir(), "vmlinux-without")
+	if err := os.WriteFile(path, raw, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return path
+}
+
+// RequireTracefs is Require for the tests of per-syscall tracepoints,
+// which need tracefs for their ids: it also skips (fails, with
+// PERFPROBE_REQUIRE_BPF=1) unless tracefs can be had here, the host's or
+// one mounted privately (internal/tracefs).
+func RequireTracefs(t testing.TB) {
+	t.Helper()
+	Require(t)
+	fs, err := tracefs.Open()
+	if err == nil {
+		fs.Close()
+		return
+	}
+	if os.Getenv("PERFPROBE_REQUIRE_BPF") == "1" {
+		t.Fatalf("PERFPROBE_REQUIRE_BPF=1 but the per-syscall tracepoints cannot be attached: %v", err)
+	}
+	t.Skipf("the per-syscall tracepoints cannot be attached: %v", err)
+}
+
+// FakeBTF writes a BTF file that declares only the given tracepoints (name
+// → number of arguments, as the kernel's btf_trace_<name> typedefs) and
+// structs (name → member names, each an int), and returns its path.
+// Pointed at by PERFPROBE_BTF_PATH it makes perfprobe's feature checks see
+// a kernel with exactly those, without root or the running kernel's BTF.
+func FakeBTF(t testing.TB, tracepoints map[string]int, structs map[string][]string) string {
+	t.Helper()
+	b, err := btf.NewBuilder(nil, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	integer := &btf.Int{Name: "int", Size: 4, Encoding: btf.Signed}
+	for name, args := range tracepoints {
+		params := []btf.FuncParam{{Name: "__data", Type: &btf.Pointer{Target: &btf.Void{}}}}
+		for i := range args {
+			params = append(params, btf.FuncParam{Name: fmt.Sprintf("arg%d", i), Type: integer})
+		}
+		proto := &btf.FuncProto{Return: &btf.Void{}, Params: params}
+		if _, err := b.Add(&btf.Typedef{Name: "btf_trace_" + name, Type: &btf.Pointer{Target: proto}}); err != nil {
+			t.Fatalf("adding tracepoint %s: %v", name, err)
+		}
+	}
+	for name, fields := range structs {
+		st := &btf.Struct{Name: name, Size: uint32(4 * len(fields))}
+		for i, f := range fields {
+			st.Members = append(st.Members, btf.Member{Name: f, Type: integer, Offset: btf.Bits(32 * i)})
+		}
+		if _, err := b.Add(st); err != nil {
+			t.Fatalf("adding struct %s: %v", name, err)
+		}
+	}
+	raw, err := b.Marshal(nil, nil)
+	if err != nil {
+		t.Fatalf("writing BTF: %v", err)
+	}
+	path := filepath.Join(t.TempDir(), "vmlinux-fake")
 	if err := os.WriteFile(path, raw, 0o644); err != nil {
 		t.Fatal(err)
 	}

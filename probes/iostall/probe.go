@@ -3,8 +3,8 @@ package iostall
 import (
 	"errors"
 	"fmt"
+	"io"
 	"os"
-	"path/filepath"
 	"runtime"
 	"strconv"
 	"strings"
@@ -12,6 +12,7 @@ import (
 	"github.com/cilium/ebpf"
 	"github.com/cilium/ebpf/link"
 
+	"github.com/perfprobe/perfprobe/internal/tracefs"
 	"github.com/perfprobe/perfprobe/probes"
 	"github.com/perfprobe/perfprobe/profile"
 )
@@ -114,8 +115,9 @@ var syscallTable = []tracedSyscall{
 // 0.69-0.74x (target) raw, 0.69-0.80x and 0.59-0.72x per-syscall. But
 // detaching the per-syscall tracepoints takes 1.5-7 s (each waits for RCU
 // grace periods, one after another under a kernel mutex; raw: 30 ms), and
-// they need tracefs: without it the probe falls back to the raw ones and
-// says so in a capture warning.
+// they need tracefs for their ids: the host's, or else one the probe
+// mounts privately (internal/tracefs; needs CAP_SYS_ADMIN). Without either
+// the probe falls back to the raw ones and says so in a capture warning.
 var RawSyscalls = false
 
 // BlockFromGetrq makes the probe time block requests the way it does on
@@ -152,16 +154,12 @@ func chooseBlockPath(k *probes.Kernel) (blockPath, string) {
 	return blockNone, "no block latency: this kernel has neither block_io_start(rq) (6.5+) nor block_getrq(bio) and block_rq_issue(rq) (5.11+)"
 }
 
-// tracefsEvents is where the per-syscall tracepoints are listed when
-// tracefs is mounted and readable.
-var tracefsEvents = []string{"/sys/kernel/tracing/events/syscalls", "/sys/kernel/debug/tracing/events/syscalls"}
-
 // Probe times the target's I/O syscalls and every disk's requests.
 type Probe struct {
 	objs     iostallObjects
 	loaded   bool
 	target   *probes.Target
-	links    []link.Link
+	links    []io.Closer
 	closing  chan struct{} // closed once links detached in the background are gone
 	progs    map[string]*ebpf.Program
 	warnings []string
@@ -214,29 +212,30 @@ func (p *Probe) Attach(t *probes.Target, o probes.Options) error {
 			return fmt.Errorf("setting %s: %w", name, err)
 		}
 	}
-	events := ""
-	for _, dir := range tracefsEvents {
-		if _, err := os.Stat(filepath.Join(dir, "sys_enter_fsync", "id")); err == nil {
-			events = dir
-			break
+	// The per-syscall tracepoints need tracefs for their ids: the host's,
+	// or one mounted privately where the host has none.
+	var events *tracefs.FS
+	if !RawSyscalls {
+		if events, err = tracefs.Open(); err == nil {
+			defer events.Close() // attached tracepoints stay attached
 		}
 	}
-	raw := RawSyscalls || events == ""
+	raw := RawSyscalls || events == nil
 	var keep, tracing []string // programs to load; those attached as tracing programs
 	switch {
 	case RawSyscalls:
 		p.path = append(p.path, "syscalls timed from raw sys_enter/sys_exit (asked for)")
 	case raw:
-		p.path = append(p.path, "syscalls timed from raw sys_enter/sys_exit (tracefs not mounted)")
-		p.warnings = append(p.warnings, "iostall: tracefs is not mounted or not readable, so syscalls are timed from the raw sys_enter/sys_exit tracepoints, "+
-			"which run for every syscall on the machine (mount it: mount -t tracefs nodev /sys/kernel/tracing)")
+		p.path = append(p.path, "syscalls timed from raw sys_enter/sys_exit (no tracefs)")
+		p.warnings = append(p.warnings, "iostall: "+err.Error()+", so syscalls are timed from the raw sys_enter/sys_exit tracepoints, "+
+			"which run for every syscall on the machine (run as root, or mount it: mount -t tracefs nodev /sys/kernel/tracing)")
 	default:
-		p.path = append(p.path, "syscalls timed from per-syscall tracepoints")
+		p.path = append(p.path, "syscalls timed from per-syscall tracepoints ("+events.String()+")")
 	}
 	if raw {
 		for _, tp := range []string{"sys_enter", "sys_exit"} {
 			if !k.Tracepoint(tp, 2) {
-				return &probes.Missing{What: "the " + tp + "(regs, nr) tracepoint for BPF programs (tp_btf), needed when tracefs is not mounted", Since: "5.5"}
+				return &probes.Missing{What: "the " + tp + "(regs, nr) tracepoint for BPF programs (tp_btf), needed without tracefs", Since: "5.5"}
 			}
 		}
 		keep = append(keep, "handle_sys_enter", "handle_sys_exit")
@@ -271,11 +270,11 @@ func (p *Probe) Attach(t *probes.Target, o probes.Options) error {
 			for _, tp := range []struct{ name, prog string }{
 				{"sys_enter_" + event, "handle_syscall_enter"}, {"sys_exit_" + event, "handle_syscall_exit"},
 			} {
-				if _, err := os.Stat(filepath.Join(events, tp.name)); err != nil {
+				if !events.Has("syscalls", tp.name) {
 					p.warnings = append(p.warnings, fmt.Sprintf("iostall: no tracepoint syscalls:%s in this kernel: %s is not timed", tp.name, s.name))
 					continue
 				}
-				l, err := link.Tracepoint("syscalls", tp.name, p.progs[tp.prog], nil)
+				l, err := events.Attach("syscalls", tp.name, p.progs[tp.prog])
 				if err != nil {
 					return fmt.Errorf("attaching syscalls:%s: %w", tp.name, err)
 				}

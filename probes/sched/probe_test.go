@@ -2,6 +2,8 @@ package sched_test
 
 import (
 	"math"
+	"runtime"
+	"strconv"
 	"testing"
 	"time"
 
@@ -74,32 +76,49 @@ func testSleeper(t *testing.T) {
 	t.Logf("share %.1f%%, thread %+v, window %.0f", 100*share, *th, window)
 }
 
-// More runnable threads than CPUs wait in the run queue: run-queue p50 is
-// at least 5x that of the same program with one runnable thread, and
-// involuntary switches happen.
+// More runnable threads than CPUs (four per CPU) wait in the run queue:
+// at least half of the time they want to run (3/4 on an idle machine; more
+// when other work shares it), more than one runnable thread of the same
+// program waits, and involuntary switches happen. Shares from the exact
+// per-thread accounting, not latency percentiles: a run-queue wait's
+// length depends on the scheduler's slices and on whatever else runs on
+// the machine (with 8 threads on 2 CPUs the p50 was seen at 11-14 µs,
+// under that of one thread, on a shared machine), the share only on how
+// many CPUs there are.
 func TestContendedRunqueue(t *testing.T) {
 	bpftest.Require(t)
 	bpftest.SkipIfEmulated(t)
 	bin := testtarget.Build(t, "contended")
-	p50 := func(threads string) (uint64, *profile.Capture) {
+	share := func(threads string) (float64, *profile.Capture) {
 		p := testtarget.Start(t, bin, "-threads", threads)
 		r := bpftest.Capture(t, p.PID, probes.Config{Probes: []string{"sched"}}, 3*time.Second)
 		_ = p.Cmd.Process.Kill()
-		h := r.Capture.Histograms["runqueue"]
+		c := r.Capture
+		h := c.Histograms["runqueue"]
 		if h == nil || h.Count == 0 {
 			t.Fatalf("%s threads: empty run-queue histogram", threads)
 		}
-		t.Logf("%s threads: run-queue p50 %d ns, p99 %d ns, n=%d, involuntary %d", threads,
-			h.Percentile(0.5), h.Percentile(0.99), h.Count, r.Capture.Counts["involuntary_switches"])
-		return h.Percentile(0.5), r.Capture
+		var oncpu, runq uint64
+		for _, th := range c.Threads {
+			oncpu, runq = oncpu+th.OnCPUNs, runq+th.RunqueueNs
+		}
+		if oncpu+runq == 0 {
+			t.Fatalf("%s threads: no time accounted", threads)
+		}
+		sh := float64(runq) / float64(oncpu+runq)
+		t.Logf("%s threads: %.0f%% of wanted time in the run queue (%d of %d ns); waits p50 %d ns, p99 %d ns, n=%d; involuntary %d", threads,
+			100*sh, runq, oncpu+runq, h.Percentile(0.5), h.Percentile(0.99), h.Count, c.Counts["involuntary_switches"])
+		return sh, c
 	}
-	one, _ := p50("1")
-	many, c := p50("8")
-	if many < 5*one {
-		t.Errorf("run-queue p50 with 8 threads %d ns < 5 x %d ns (1 thread)", many, one)
+	one, _ := share("1")
+	threads := strconv.Itoa(4 * runtime.NumCPU())
+	many, c := share(threads)
+	if many < 0.5 || many <= one {
+		t.Errorf("%s threads on %d CPUs waited %.0f%% of their wanted time, 1 thread %.0f%%: want >= 50%% and more than 1 thread",
+			threads, runtime.NumCPU(), 100*many, 100*one)
 	}
 	if c.Counts["involuntary_switches"] == 0 {
-		t.Error("no involuntary switches with 8 spinning threads on fewer CPUs")
+		t.Errorf("no involuntary switches with %s spinning threads on %d CPUs", threads, runtime.NumCPU())
 	}
 }
 
@@ -113,8 +132,16 @@ func TestUninterruptibleFsync(t *testing.T) {
 func testUninterruptibleFsync(t *testing.T) {
 	bin := testtarget.Build(t, "fsyncer")
 	dir, _, _ := bpftest.BlockDir(t)
-	p := testtarget.Start(t, bin, "-n", "300", "-dir", dir, "-delay", "300ms")
-	r := bpftest.Capture(t, p.PID, probes.Config{Probes: []string{"sched"}}, 2*time.Second)
+	// The target starts its fsyncs once the probe is attached and the
+	// capture ends when it exits: every fsync is inside the window, however
+	// long attaching takes and however fast the disk is.
+	p, release := testtarget.StartHeld(t, bin, "-n", "300", "-dir", dir)
+	r := bpftest.CaptureDuring(t, p.PID, probes.Config{Probes: []string{"sched"}}, func(*probes.Session) {
+		release()
+		if err := p.Wait(nil); err != nil {
+			t.Fatal(err)
+		}
+	})
 	tid := uint32(p.TID)
 	share, dstate, total := r.Share(profile.TypeOffCPUUninterruptible, "main.doFsync", tid)
 	blocked := profile.Total(r.Profile, profile.TypeOffCPUBlocked)

@@ -6,7 +6,11 @@
 // 4096-byte O_DIRECT writes from a page-aligned buffer to a second file in
 // -dir (main.directWrite, a direct pwrite64(2)), so each of them is one
 // block-device write request submitted by this thread. Both files are
-// removed at the end. With -loop D it instead writes one byte to -loop-file
+// removed at the end. With -slow-reads K it then reads one byte from a pipe
+// K times, each written by another goroutine -slow-read-wait after the
+// read began (main.slowRead: a read(2) that blocks that long, whatever the
+// machine's speed), and K times with the byte already there (main.fastRead:
+// returns at once). With -loop D it instead writes one byte to -loop-file
 // (default /dev/null) with pwrite64 as fast as it can for D
 // (main.pwriteLoop), or with -loop-op getppid calls getppid(2) as fast as
 // it can (main.getppidLoop), to measure syscall throughput; -loop-counter
@@ -21,7 +25,8 @@
 // at EOF), so a probe can attach first. It then does the work and prints
 // one JSON line with its own measurements:
 // {"fsyncs":N,"fsync_p50_ns":..,"fsync_mean_ns":..,"fsync_max_ns":..,
-// "direct_writes":M,"direct_p50_ns":..,"direct_mean_ns":..,"loop_ops":..,
+// "direct_writes":M,"direct_p50_ns":..,"direct_mean_ns":..,"slow_reads":K,
+// "slow_read_min_ns":..,"fast_reads":K,"fast_read_max_ns":..,"loop_ops":..,
 // "loop_ns_per_op":..,"tid":..} and exits 0 (1 on any I/O error).
 package main
 
@@ -30,6 +35,7 @@ import (
 	"encoding/json"
 	"flag"
 	"fmt"
+	"math"
 	"os"
 	"path/filepath"
 	"runtime"
@@ -49,6 +55,10 @@ type result struct {
 	DirectWrites int    `json:"direct_writes"`
 	DirectP50NS  int64  `json:"direct_p50_ns"`
 	DirectMeanNS int64  `json:"direct_mean_ns"`
+	SlowReads    int    `json:"slow_reads"`
+	SlowReadMin  int64  `json:"slow_read_min_ns"`
+	FastReads    int    `json:"fast_reads"`
+	FastReadMax  int64  `json:"fast_read_max_ns"`
 	LoopOps      int64  `json:"loop_ops"`
 	LoopNSPerOp  int64  `json:"loop_ns_per_op"`
 	Dir          string `json:"dir"`
@@ -83,6 +93,78 @@ func directWrite(fd int, b []byte, off int64) (time.Duration, error) {
 		err = fmt.Errorf("short O_DIRECT write: %d of %d bytes", n, len(b))
 	}
 	return time.Since(t0), err
+}
+
+// slowRead reads one byte from the blocking pipe fd, which is empty when
+// it is called, and returns how long the syscall took.
+//
+//go:noinline
+func slowRead(fd int) (time.Duration, error) {
+	return readByte(fd)
+}
+
+// fastRead reads one byte from the blocking pipe fd, which holds one when
+// it is called, and returns how long the syscall took.
+//
+//go:noinline
+func fastRead(fd int) (time.Duration, error) {
+	return readByte(fd)
+}
+
+func readByte(fd int) (time.Duration, error) {
+	var b [1]byte
+	t0 := time.Now()
+	n, err := syscall.Read(fd, b[:])
+	d := time.Since(t0)
+	if err == nil && n != 1 {
+		err = fmt.Errorf("read %d bytes from the pipe, want 1", n)
+	}
+	return d, err
+}
+
+// reads does k slow and k fast reads from a pipe (blocking, not Go's
+// netpoller: each is one read(2) on this thread), a slow one written by
+// another goroutine wait after it was asked for.
+func reads(k int, wait time.Duration, r *result) error {
+	if k == 0 {
+		return nil
+	}
+	var p [2]int
+	if err := syscall.Pipe2(p[:], syscall.O_CLOEXEC); err != nil {
+		return err
+	}
+	defer syscall.Close(p[0])
+	defer syscall.Close(p[1])
+	ask := make(chan struct{})
+	defer close(ask)
+	go func() {
+		for range ask {
+			time.Sleep(wait)
+			syscall.Write(p[1], []byte{1})
+		}
+	}()
+	r.SlowReadMin = math.MaxInt64
+	for range k {
+		ask <- struct{}{}
+		d, err := slowRead(p[0])
+		if err != nil {
+			return fmt.Errorf("slow read: %w", err)
+		}
+		r.SlowReads++
+		r.SlowReadMin = min(r.SlowReadMin, int64(d))
+	}
+	for range k {
+		if _, err := syscall.Write(p[1], []byte{1}); err != nil {
+			return err
+		}
+		d, err := fastRead(p[0])
+		if err != nil {
+			return fmt.Errorf("fast read: %w", err)
+		}
+		r.FastReads++
+		r.FastReadMax = max(r.FastReadMax, int64(d))
+	}
+	return nil
 }
 
 // counter, when -loop-counter is set, is a shared mapping of that file
@@ -295,6 +377,8 @@ func main() {
 	dir := flag.String("dir", os.TempDir(), "directory for the files; use one on a block device, not tmpfs")
 	direct := flag.Int("direct", 0, "number of 4096-byte O_DIRECT writes after the fsyncs")
 	size := flag.Int("size", 64, "bytes written before each fsync")
+	slowReads := flag.Int("slow-reads", 0, "number of pipe reads that block -slow-read-wait (and as many that do not), after the O_DIRECT writes")
+	slowWait := flag.Duration("slow-read-wait", 20*time.Millisecond, "how long each slow read blocks")
 	delay := flag.Duration("delay", 0, "start after this long even without a line on stdin (0 = wait for stdin)")
 	loopFor := flag.Duration("loop", 0, "instead, pwrite one byte to -loop-file in a tight loop for this long")
 	loopFile := flag.String("loop-file", "/dev/null", "file for -loop")
@@ -325,7 +409,11 @@ func main() {
 			res <- err
 			return
 		}
-		res <- directWrites(*dir, *direct, &r)
+		if err := directWrites(*dir, *direct, &r); err != nil {
+			res <- err
+			return
+		}
+		res <- reads(*slowReads, *slowWait, &r)
 	}()
 	r.TID = <-ready
 	fmt.Printf("ready pid=%d tid=%d\n", os.Getpid(), r.TID)
