@@ -40,7 +40,10 @@ func capture(threads [][2]uint64, ws []waits, involuntary uint64) *profile.Captu
 // stacksProfile is a pprof profile with one sample per stack (leaf first,
 // ";"-separated) of the given type and value.
 func stacksProfile(typ string, stacks map[string]int64) *pprof.Profile {
-	p := &pprof.Profile{SampleType: profile.SampleTypes}
+	p := &pprof.Profile{SampleType: []*pprof.ValueType{{Type: "samples", Unit: "count"}}}
+	for _, t := range []string{profile.TypeOnCPU, profile.TypeOffCPUBlocked, profile.TypeOffCPURunqueue} {
+		p.SampleType = append(p.SampleType, &pprof.ValueType{Type: t, Unit: "nanoseconds"})
+	}
 	idx := profile.ValueIndex(p, typ)
 	funcs := map[string]*pprof.Function{}
 	for stack, v := range stacks {
