@@ -52,12 +52,21 @@ enum {
 
 #pragma clang attribute push(__attribute__((preserve_access_index)), apply_to = record)
 
+typedef struct {
+	int counter;
+} atomic_t;
+
+struct signal_struct {
+	atomic_t live; /* threads not yet in do_exit */
+};
+
 struct task_struct {
 	unsigned int __state;
 	int on_cpu;
 	pid_t pid;
 	pid_t tgid;
 	char comm[16];
+	struct signal_struct *signal;
 };
 
 /* Before Linux 5.14 the task's state was a long named state. */

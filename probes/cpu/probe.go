@@ -30,7 +30,7 @@ const (
 	dropMax
 )
 
-// Probe samples the target on every CPU.
+// Probe samples the targets on every CPU.
 type Probe struct {
 	objs     cpuObjects
 	loaded   bool
@@ -73,20 +73,20 @@ func (p *Probe) attachIoctl(fd int) error {
 	return nil
 }
 
-// Attach loads the sampler with the target's tgid and opens one software
-// CPU-clock event per online CPU.
+// Attach loads the sampler, filtered to the session's targets, and opens
+// one software CPU-clock event per online CPU.
 func (p *Probe) Attach(t *probes.Target, o probes.Options) error {
 	spec, err := loadCpu()
 	if err != nil {
 		return fmt.Errorf("loading cpu spec: %w", err)
 	}
-	if err := spec.Variables["target_tgid"].Set(uint32(t.PID)); err != nil {
-		return fmt.Errorf("setting target_tgid: %w", err)
-	}
-	if err := spec.LoadAndAssign(&p.objs, o.Load); err != nil {
+	if err := spec.LoadAndAssign(&p.objs, o.Collection()); err != nil {
 		return fmt.Errorf("loading cpu objects: %w", err)
 	}
 	p.loaded = true
+	if err := o.FillTargets(p.objs.Targets, t); err != nil {
+		return err
+	}
 	cpus, err := probes.OnlineCPUs()
 	if err != nil {
 		return err
@@ -173,6 +173,7 @@ func (p *Probe) Collect(c *profile.Capture, _ uint64) error {
 		name := probes.CommString(val.Comm)
 		c.Stacks = append(c.Stacks, profile.Stack{
 			Type:   profile.TypeOnCPU,
+			PID:    key.Tgid,
 			TID:    key.Tid,
 			Thread: name,
 			User:   stacks.Get(key.UserStack),
@@ -180,7 +181,7 @@ func (p *Probe) Collect(c *profile.Capture, _ uint64) error {
 			Value:  int64(val.Count * p.periodNs),
 			Count:  int64(val.Count),
 		})
-		probes.Thread(c, key.Tid, name).Samples += val.Count
+		probes.Thread(c, key.Tgid, key.Tid, name).Samples += val.Count
 		total += val.Count
 	}
 	if err := it.Err(); err != nil {
