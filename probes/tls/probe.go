@@ -82,6 +82,7 @@ type Probe struct {
 	multi  bool            // uprobe_multi links, not one perf uprobe per site
 	notes  []string        // what was found but not probed, and why
 	files  map[fileID]bool // every file looked at (probed or not), by identity
+	probed int             // files with uprobes
 }
 
 // fileID identifies a file whatever path reaches it (/proc/PID/exe,
@@ -256,6 +257,17 @@ func (p *Probe) AddTarget(t *probes.Target) error {
 
 // attachPlan attaches the uprobes of pl.
 func (p *Probe) attachPlan(pl *plan) error {
+	exe := len(pl.gos) > 0
+	for _, s := range pl.ssls {
+		if s.path == pl.exe {
+			exe = true
+		} else {
+			p.probed++
+		}
+	}
+	if exe {
+		p.probed++
+	}
 	if len(pl.gos) > 0 {
 		var rets, entries []site
 		for _, s := range pl.gos {
@@ -460,6 +472,7 @@ func (p *Probe) Collect(c *profile.Capture, endNs uint64) error {
 	c.Counts["tls_started_before_window"] = counts[countBeforeWindow]
 	c.Counts["tls_openssl_retries"] = counts[countRetries]
 	c.Counts["tls_stacks_reused"] = counts[countStacksReused]
+	c.Counts["tls_files_probed"] = uint64(p.probed)
 	inflight, err := p.inflight(endNs)
 	if err != nil {
 		return err
