@@ -7,14 +7,26 @@ import (
 
 	"github.com/perfprobe/perfprobe/internal/bpftest"
 	"github.com/perfprobe/perfprobe/internal/testtarget"
+	"github.com/perfprobe/perfprobe/probes/tls"
 	"github.com/perfprobe/perfprobe/profile"
 )
 
 // Two processes of one binary in one session, the second added while the
 // probe runs: the binary is probed once (tls_files_probed = 1), and each
-// process's handshakes are counted exactly, under its own pid.
+// process's handshakes are counted exactly, under its own pid; with
+// uprobe_multi links and with one perf uprobe per site (before 6.6).
 func TestTwoProcessesOneBinary(t *testing.T) {
 	bpftest.Require(t)
+	for _, perf := range []bool{false, true} {
+		t.Run(map[bool]string{false: "multi", true: "perf"}[perf], func(t *testing.T) {
+			tls.ForcePerfUprobes(perf)
+			defer tls.ForcePerfUprobes(false)
+			testTwoProcessesOneBinary(t)
+		})
+	}
+}
+
+func testTwoProcessesOneBinary(t *testing.T) {
 	const n, fail = 50, 5
 	bin := testtarget.Build(t, "tlshandshakes")
 	procs := []*testtarget.Proc{
