@@ -108,7 +108,7 @@ func TestToPprof(t *testing.T) {
 type pidSymbols map[int]tableSymbols
 
 func (s pidSymbols) User(addr uint64, ret bool) symbolize.Frame { return s[0].User(addr, ret) }
-func (s pidSymbols) Kernel(addr uint64) symbolize.Frame          { return s[0].Kernel(addr) }
+func (s pidSymbols) Kernel(addr uint64) symbolize.Frame         { return s[0].Kernel(addr) }
 func (s pidSymbols) UserOf(pid int, addr uint64, ret bool) symbolize.Frame {
 	return s[pid].User(addr, ret)
 }

@@ -100,7 +100,7 @@ func TestTargetAddedMidSession(t *testing.T) {
 	})
 	samples := samplesByPID(r.Capture)
 	in := r.Capture.End.Sub(addedAt).Seconds()
-	want := math.Min((after - before).Seconds(), in) * hz
+	want := math.Min((after-before).Seconds(), in) * hz
 	if !within(samples[added.PID], want, 0.20) {
 		t.Errorf("added pid %d: %v samples, want %.0f (its CPU time since it was added x %d Hz) within 20%%", added.PID, samples[added.PID], want, hz)
 	}
