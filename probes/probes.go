@@ -83,6 +83,17 @@ type Probe interface {
 	Close() error
 }
 
+// Drainer is implemented by probes that can hand over what they
+// aggregated while they stay attached, for rolling windows: Drain adds to
+// c what the probe aggregated since Begin or its last Drain and starts the
+// next window at once, so that every event lands in exactly one window;
+// Collect then covers the window since the last Drain. Stacks stay in the
+// probe's stack map across windows (ids stay valid; a full map drops new
+// stacks, counted).
+type Drainer interface {
+	Drain(c *profile.Capture, endNs uint64) error
+}
+
 // TargetAdder is implemented by probes that attach to something of each
 // target beyond the shared target map: the TLS probe puts uprobes on its
 // executable and libraries. The session calls AddTarget for each target

@@ -60,6 +60,7 @@ type Session struct {
 	stats    io.Closer
 	start    time.Time
 	startNs  uint64
+	window   time.Time // the current window began: start, or the last Drain
 	attach   time.Duration
 	opts     Options   // what every probe is attached with
 	skipped  []skipped // probes that did not apply, and why
@@ -186,6 +187,7 @@ func StartTargets(ts []*Target, cfg Config) (*Session, error) {
 	}
 	s.start = time.Now()
 	s.startNs = MonotonicNs()
+	s.window = s.start
 	for _, p := range s.probes {
 		if err := p.Begin(s.startNs); err != nil {
 			s.Close()
@@ -639,8 +641,61 @@ func (s *Session) Collect(cause string) *profile.Capture {
 	if _, err := s.poll(); err != nil {
 		s.warnings = append(s.warnings, err.Error())
 	}
+	c := s.newCapture(end, cause)
+	for _, p := range s.probes {
+		c.Probes = append(c.Probes, p.Name())
+		if err := p.Collect(c, endNs); err != nil {
+			c.Warnings = append(c.Warnings, fmt.Sprintf("probe %s: collecting: %v", p.Name(), err))
+		}
+	}
+	c.SelfCost = s.selfCost()
+	return c
+}
+
+// ErrNotDrainable is returned by Drain when a probe of the session cannot
+// drain (only cpu can so far).
+var ErrNotDrainable = errors.New("probe cannot hand over its figures while attached")
+
+// Drain ends the current window and begins the next while the probes stay
+// attached, for rolling windows: it returns what they aggregated since the
+// window began (Start, or the last Drain); no event is lost or counted in
+// two windows. It polls the targets first, as Collect does. Every probe
+// must implement Drainer, or Drain fails with ErrNotDrainable and changes
+// nothing. Self-cost and targets_children cover the session so far, not
+// the window; drops are counted in the window that read them, so one that
+// happened at a switch may land in the next.
+func (s *Session) Drain() (*profile.Capture, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for _, p := range s.probes {
+		if _, ok := p.(Drainer); !ok {
+			return nil, fmt.Errorf("draining probe %s: %w", p.Name(), ErrNotDrainable)
+		}
+	}
+	if s.detached {
+		return nil, errors.New("draining: the session is collected already")
+	}
+	if _, err := s.poll(); err != nil {
+		s.warnings = append(s.warnings, err.Error())
+	}
+	endNs, end := MonotonicNs(), time.Now()
+	c := s.newCapture(end, "drain")
+	for _, p := range s.probes {
+		c.Probes = append(c.Probes, p.Name())
+		if err := p.(Drainer).Drain(c, endNs); err != nil {
+			c.Warnings = append(c.Warnings, fmt.Sprintf("probe %s: draining: %v", p.Name(), err))
+		}
+	}
+	c.SelfCost = s.selfCost()
+	s.window = end
+	return c, nil
+}
+
+// newCapture starts the capture of the current window, ending at end.
+// s.mu must be held.
+func (s *Session) newCapture(end time.Time, cause string) *profile.Capture {
 	c := &profile.Capture{
-		Start:      s.start,
+		Start:      s.window,
 		End:        end,
 		Hz:         s.cfg.Hz,
 		EndCause:   cause,
@@ -660,13 +715,6 @@ func (s *Session) Collect(cause string) *profile.Capture {
 	if s.follow != nil && s.follow.children {
 		c.Counts["targets_children"], c.Drops["targets_full"] = s.follow.counts()
 	}
-	for _, p := range s.probes {
-		c.Probes = append(c.Probes, p.Name())
-		if err := p.Collect(c, endNs); err != nil {
-			c.Warnings = append(c.Warnings, fmt.Sprintf("probe %s: collecting: %v", p.Name(), err))
-		}
-	}
-	c.SelfCost = s.selfCost()
 	return c
 }
 

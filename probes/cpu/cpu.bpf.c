@@ -15,12 +15,24 @@ volatile __u64 window_start_ns = 0;
 
 STACK_MAP(stacks, 16384);
 
-struct {
+struct counts_map {
 	__uint(type, BPF_MAP_TYPE_HASH);
 	__type(key, struct sample_key);
 	__type(value, struct sample_value);
 	__uint(max_entries, 16384);
 } counts SEC(".maps");
+
+/* The counts of the current window: Drain puts a fresh map here and reads
+ * the one it replaced, which no program writes once the update returns
+ * (the kernel waits for the programs running on the old one). */
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY_OF_MAPS);
+	__type(key, __u32);
+	__uint(max_entries, 1);
+	__array(values, struct counts_map);
+} window SEC(".maps") = {
+	.values = {&counts},
+};
 
 COUNTER_ARRAY(counters, COUNT_MAX);
 
@@ -30,9 +42,14 @@ static __always_inline int sample(struct bpf_perf_event_data *ctx)
 {
 	struct sample_key key = {};
 	struct sample_value *val, init = {};
+	__u32 zero = 0;
+	void *counts;
 	__u64 id;
 
 	if (!window_start_ns || !(id = current_target()))
+		return 0;
+	counts = bpf_map_lookup_elem(&window, &zero);
+	if (!counts)
 		return 0;
 
 	counter_add(&counters, COUNT_SAMPLES, 1);
@@ -41,10 +58,10 @@ static __always_inline int sample(struct bpf_perf_event_data *ctx)
 	key.user_stack = stack_id(ctx, &stacks, BPF_F_USER_STACK, &drops, DROP_USER_STACK);
 	key.kernel_stack = stack_id(ctx, &stacks, 0, &drops, DROP_KERNEL_STACK);
 
-	val = bpf_map_lookup_elem(&counts, &key);
+	val = bpf_map_lookup_elem(counts, &key);
 	if (!val) {
 		bpf_get_current_comm(&init.comm, sizeof(init.comm));
-		val = lookup_or_init(&counts, &key, &init, &drops, DROP_COUNTS_FULL);
+		val = lookup_or_init(counts, &key, &init, &drops, DROP_COUNTS_FULL);
 	}
 	if (val)
 		__sync_fetch_and_add(&val->count, 1);

@@ -47,6 +47,7 @@ const (
 	cpuMapDrops            = "drops"
 	cpuMapStacks           = "stacks"
 	cpuMapTargets          = "targets"
+	cpuMapWindow           = "window"
 	cpuProgHandleCpuSample = "handle_cpu_sample"
 	cpuVarWindowStartNs    = "window_start_ns"
 )
@@ -105,6 +106,7 @@ type cpuMapSpecs struct {
 	Drops    *ebpf.MapSpec `ebpf:"drops"`
 	Stacks   *ebpf.MapSpec `ebpf:"stacks"`
 	Targets  *ebpf.MapSpec `ebpf:"targets"`
+	Window   *ebpf.MapSpec `ebpf:"window"`
 }
 
 // cpuVariableSpecs contains global variables before they are loaded into the kernel.
@@ -139,6 +141,7 @@ type cpuMaps struct {
 	Drops    *ebpf.Map `ebpf:"drops"`
 	Stacks   *ebpf.Map `ebpf:"stacks"`
 	Targets  *ebpf.Map `ebpf:"targets"`
+	Window   *ebpf.Map `ebpf:"window"`
 }
 
 func (m *cpuMaps) Close() error {
@@ -148,6 +151,7 @@ func (m *cpuMaps) Close() error {
 		m.Drops,
 		m.Stacks,
 		m.Targets,
+		m.Window,
 	)
 }
 

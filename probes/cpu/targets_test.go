@@ -1,6 +1,7 @@
 package cpu_test
 
 import (
+	"errors"
 	"math"
 	"slices"
 	"strings"
@@ -10,6 +11,7 @@ import (
 	"github.com/perfprobe/perfprobe/internal/bpftest"
 	"github.com/perfprobe/perfprobe/internal/testtarget"
 	"github.com/perfprobe/perfprobe/probes"
+	_ "github.com/perfprobe/perfprobe/probes/sched" // a probe that cannot drain
 	"github.com/perfprobe/perfprobe/profile"
 )
 
@@ -234,4 +236,75 @@ func cpuTime(t *testing.T, p *testtarget.Proc) time.Duration {
 		t.Fatal(err)
 	}
 	return d
+}
+
+// Draining every 50 ms while a spinner runs, sampled at 999 Hz: the windows follow one
+// another without gaps, each holds samples, and together with the last
+// window Collect returns they hold exactly the samples the program counted
+// (none lost or counted twice at a switch), within 15% of the spinner's
+// CPU time x hz. A session with a probe that cannot drain says so.
+func TestDrain(t *testing.T) {
+	bpftest.Require(t)
+	bin := testtarget.Build(t, "spinner")
+	p := testtarget.Start(t, bin, "-threads", "1")
+	target, err := probes.OpenTarget(p.PID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer target.Close()
+	const hz = 999
+	before := cpuTime(t, p)
+	sess, err := probes.Start(target, probes.Config{Probes: []string{"cpu"}, Hz: hz})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer sess.Close()
+	var (
+		windows []*profile.Capture
+		took    []time.Duration
+	)
+	for range 50 {
+		time.Sleep(50 * time.Millisecond)
+		began := time.Now()
+		c, err := sess.Drain()
+		if err != nil {
+			t.Fatalf("draining: %v", err)
+		}
+		took = append(took, time.Since(began))
+		windows = append(windows, c)
+	}
+	time.Sleep(50 * time.Millisecond)
+	windows = append(windows, sess.Collect("duration"))
+	after := cpuTime(t, p)
+	counted := sess.Progress()["cpu"].Events
+	var total float64
+	for i, c := range windows {
+		n := samplesByPID(c)[p.PID]
+		if n == 0 || float64(c.Counts["oncpu_samples"]) != n {
+			t.Errorf("window %d: %v samples, oncpu_samples %d: want some, equal", i, n, c.Counts["oncpu_samples"])
+		}
+		if i > 0 && !c.Start.Equal(windows[i-1].End) {
+			t.Errorf("window %d starts at %v, the one before ended at %v", i, c.Start, windows[i-1].End)
+		}
+		total += n
+	}
+	if total != float64(counted) {
+		t.Errorf("%v samples in %d windows, the program counted %d", total, len(windows), counted)
+	}
+	span := windows[len(windows)-1].End.Sub(windows[0].Start).Seconds()
+	want := math.Min((after-before).Seconds(), span) * hz
+	if !within(total, want, 0.15) {
+		t.Errorf("%v samples, want %.0f (%.2f CPU-s x %d Hz) within 15%%", total, want, (after - before).Seconds(), hz)
+	}
+	slices.Sort(took)
+	t.Logf("%v samples in %d windows over %.2f s, expected %.0f; a drain took %v (median), %v (max)", total, len(windows), span, want, took[len(took)/2], took[len(took)-1])
+
+	other, err := probes.Start(target, probes.Config{Probes: []string{"cpu", "sched"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer other.Close()
+	if _, err := other.Drain(); !errors.Is(err, probes.ErrNotDrainable) {
+		t.Errorf("draining a session with the sched probe: %v, want ErrNotDrainable", err)
+	}
 }
