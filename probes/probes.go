@@ -65,9 +65,8 @@ type Progress struct {
 }
 
 // Probe is one eBPF probe. Attach loads and attaches it: its programs
-// record the processes in Options.Targets (t alone when that is nil), and
-// t, the session's first target, may be nil when a session starts without
-// one;
+// record the processes in Options.Targets (t alone when that is nil); t is
+// the session's first target, nil when a session starts without one.
 // Begin opens the capture window once every probe is attached (events
 // before it are ignored); Collect is called once after Detach and adds what
 // the probe aggregated to the capture; Close releases every kernel object

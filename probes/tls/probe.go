@@ -248,6 +248,9 @@ func (p *Probe) AddTarget(t *probes.Target) error {
 		return nil
 	}
 	pl, err := p.plan(t)
+	if errors.Is(err, probes.ErrNoSuchProcess) {
+		return nil // gone already: nothing of it to probe
+	}
 	if err != nil {
 		return err
 	}
