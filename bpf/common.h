@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: GPL-2.0 */
-/* Helpers shared by perfprobe's BPF programs: log2 histograms, drop and
- * event counters. Everything here aggregates in the kernel. */
+/* Helpers shared by perfprobe's BPF programs: the set of target
+ * processes, log2 histograms, drop and event counters, lookup-or-init.
+ * Everything here aggregates in the kernel. */
 #ifndef PERFPROBE_COMMON_H
 #define PERFPROBE_COMMON_H
 
@@ -25,6 +26,57 @@
 		__uint(value_size, MAX_STACK_DEPTH * sizeof(__u64));       \
 		__uint(max_entries, n);                                    \
 	} name SEC(".maps")
+
+/* The processes a session profiles, by tgid: one map shared by every probe
+ * of a session (user space creates it and loads each probe with it in
+ * place of the probe's own), filled by user space (targets added while the
+ * probes stay attached) and by probes/follow.bpf.c (children of followed
+ * targets, at fork, before they run). A probe records a thread's events
+ * only while its tgid is in it. */
+#define MAX_TARGETS 4096
+
+/* Flags of a target. */
+#define TARGET_CHILDREN 1 /* its new child processes become targets at fork */
+#define TARGET_FORKED 2   /* added in the kernel when a followed target forked it */
+
+struct target_info {
+	__u64 start_ns; /* became a target (bpf_ktime_get_ns); 0: before the window */
+	__u64 exit_ns;  /* its last thread exited; 0 while it runs */
+	__u32 flags;    /* TARGET_* */
+	__u32 parent;   /* TARGET_FORKED: the tgid that forked it */
+	__u32 execs;    /* execs since it became a target */
+	__u32 pad;
+	char comm[16];  /* at fork, exec and exit */
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__type(key, __u32);
+	__type(value, struct target_info);
+	__uint(max_entries, MAX_TARGETS);
+} targets SEC(".maps");
+
+/* target_of returns the target entry of tgid, NULL when it is no target. */
+static __always_inline struct target_info *target_of(__u32 tgid)
+{
+	return bpf_map_lookup_elem(&targets, &tgid);
+}
+
+/* current_target returns the current pid_tgid when its process is a
+ * target, else 0. */
+static __always_inline __u64 current_target(void)
+{
+	__u64 id = bpf_get_current_pid_tgid();
+
+	return target_of(id >> 32) ? id : 0;
+}
+
+/* target_since returns when events of target t count from: the window
+ * start, or later when it became a target during the window. */
+static __always_inline __u64 target_since(const struct target_info *t, __u64 window_start)
+{
+	return t && t->start_ns > window_start ? t->start_ns : window_start;
+}
 
 /* COUNTER_ARRAY declares a per-CPU array of n __u64 counters, summed by
  * user space (event counts, drops). */
@@ -83,6 +135,33 @@ static __always_inline void counter_add(void *map, __u32 idx, __u64 v)
 
 	if (c)
 		*c += v;
+}
+
+/* hist_record adds ns to slot idx of a per-CPU array of struct hist. */
+static __always_inline void hist_record(void *hists, __u32 idx, __u64 ns)
+{
+	struct hist *h = bpf_map_lookup_elem(hists, &idx);
+
+	if (h)
+		hist_add(h, ns);
+}
+
+/* lookup_or_init returns map[key], inserting *init first when it is missing
+ * (if another CPU inserts it first, that entry); NULL when the map is full,
+ * counted in slot drop_idx of drops. */
+static __always_inline void *lookup_or_init(void *map, const void *key, const void *init, void *drops, __u32 drop_idx)
+{
+	void *v = bpf_map_lookup_elem(map, key);
+	long err;
+
+	if (v)
+		return v;
+	err = bpf_map_update_elem(map, key, init, BPF_NOEXIST);
+	if (err && err != -ERR_EXIST) {
+		counter_add(drops, drop_idx, 1);
+		return 0;
+	}
+	return bpf_map_lookup_elem(map, key);
 }
 
 /* stack_id records a stack and counts the drop when the map refused it. */

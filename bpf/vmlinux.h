@@ -33,6 +33,7 @@ enum bpf_map_type {
 	BPF_MAP_TYPE_PERCPU_ARRAY = 6,
 	BPF_MAP_TYPE_STACK_TRACE = 7,
 	BPF_MAP_TYPE_LRU_HASH = 9,
+	BPF_MAP_TYPE_ARRAY_OF_MAPS = 12,
 	BPF_MAP_TYPE_RINGBUF = 27,
 };
 
@@ -52,12 +53,21 @@ enum {
 
 #pragma clang attribute push(__attribute__((preserve_access_index)), apply_to = record)
 
+typedef struct {
+	int counter;
+} atomic_t;
+
+struct signal_struct {
+	atomic_t live; /* threads not yet in do_exit */
+};
+
 struct task_struct {
 	unsigned int __state;
 	int on_cpu;
 	pid_t pid;
 	pid_t tgid;
 	char comm[16];
+	struct signal_struct *signal;
 };
 
 /* Before Linux 5.14 the task's state was a long named state. */

@@ -183,8 +183,9 @@ func CommString(comm [16]int8) string {
 	return string(b)
 }
 
-// Thread returns the capture's accounting entry for tid, creating it.
-func Thread(c *profile.Capture, tid uint32, name string) *profile.Thread {
+// Thread returns the capture's accounting entry for thread tid of process
+// pid, creating it.
+func Thread(c *profile.Capture, pid, tid uint32, name string) *profile.Thread {
 	if c.Threads == nil {
 		c.Threads = map[uint32]*profile.Thread{}
 	}
@@ -195,6 +196,9 @@ func Thread(c *profile.Capture, tid uint32, name string) *profile.Thread {
 	}
 	if t.Name == "" {
 		t.Name = name
+	}
+	if t.PID == 0 {
+		t.PID = pid
 	}
 	return t
 }

@@ -4,8 +4,10 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"maps"
 	"slices"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/cilium/ebpf"
@@ -30,6 +32,11 @@ type Config struct {
 	// IOThreshold: I/O syscalls slower than this are attributed to their
 	// stack (0: all of them; negative means DefaultIOThreshold).
 	IOThreshold time.Duration
+	// Children makes every child process a target forks (not its new
+	// threads, which are targets already) a target too, and theirs in
+	// turn: in the kernel, at fork, so nothing a child does before user
+	// space learns of it (Session.Poll) is lost.
+	Children bool
 }
 
 // DefaultIOThreshold is the latency above which an I/O syscall counts as a
@@ -42,19 +49,49 @@ const DefaultIOThreshold = 100 * time.Microsecond
 // overhead within noise (PERFORMANCE.md).
 const DefaultStackInterval = 10 * time.Millisecond
 
-// Session is one capture: probes attached to one target.
+// Session is one capture: probes attached to a set of target processes,
+// one set of programs for all of them. Targets join (AddTarget, or at fork
+// as children of a followed target) and leave (RemoveTarget, or they exit)
+// while the probes stay attached. Its methods may be called from several
+// goroutines.
 type Session struct {
-	target  *Target
-	cfg     Config
-	probes  []Probe
-	stats   io.Closer
-	start   time.Time
-	startNs uint64
-	attach  time.Duration
-	opts    Options   // what every probe is attached with
-	skipped []skipped // probes that did not apply, and why
-	named   bool      // the probes were named: each must attach
-	paths   map[string]string
+	cfg      Config
+	probes   []Probe
+	stats    io.Closer
+	start    time.Time
+	startNs  uint64
+	window   time.Time // the current window began: start, or the last Drain
+	attach   time.Duration
+	opts     Options   // what every probe is attached with
+	skipped  []skipped // probes that did not apply, and why
+	named    bool      // the probes were named: each must attach
+	paths    map[string]string
+	warnings []string // to keep in the capture
+
+	targetMap *ebpf.Map // Options.Targets
+	follow    *follower // nil when its programs cannot load here: exits are then read from /proc
+
+	mu       sync.Mutex      // guards what follows
+	members  []*member       // every target so far, in the order they joined
+	live     map[int]*member // the current targets by pid
+	exited   map[int]uint64  // pids exited, by exit time (bpf clock), whose map entries go at a later Poll
+	detached bool            // the probes are detached: nothing more to attach
+}
+
+// member is one target of the session.
+type member struct {
+	t       *Target
+	added   time.Time
+	exited  time.Time
+	removed time.Time
+	execs   uint32 // execs the kernel counted in its entry
+	own     bool   // the session opened t (AddTarget, a child): Close closes it
+}
+
+func (m *member) info() profile.Target {
+	i := m.t.Info()
+	i.Added, i.Exited, i.Removed = m.added, m.exited, m.removed
+	return i
 }
 
 type skipped struct {
@@ -64,9 +101,15 @@ type skipped struct {
 
 func (k skipped) String() string { return fmt.Sprintf("probe %s skipped: %s", k.name, k.reason) }
 
-// Start checks privileges and BTF, then loads and attaches every probe.
-// On error nothing stays attached.
+// Start checks privileges and BTF, then loads and attaches every probe for
+// target t. On error nothing stays attached.
 func Start(t *Target, cfg Config) (*Session, error) {
+	return StartTargets([]*Target{t}, cfg)
+}
+
+// StartTargets is Start for many targets at once, or none yet (AddTarget
+// adds them while the probes run). On error nothing stays attached.
+func StartTargets(ts []*Target, cfg Config) (*Session, error) {
 	began := time.Now()
 	named := len(cfg.Probes) > 0
 	if !named {
@@ -78,6 +121,9 @@ func Start(t *Target, cfg Config) (*Session, error) {
 	if cfg.Hz < 1 || cfg.Hz > 10000 {
 		return nil, fmt.Errorf("sampling frequency %d Hz out of range: use 1..10000 (99 is the usual)", cfg.Hz)
 	}
+	if len(ts) > MaxTargets {
+		return nil, fmt.Errorf("%d targets: a session profiles at most %d processes", len(ts), MaxTargets)
+	}
 	if err := CheckPrivileges(); err != nil {
 		return nil, err
 	}
@@ -86,9 +132,26 @@ func Start(t *Target, cfg Config) (*Session, error) {
 		return nil, err
 	}
 	_ = rlimit.RemoveMemlock() // older kernels charge BPF maps to RLIMIT_MEMLOCK
-	s := &Session{target: t, cfg: cfg, named: named, paths: map[string]string{}}
+	s := &Session{cfg: cfg, named: named, paths: map[string]string{}, live: map[int]*member{}, exited: map[int]uint64{}}
 	if st, err := ebpf.EnableStats(uint32(unix.BPF_STATS_RUN_TIME)); err == nil {
 		s.stats = st
+	}
+	if s.targetMap, err = newTargetMap(); err != nil {
+		s.Close()
+		return nil, describeLoadError(err)
+	}
+	for _, t := range ts {
+		if err := s.put(t, 0); err != nil {
+			s.Close()
+			return nil, err
+		}
+	}
+	if s.follow, err = startFollower(s.targetMap, cfg.Children, load); err != nil {
+		if cfg.Children {
+			s.Close()
+			return nil, fmt.Errorf("following child processes: %w", describeLoadError(err))
+		}
+		s.warnings = append(s.warnings, "targets: exits and execs are read from /proc, not seen by the kernel: "+kernelRefusal(err))
 	}
 	if cfg.StackInterval < 0 {
 		cfg.StackInterval = DefaultStackInterval
@@ -96,9 +159,9 @@ func Start(t *Target, cfg Config) (*Session, error) {
 	if cfg.IOThreshold < 0 {
 		cfg.IOThreshold = DefaultIOThreshold
 	}
-	s.opts = Options{Hz: cfg.Hz, StackInterval: cfg.StackInterval, IOThreshold: cfg.IOThreshold, Load: load}
+	s.opts = Options{Hz: cfg.Hz, StackInterval: cfg.StackInterval, IOThreshold: cfg.IOThreshold, Load: load, Targets: s.targetMap}
 	for _, name := range cfg.Probes {
-		p, err := s.attachProbe(name)
+		p, err := s.attachProbe(name, s.first())
 		if err != nil {
 			s.Close()
 			return nil, err
@@ -115,16 +178,59 @@ func Start(t *Target, cfg Config) (*Session, error) {
 		}
 		return nil, fmt.Errorf("no probe can attach on this kernel (%s)", strings.Join(why, "; "))
 	}
+	if len(ts) > 1 {
+		s.mu.Lock()
+		for _, t := range ts[1:] {
+			s.notify(t)
+		}
+		s.mu.Unlock()
+	}
 	s.start = time.Now()
 	s.startNs = MonotonicNs()
+	s.window = s.start
 	for _, p := range s.probes {
 		if err := p.Begin(s.startNs); err != nil {
 			s.Close()
 			return nil, fmt.Errorf("starting probe %s: %w", p.Name(), err)
 		}
 	}
+	s.mu.Lock()
+	for _, m := range s.members {
+		m.added = s.start
+	}
+	s.mu.Unlock()
 	s.attach = time.Since(began)
 	return s, nil
+}
+
+// put makes t a target: in the map (events count from startNs, 0: from
+// the window start) and in the list. s.mu must be held, or s not shared yet.
+func (s *Session) put(t *Target, startNs uint64) error {
+	if m := s.live[t.PID]; m != nil {
+		return nil
+	}
+	var e targetEntry
+	e.StartNs = startNs
+	if s.cfg.Children {
+		e.Flags = targetChildren
+	}
+	if err := putTarget(s.targetMap, t.PID, e); err != nil {
+		return fmt.Errorf("adding pid %d to the targets: %w", t.PID, err)
+	}
+	m := &member{t: t, added: time.Now()}
+	s.members = append(s.members, m)
+	s.live[t.PID] = m
+	return nil
+}
+
+// first returns the session's first target, nil when there is none yet.
+func (s *Session) first() *Target {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if len(s.members) == 0 {
+		return nil
+	}
+	return s.members[0].t
 }
 
 // describeLoadError turns the kernel's refusals into advice.
@@ -138,14 +244,14 @@ func describeLoadError(err error) error {
 	return err
 }
 
-// attachProbe loads and attaches one probe. A probe that does not apply
-// to the target is recorded as skipped and returned as nil.
-func (s *Session) attachProbe(name string) (Probe, error) {
+// attachProbe loads and attaches one probe for t (nil: no target yet). A
+// probe that does not apply to t is recorded as skipped and returned as nil.
+func (s *Session) attachProbe(name string, t *Target) (Probe, error) {
 	p, err := New(name)
 	if err != nil {
 		return nil, err
 	}
-	if err := p.Attach(s.target, s.opts); err != nil {
+	if err := p.Attach(t, s.opts); err != nil {
 		p.Close()
 		var skip *Skipped
 		if errors.As(err, &skip) {
@@ -184,8 +290,14 @@ func kernelRefusal(err error) string {
 // that found nothing before the exec (a C command's libssl is mapped only
 // after it).
 func (s *Session) Add(name string) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
 	s.skipped = slices.DeleteFunc(s.skipped, func(k skipped) bool { return k.name == name })
-	p, err := s.attachProbe(name)
+	var t *Target
+	if len(s.members) > 0 {
+		t = s.members[0].t
+	}
+	p, err := s.attachProbe(name, t)
 	if err != nil || p == nil {
 		return err
 	}
@@ -197,8 +309,52 @@ func (s *Session) Add(name string) error {
 	return nil
 }
 
+// notify tells the probes about target t, new or just exec'd: those that
+// attach per target (TargetAdder) attach to what is new in it, and a probe
+// bound to the image that found nothing in the targets so far is tried on
+// it. s.mu must be held.
+func (s *Session) notify(t *Target) {
+	if s.detached {
+		return
+	}
+	for _, p := range s.probes {
+		if a, ok := p.(TargetAdder); ok {
+			if err := a.AddTarget(t); err != nil {
+				s.warnings = append(s.warnings, fmt.Sprintf("probe %s: pid %d (%s): %v", p.Name(), t.PID, t.Comm, err))
+			}
+		}
+	}
+	for _, k := range slices.Clone(s.skipped) {
+		if k.kernel || !ImageBound(k.name) {
+			continue
+		}
+		p, err := New(k.name)
+		if err != nil {
+			continue
+		}
+		if err := p.Attach(t, s.opts); err != nil {
+			p.Close()
+			continue // still nothing to attach to: the first reason stands
+		}
+		if !s.start.IsZero() {
+			if err := p.Begin(MonotonicNs()); err != nil {
+				p.Close()
+				s.warnings = append(s.warnings, fmt.Sprintf("starting probe %s for pid %d: %v", k.name, t.PID, err))
+				continue
+			}
+		}
+		if pp, ok := p.(Path); ok {
+			s.paths[k.name] = pp.Path()
+		}
+		s.skipped = slices.DeleteFunc(s.skipped, func(o skipped) bool { return o.name == k.name })
+		s.probes = append(s.probes, p)
+	}
+}
+
 // WasSkipped reports whether probe name did not apply when attached.
 func (s *Session) WasSkipped(name string) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
 	return slices.ContainsFunc(s.skipped, func(k skipped) bool { return k.name == name })
 }
 
@@ -216,21 +372,37 @@ func ImageBound(name string) bool {
 // Skipped lists the probes that did not apply to this target or that
 // this kernel cannot load, and why, one line each.
 func (s *Session) Skipped() []string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.skippedLocked()
+}
+
+func (s *Session) skippedLocked() []string {
 	out := make([]string, len(s.skipped))
 	for i, k := range s.skipped {
 		out[i] = k.String()
 		if k.kernel {
-			out[i] += "; capturing with " + strings.Join(s.Attached(), ", ")
+			out[i] += "; capturing with " + strings.Join(s.attachedLocked(), ", ")
 		}
 	}
 	return out
 }
 
 // Paths says, per attached probe, which way it chose on this kernel.
-func (s *Session) Paths() map[string]string { return s.paths }
+func (s *Session) Paths() map[string]string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return maps.Clone(s.paths)
+}
 
 // Attached lists the probes that are attached.
 func (s *Session) Attached() []string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.attachedLocked()
+}
+
+func (s *Session) attachedLocked() []string {
 	var out []string
 	for _, p := range s.probes {
 		out = append(out, p.Name())
@@ -246,11 +418,198 @@ func (s *Session) StartTime() time.Time { return s.start }
 
 // Progress sums the live progress of every probe.
 func (s *Session) Progress() map[string]Progress {
+	s.mu.Lock()
+	defer s.mu.Unlock()
 	out := map[string]Progress{}
 	for _, p := range s.probes {
 		out[p.Name()] = p.Progress()
 	}
 	return out
+}
+
+// AddTarget makes process pid a target from now on, while the probes stay
+// attached: its events count from this moment (a thread already off the
+// CPU is accounted from now, not from the window start). A pid that is a
+// target already is left as it is. With Config.Children its future child
+// processes are followed too.
+func (s *Session) AddTarget(pid int) error {
+	t, err := OpenTarget(pid)
+	if err != nil {
+		return err
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.live[pid] != nil {
+		t.Close()
+		return nil
+	}
+	var startNs uint64
+	if !s.start.IsZero() {
+		startNs = MonotonicNs()
+	}
+	if err := s.put(t, startNs); err != nil {
+		t.Close()
+		return err
+	}
+	s.members[len(s.members)-1].own = true
+	s.notify(t)
+	return nil
+}
+
+// RemoveTarget stops profiling process pid; what was recorded of it stays
+// in the capture. Its children already followed stay targets. The uprobes
+// of its files stay too while the session runs (other targets may run the
+// same files); they record nothing for it.
+func (s *Session) RemoveTarget(pid int) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	m := s.live[pid]
+	if m == nil {
+		return fmt.Errorf("pid %d is not a target of this session", pid)
+	}
+	if err := s.targetMap.Delete(uint32(pid)); err != nil && !errors.Is(err, ebpf.ErrKeyNotExist) {
+		return fmt.Errorf("removing pid %d from the targets: %w", pid, err)
+	}
+	m.removed = time.Now()
+	delete(s.live, pid)
+	return nil
+}
+
+// Targets lists every process the session has profiled, in the order they
+// became targets, with when they joined and when they exited or were
+// removed.
+func (s *Session) Targets() []profile.Target {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	out := make([]profile.Target, len(s.members))
+	for i, m := range s.members {
+		out[i] = m.info()
+	}
+	return out
+}
+
+// Changes are what Poll found since its last call, pids in increasing
+// order.
+type Changes struct {
+	// Added are child processes the kernel made targets at fork
+	// (Config.Children): snapshot their mappings now for symbolization.
+	// One that exited already is in Exited too; one that never exec'd
+	// maps the same files as its parent (Target.Parent).
+	Added []int
+	// Execed are targets that ran a new program: their mappings changed.
+	Execed []int
+	// Exited are targets whose last thread exited; they are no longer
+	// targets (their pids may be reused).
+	Exited []int
+}
+
+// Empty reports whether nothing changed.
+func (c Changes) Empty() bool { return len(c.Added)+len(c.Execed)+len(c.Exited) == 0 }
+
+// exitGrace is how long a target's entry stays in the map after its last
+// thread exited: that thread still switches out once, and the sched probe
+// accounts that.
+const exitGrace = 50 * time.Millisecond
+
+// Poll reads what the kernel noted in the target map since the last call:
+// children that became targets at fork, targets that exec'd and targets
+// that exited. Call it every 100 ms to 1 s while the capture runs, and
+// snapshot the mappings of what it returns; the probes that attach per
+// target (TLS uprobes) attach to new files from here. Collect polls a last
+// time itself.
+func (s *Session) Poll() (Changes, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.poll()
+}
+
+func (s *Session) poll() (Changes, error) {
+	var ch Changes
+	now := MonotonicNs()
+	entries := map[int]targetEntry{}
+	var (
+		k uint32
+		e targetEntry
+	)
+	it := s.targetMap.Iterate()
+	for it.Next(&k, &e) {
+		entries[int(k)] = e
+	}
+	if err := it.Err(); err != nil {
+		return ch, fmt.Errorf("reading the target map: %w", err)
+	}
+	for _, pid := range slices.Sorted(maps.Keys(entries)) {
+		e := entries[pid]
+		if at, ok := s.exited[pid]; ok { // reported already; the entry goes after the grace
+			if now-at >= uint64(exitGrace) {
+				_ = s.targetMap.Delete(uint32(pid))
+				delete(s.exited, pid)
+			}
+			continue
+		}
+		m := s.live[pid]
+		switch {
+		case m == nil && e.Flags&targetForked != 0:
+			m = s.adopt(pid, e)
+			ch.Added = append(ch.Added, pid)
+			if e.ExitNs == 0 {
+				s.notify(m.t)
+			}
+		case m == nil:
+			continue // removed meanwhile
+		case e.Execs != m.execs:
+			m.execs = e.Execs
+			m.t.Refresh()
+			m.t.ImagePath = ""
+			ch.Execed = append(ch.Execed, pid)
+			if e.ExitNs == 0 {
+				s.notify(m.t)
+			}
+		}
+		if e.ExitNs != 0 {
+			if comm := CommString(e.Comm); comm != "" {
+				m.t.Comm = comm
+			}
+			m.exited = monoTime(e.ExitNs)
+			delete(s.live, pid)
+			s.exited[pid] = e.ExitNs
+			ch.Exited = append(ch.Exited, pid)
+		}
+	}
+	if s.follow == nil { // no exit program: ask /proc
+		for _, pid := range slices.Sorted(maps.Keys(s.live)) {
+			if m := s.live[pid]; !m.t.Alive() {
+				m.exited = time.Now()
+				delete(s.live, pid)
+				_ = s.targetMap.Delete(uint32(pid))
+				ch.Exited = append(ch.Exited, pid)
+			}
+		}
+	}
+	slices.Sort(ch.Exited)
+	return ch, nil
+}
+
+// adopt records child pid, which the kernel made a target at fork.
+func (s *Session) adopt(pid int, e targetEntry) *member {
+	var t *Target
+	if e.ExitNs == 0 {
+		t, _ = OpenTarget(pid) // gone meanwhile: what the entry says is all there is
+	}
+	if t == nil {
+		t = &Target{PID: pid, Comm: CommString(e.Comm), pidfd: -1}
+	}
+	t.Parent = int(e.Parent)
+	m := &member{t: t, added: monoTime(e.StartNs), execs: e.Execs, own: true}
+	s.members = append(s.members, m)
+	s.live[pid] = m
+	return m
+}
+
+// monoTime converts a time on the clock of bpf_ktime_get_ns to wall-clock
+// time.
+func monoTime(ns uint64) time.Time {
+	return time.Now().Add(-time.Duration(MonotonicNs() - ns))
 }
 
 // Stop ends the window, detaches every probe, collects what they
@@ -265,26 +624,24 @@ func (s *Session) Stop(cause string) *profile.Capture {
 // Collect ends the window, detaches every probe and collects what they
 // aggregated, leaving the kernel objects open: the caller writes its
 // outputs first and then calls Close, which may wait for the kernel
-// (per-syscall tracepoints take seconds to unlink).
+// (per-syscall tracepoints take seconds to unlink). It polls the target
+// map a last time, so Capture.Targets holds every process profiled.
 func (s *Session) Collect(cause string) *profile.Capture {
 	endNs := MonotonicNs()
 	end := time.Now()
+	s.mu.Lock()
+	defer s.mu.Unlock()
 	for _, p := range s.probes {
 		p.Detach()
 	}
-	c := &profile.Capture{
-		Target:     s.target.Info(),
-		Start:      s.start,
-		End:        end,
-		Hz:         s.cfg.Hz,
-		EndCause:   cause,
-		Histograms: map[string]*profile.Histogram{},
-		Counts:     map[string]uint64{},
-		Drops:      map[string]uint64{},
-		Threads:    map[uint32]*profile.Thread{},
-		Warnings:   s.Skipped(),
-		Kernel:     profile.Kernel{Release: kernelRelease(), Paths: s.paths},
+	s.detached = true
+	if s.follow != nil {
+		s.follow.detach()
 	}
+	if _, err := s.poll(); err != nil {
+		s.warnings = append(s.warnings, err.Error())
+	}
+	c := s.newCapture(end, cause)
 	for _, p := range s.probes {
 		c.Probes = append(c.Probes, p.Name())
 		if d, ok := Describe(p.Name()); ok {
@@ -300,19 +657,91 @@ func (s *Session) Collect(cause string) *profile.Capture {
 	return c
 }
 
+// ErrNotDrainable is returned by Drain when a probe of the session cannot
+// drain (only cpu can so far).
+var ErrNotDrainable = errors.New("probe cannot hand over its figures while attached")
+
+// Drain ends the current window and begins the next while the probes stay
+// attached, for rolling windows: it returns what they aggregated since the
+// window began (Start, or the last Drain); no event is lost or counted in
+// two windows. It polls the targets first, as Collect does. Every probe
+// must implement Drainer, or Drain fails with ErrNotDrainable and changes
+// nothing. Self-cost and targets_children cover the session so far, not
+// the window; drops are counted in the window that read them, so one that
+// happened at a switch may land in the next.
+func (s *Session) Drain() (*profile.Capture, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for _, p := range s.probes {
+		if _, ok := p.(Drainer); !ok {
+			return nil, fmt.Errorf("draining probe %s: %w", p.Name(), ErrNotDrainable)
+		}
+	}
+	if s.detached {
+		return nil, errors.New("draining: the session is collected already")
+	}
+	if _, err := s.poll(); err != nil {
+		s.warnings = append(s.warnings, err.Error())
+	}
+	endNs, end := MonotonicNs(), time.Now()
+	c := s.newCapture(end, "drain")
+	for _, p := range s.probes {
+		c.Probes = append(c.Probes, p.Name())
+		if err := p.(Drainer).Drain(c, endNs); err != nil {
+			c.Warnings = append(c.Warnings, fmt.Sprintf("probe %s: draining: %v", p.Name(), err))
+		}
+	}
+	c.SelfCost = s.selfCost()
+	s.window = end
+	return c, nil
+}
+
+// newCapture starts the capture of the current window, ending at end.
+// s.mu must be held.
+func (s *Session) newCapture(end time.Time, cause string) *profile.Capture {
+	c := &profile.Capture{
+		Start:      s.window,
+		End:        end,
+		Hz:         s.cfg.Hz,
+		EndCause:   cause,
+		Histograms: map[string]*profile.Histogram{},
+		Counts:     map[string]uint64{},
+		Drops:      map[string]uint64{},
+		Threads:    map[uint32]*profile.Thread{},
+		Warnings:   append(s.skippedLocked(), s.warnings...),
+		Kernel:     profile.Kernel{Release: kernelRelease(), Paths: maps.Clone(s.paths)},
+	}
+	for _, m := range s.members {
+		c.Targets = append(c.Targets, m.info())
+	}
+	if len(c.Targets) > 0 {
+		c.Target = c.Targets[0]
+	}
+	if s.follow != nil && s.follow.children {
+		c.Counts["targets_children"], c.Drops["targets_full"] = s.follow.counts()
+	}
+	return c
+}
+
 func (s *Session) selfCost() profile.SelfCost {
 	sc := profile.SelfCost{BPFPrograms: map[string]uint64{}, AttachSeconds: s.attach.Seconds()}
-	for _, p := range s.probes {
-		for name, prog := range p.Programs() {
+	add := func(owner string, progs map[string]*ebpf.Program) {
+		for name, prog := range progs {
 			st, err := prog.Stats()
 			if err != nil {
 				continue
 			}
-			sc.BPFPrograms[p.Name()+"/"+name] = uint64(st.Runtime)
+			sc.BPFPrograms[owner+"/"+name] = uint64(st.Runtime)
 			sc.BPFRunNs += uint64(st.Runtime)
 			sc.BPFRunCount += st.RunCount
 			sc.BPFMissedRuns += st.RecursionMisses
 		}
+	}
+	for _, p := range s.probes {
+		add(p.Name(), p.Programs())
+	}
+	if s.follow != nil {
+		add("targets", s.follow.progs)
 	}
 	var ru unix.Rusage
 	if unix.Getrusage(unix.RUSAGE_SELF, &ru) == nil {
@@ -323,14 +752,32 @@ func (s *Session) selfCost() profile.SelfCost {
 	return sc
 }
 
-// Close detaches and frees everything; safe to call more than once.
+// Close detaches and frees everything; safe to call more than once. The
+// targets given to the session stay open (their owner closes them); those
+// the session opened itself are closed.
 func (s *Session) Close() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
 	for _, p := range slices.Backward(s.probes) {
 		p.Close()
+	}
+	s.probes = nil
+	if s.follow != nil {
+		s.follow.close()
+		s.follow = nil
+	}
+	if s.targetMap != nil {
+		s.targetMap.Close()
+		s.targetMap = nil
 	}
 	if s.stats != nil {
 		s.stats.Close()
 		s.stats = nil
+	}
+	for _, m := range s.members {
+		if m.own {
+			m.t.Close()
+		}
 	}
 }
 

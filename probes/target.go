@@ -14,12 +14,15 @@ import (
 	"github.com/perfprobe/perfprobe/profile"
 )
 
-// Target is the process being profiled.
+// Target is a process being profiled.
 type Target struct {
 	PID     int
 	Comm    string
 	Exe     string
 	Cmdline []string
+	// Parent is the target that forked this one when it was followed as
+	// a child (Config.Children), else 0.
+	Parent int
 	// ImagePath, when set, is the executable the target is about to exec
 	// (perfprobe run holds the command before exec): probes that attach to
 	// the executable's file (uprobes) use it instead of /proc/PID/exe.
@@ -166,13 +169,28 @@ func (t *Target) Close() {
 
 // Info is the target as the capture records it.
 func (t *Target) Info() profile.Target {
-	return profile.Target{PID: t.PID, Comm: t.Comm, Exe: t.Exe, Cmdline: t.Cmdline}
+	return profile.Target{PID: t.PID, Comm: t.Comm, Exe: t.Exe, Cmdline: t.Cmdline, Parent: t.Parent, Started: bootTime(t.startTime)}
+}
+
+// bootTime converts a time in clock ticks after boot (/proc/PID/stat) to
+// wall-clock time; zero for 0.
+func bootTime(ticks uint64) time.Time {
+	var ts unix.Timespec
+	if ticks == 0 || unix.ClockGettime(unix.CLOCK_BOOTTIME, &ts) != nil {
+		return time.Time{}
+	}
+	const tick = time.Second / 100 // sysconf(_SC_CLK_TCK) is 100 on Linux
+	since := time.Duration(ts.Nano()) - time.Duration(ticks)*tick
+	return time.Now().Add(-since).Round(tick)
 }
 
 // ThreadNames reads the current names of the target's threads.
-func (t *Target) ThreadNames() map[uint32]string {
+func (t *Target) ThreadNames() map[uint32]string { return ThreadNames(t.PID) }
+
+// ThreadNames reads the current names of the threads of process pid.
+func ThreadNames(pid int) map[uint32]string {
 	out := map[uint32]string{}
-	dirs, _ := filepath.Glob(fmt.Sprintf("/proc/%d/task/*/comm", t.PID))
+	dirs, _ := filepath.Glob(fmt.Sprintf("/proc/%d/task/*/comm", pid))
 	for _, p := range dirs {
 		tid, err := strconv.Atoi(filepath.Base(filepath.Dir(p)))
 		if err != nil {

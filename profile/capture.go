@@ -26,7 +26,12 @@ type Kernel struct {
 // stacks (unsymbolized addresses) with values, histograms, counters, drops
 // and what the capture itself cost.
 type Capture struct {
-	Target   Target    `json:"target"`
+	// Target is the first of Targets, for readers of one-process captures.
+	Target Target `json:"target"`
+	// Targets are every process profiled, in the order they became
+	// targets: given at the start, added during the capture, or followed
+	// as children of a target.
+	Targets  []Target  `json:"targets"`
 	Start    time.Time `json:"start"`
 	End      time.Time `json:"end"`
 	Probes   []string  `json:"probes"`
@@ -46,18 +51,26 @@ type Capture struct {
 	Warnings    []string              `json:"-"`
 }
 
-// Target identifies the profiled process.
+// Target identifies a profiled process.
 type Target struct {
 	PID     int      `json:"pid"`
 	Comm    string   `json:"comm"`
 	Exe     string   `json:"exe"`
 	Cmdline []string `json:"cmdline,omitempty"`
+	// Parent is the target that forked this one when it was followed as
+	// a child, else 0.
+	Parent  int       `json:"parent,omitempty"`
+	Started time.Time `json:"started,omitzero"` // the process started (10 ms resolution)
+	Added   time.Time `json:"added,omitzero"`   // it became a target: the window start for those given at the start
+	Exited  time.Time `json:"exited,omitzero"`  // its last thread exited, during the capture
+	Removed time.Time `json:"removed,omitzero"` // it stopped being a target while it ran
 }
 
 // Stack is one aggregated stack of one thread for one sample type. Addresses
 // are leaf first, as the kernel reports them.
 type Stack struct {
 	Type   string   // one of the Type* constants
+	PID    uint32   // process id (tgid) of the thread; 0: the capture's Target
 	TID    uint32   // thread id
 	Thread string   // thread name (comm) when known
 	User   []uint64 // user-space return addresses, leaf first
@@ -72,6 +85,7 @@ type Stack struct {
 // Thread holds the per-thread time accounting of one capture window.
 type Thread struct {
 	TID        uint32 `json:"tid"`
+	PID        uint32 `json:"pid,omitempty"` // its process
 	Name       string `json:"name"`
 	OnCPUNs    uint64 `json:"oncpu_ns"`    // exact, from the scheduler
 	BlockedNs  uint64 `json:"blocked_ns"`  // switch-out until wakeup

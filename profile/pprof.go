@@ -3,6 +3,7 @@ package profile
 import (
 	"fmt"
 	"slices"
+	"strings"
 	"time"
 
 	"github.com/google/pprof/profile"
@@ -10,17 +11,27 @@ import (
 	"github.com/perfprobe/perfprobe/profile/symbolize"
 )
 
-// Symbols resolves the addresses of one capture.
+// Symbols resolves the addresses of one capture. User resolves in the
+// capture's one process; a Symbols that also implements PIDSymbols
+// resolves each stack's user addresses in its own process (Stack.PID).
 type Symbols interface {
 	User(addr uint64, returnAddr bool) symbolize.Frame
 	Kernel(addr uint64) symbolize.Frame
 }
 
-// ProcessSymbols resolves through a process snapshot and the kernel's
-// symbols; either may be nil, and then addresses stay raw.
+// PIDSymbols resolves the user addresses of many processes.
+type PIDSymbols interface {
+	UserOf(pid int, addr uint64, returnAddr bool) symbolize.Frame
+}
+
+// ProcessSymbols resolves through process snapshots and the kernel's
+// symbols: Processes by pid, or Process, the snapshot of a one-process
+// capture, for the stacks of its pid (and those without one). Any may be
+// nil, and then addresses stay raw.
 type ProcessSymbols struct {
-	Process *symbolize.Process
-	Kern    *symbolize.Kernel
+	Process   *symbolize.Process
+	Processes map[int]*symbolize.Process
+	Kern      *symbolize.Kernel
 }
 
 // User implements Symbols.
@@ -29,6 +40,17 @@ func (s ProcessSymbols) User(addr uint64, ret bool) symbolize.Frame {
 		return symbolize.Frame{Addr: addr, Function: fmt.Sprintf("[unknown]+0x%x", addr)}
 	}
 	return s.Process.Symbolize(addr, ret)
+}
+
+// UserOf implements PIDSymbols.
+func (s ProcessSymbols) UserOf(pid int, addr uint64, ret bool) symbolize.Frame {
+	if p := s.Processes[pid]; p != nil {
+		return p.Symbolize(addr, ret)
+	}
+	if s.Process != nil && (pid == 0 || s.Process.PID() == pid) {
+		return s.Process.Symbolize(addr, ret)
+	}
+	return symbolize.Frame{Addr: addr, Function: fmt.Sprintf("[unknown]+0x%x", addr)}
 }
 
 // Kernel implements Symbols.
@@ -42,7 +64,9 @@ func (s ProcessSymbols) Kernel(addr uint64) symbolize.Frame {
 // ToPprof symbolizes the capture's stacks into one pprof profile. Each
 // quantity is its own sample type; a sample carries a value in exactly one
 // of them (on-CPU samples also in "samples"). Samples are labelled with
-// the thread id ("tid") and name ("thread").
+// their process ("pid", and "comm", its name when the capture knows it)
+// and thread ("tid" and "thread"). User addresses resolve in their own
+// process when sym implements PIDSymbols.
 func (c *Capture) ToPprof(sym Symbols) (*profile.Profile, error) {
 	b := newBuilder(sym)
 	p := b.p
@@ -64,7 +88,13 @@ func (c *Capture) ToPprof(sym Symbols) (*profile.Profile, error) {
 		p.PeriodType = &profile.ValueType{Type: "cpu", Unit: "nanoseconds"}
 		p.Period = int64(time.Second) / int64(c.Hz)
 	}
-	p.Comments = []string{fmt.Sprintf("perfprobe capture of pid %d (%s)", c.Target.PID, c.Target.Comm)}
+	p.Comments = []string{c.describe()}
+	comms := map[int]string{c.Target.PID: c.Target.Comm}
+	for _, t := range c.Targets { // the latest name of a pid: after an exec
+		if t.Comm != "" {
+			comms[t.PID] = t.Comm
+		}
+	}
 	index := map[string]int{}
 	for i, t := range types {
 		index[t.Name] = i
@@ -79,13 +109,21 @@ func (c *Capture) ToPprof(sym Symbols) (*profile.Profile, error) {
 		if types[i].Samples {
 			vals[0] = s.Count
 		}
+		pid := int(s.PID)
+		if pid == 0 {
+			pid = c.Target.PID
+		}
 		sample := &profile.Sample{
 			Value:    vals,
-			Location: b.stack(s.User, s.Kernel),
-			NumLabel: map[string][]int64{"tid": {int64(s.TID)}},
+			Location: b.stack(pid, s.User, s.Kernel),
+			NumLabel: map[string][]int64{"pid": {int64(pid)}, "tid": {int64(s.TID)}},
 		}
-		if s.Thread != "" || len(s.Labels) > 0 {
+		comm := comms[pid]
+		if s.Thread != "" || comm != "" || len(s.Labels) > 0 {
 			sample.Label = map[string][]string{}
+		}
+		if comm != "" {
+			sample.Label["comm"] = []string{comm}
 		}
 		if s.Thread != "" {
 			sample.Label["thread"] = []string{s.Thread}
@@ -133,6 +171,23 @@ func (c *Capture) sampleTypes() []SampleType {
 	return append([]SampleType{SampleCount}, out...)
 }
 
+// describe says which processes the capture is of, for the profile's
+// comments.
+func (c *Capture) describe() string {
+	if len(c.Targets) <= 1 {
+		return fmt.Sprintf("perfprobe capture of pid %d (%s)", c.Target.PID, c.Target.Comm)
+	}
+	parts := make([]string, 0, min(len(c.Targets), 10))
+	for _, t := range c.Targets[:cap(parts)] {
+		parts = append(parts, fmt.Sprintf("%d (%s)", t.PID, t.Comm))
+	}
+	more := ""
+	if n := len(c.Targets) - len(parts); n > 0 {
+		more = fmt.Sprintf(" and %d more", n)
+	}
+	return fmt.Sprintf("perfprobe capture of %d processes: pids %s%s", len(c.Targets), strings.Join(parts, ", "), more)
+}
+
 type builder struct {
 	sym       Symbols
 	p         *profile.Profile
@@ -143,6 +198,7 @@ type builder struct {
 
 type locKey struct {
 	kernel bool
+	pid    int // of a user address
 	addr   uint64
 	ret    bool
 }
@@ -159,9 +215,10 @@ func newBuilder(sym Symbols) *builder {
 	}
 }
 
-// stack returns the pprof locations of one stack, leaf first: kernel
-// frames (which ran on behalf of the user leaf) before user frames.
-func (b *builder) stack(user, kernel []uint64) []*profile.Location {
+// stack returns the pprof locations of one stack of process pid, leaf
+// first: kernel frames (which ran on behalf of the user leaf) before user
+// frames.
+func (b *builder) stack(pid int, user, kernel []uint64) []*profile.Location {
 	locs := make([]*profile.Location, 0, len(user)+len(kernel))
 	for i, a := range kernel {
 		locs = append(locs, b.location(locKey{kernel: true, addr: a, ret: i > 0}))
@@ -170,7 +227,7 @@ func (b *builder) stack(user, kernel []uint64) []*profile.Location {
 		// Every user frame but the leaf is a return address; a leaf
 		// under kernel frames is one too (the syscall's return).
 		ret := i > 0 || len(kernel) > 0
-		locs = append(locs, b.location(locKey{addr: a, ret: ret}))
+		locs = append(locs, b.location(locKey{pid: pid, addr: a, ret: ret}))
 	}
 	return locs
 }
@@ -187,6 +244,8 @@ func (b *builder) location(k locKey) *profile.Location {
 		}
 		fr = b.sym.Kernel(addr)
 		fr.Addr = k.addr
+	} else if ps, ok := b.sym.(PIDSymbols); ok {
+		fr = ps.UserOf(k.pid, k.addr, k.ret)
 	} else {
 		fr = b.sym.User(k.addr, k.ret)
 	}

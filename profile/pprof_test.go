@@ -3,6 +3,7 @@ package profile
 import (
 	"bytes"
 	"fmt"
+	"strings"
 	"testing"
 	"time"
 
@@ -100,6 +101,59 @@ func TestToPprof(t *testing.T) {
 	}
 	if p.DefaultSampleType != TypeOnCPU || p.Period != 1e7 || p.DurationNanos != 2e9 {
 		t.Errorf("default %q period %d duration %d", p.DefaultSampleType, p.Period, p.DurationNanos)
+	}
+}
+
+// pidSymbols resolves each process's addresses from its own table.
+type pidSymbols map[int]tableSymbols
+
+func (s pidSymbols) User(addr uint64, ret bool) symbolize.Frame { return s[0].User(addr, ret) }
+func (s pidSymbols) Kernel(addr uint64) symbolize.Frame         { return s[0].Kernel(addr) }
+func (s pidSymbols) UserOf(pid int, addr uint64, ret bool) symbolize.Frame {
+	return s[pid].User(addr, ret)
+}
+
+// Stacks of several processes: each resolves in its own process (the same
+// address names another function in each), and each sample carries its
+// pid and its process's comm.
+func TestToPprofProcesses(t *testing.T) {
+	start := time.Date(2026, 11, 26, 12, 0, 0, 0, time.UTC)
+	c := &Capture{
+		Target: Target{PID: 42, Comm: "app"},
+		Targets: []Target{
+			{PID: 42, Comm: "app"},
+			{PID: 43, Comm: "tool", Parent: 42},
+		},
+		Start: start, End: start.Add(time.Second), Hz: 100,
+		Stacks: []Stack{
+			{Type: TypeOnCPU, PID: 42, TID: 42, User: []uint64{0x401000}, Value: 3e7, Count: 3},
+			{Type: TypeOnCPU, PID: 43, TID: 43, User: []uint64{0x401000}, Value: 5e7, Count: 5},
+			{Type: TypeOnCPU, TID: 44, User: []uint64{0x401000}, Value: 1e7, Count: 1}, // no pid: the target's
+		},
+	}
+	syms := pidSymbols{
+		0:  {user: map[uint64]string{}},
+		42: {user: map[uint64]string{0x401000: "main.spin"}},
+		43: {user: map[uint64]string{0x401000: "tool.work"}},
+	}
+	p, err := c.ToPprof(syms)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := map[string]int64{}
+	for _, s := range p.Sample {
+		pid, comm := s.NumLabel["pid"], s.Label["comm"]
+		if len(pid) != 1 || len(comm) != 1 {
+			t.Fatalf("sample labels %v %v: want one pid and one comm", s.NumLabel, s.Label)
+		}
+		got[fmt.Sprintf("%d %s %s", pid[0], comm[0], s.Location[0].Line[0].Function.Name)] += s.Value[0]
+	}
+	want := map[string]int64{"42 app main.spin": 4, "43 tool tool.work": 5}
+	if fmt.Sprint(got) != fmt.Sprint(want) {
+		t.Errorf("samples by pid, comm and leaf: %v, want %v", got, want)
+	}
+	if !strings.Contains(p.Comments[0], "2 processes") {
+		t.Errorf("comment %q does not say the capture is of several processes", p.Comments[0])
 	}
 }
 

@@ -18,6 +18,7 @@ const ReportSchema = 1
 type Report struct {
 	Schema     int                        `json:"schema"`
 	Target     Target                     `json:"target"`
+	Targets    []Target                   `json:"targets"`
 	Window     Window                     `json:"window"`
 	Probes     []string                   `json:"probes"`
 	Kernel     Kernel                     `json:"kernel"`
@@ -96,7 +97,7 @@ func Summarize(h *Histogram) HistogramReport {
 func (c *Capture) Report(p *profile.Profile, files map[string]string) *Report {
 	r := &Report{
 		Schema: ReportSchema,
-		Target: c.Target,
+		Target: c.Target, Targets: c.Targets,
 		Window: Window{Start: c.Start, End: c.End, DurationSeconds: c.End.Sub(c.Start).Seconds(), EndCause: c.EndCause},
 		Probes: c.Probes, Kernel: c.Kernel, Hz: c.Hz,
 		Histograms: map[string]HistogramReport{},
@@ -109,6 +110,9 @@ func (c *Capture) Report(p *profile.Profile, files map[string]string) *Report {
 	}
 	if r.Warnings == nil {
 		r.Warnings = []string{}
+	}
+	if r.Targets == nil {
+		r.Targets = []Target{c.Target}
 	}
 	for name, h := range c.Histograms {
 		r.Histograms[name] = Summarize(h)

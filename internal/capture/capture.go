@@ -2,79 +2,277 @@ package capture
 
 import (
 	"context"
+	"errors"
+	"fmt"
+	"maps"
+	"slices"
+	"sync"
 	"time"
 
 	"github.com/perfprobe/perfprobe/probes"
+	"github.com/perfprobe/perfprobe/profile"
 	"github.com/perfprobe/perfprobe/profile/symbolize"
 )
 
-// Session is one capture in progress: the probes attached to a target, its
-// mappings snapshotted for symbolization, and the Go profiles being
-// fetched beside it.
+// Session is one capture in progress: the probes attached to the targets,
+// their mappings snapshotted for symbolization as they appear, and the Go
+// profiles being fetched beside it.
 type Session struct {
 	opts    Options
-	target  *probes.Target
+	sel     Selector // matched again while the capture runs (Comm, Cgroup)
+	first   *probes.Target
+	owned   []*probes.Target // opened here, closed by Close
 	probes  *probes.Session
 	syms    *symbolize.Symbolizer
-	proc    *symbolize.Process
-	pending []string // warnings to keep in capture.json
 	goFetch *GoFetch
-	// ownTarget: the session opened the target (StartRun) and closes it.
-	ownTarget bool
+
+	mu      sync.Mutex
+	procs   map[int]*symbolize.Process
+	exited  map[int]bool
+	changes probes.Changes // everything polled, merged
+	pending []string       // warnings to keep in capture.json
 }
 
-// shared is the symbolizer of every capture of this process that gives
-// none: binaries and the kernel's symbols (~0.3 s to load) are parsed once.
+// shared is the symbolizer of every capture of this process: binaries and
+// the kernel's symbols (~0.3 s to load) are parsed once.
 var shared = symbolize.New()
 
 // Start attaches the probes to t, snapshots its mappings and starts
 // fetching its Go profiles. On error nothing stays attached.
 func Start(t *probes.Target, o Options) (*Session, error) {
-	return start(t, o, shared)
+	return start([]*probes.Target{t}, Selector{}, o)
 }
 
-func start(t *probes.Target, o Options, syms *symbolize.Symbolizer) (*Session, error) {
+// StartTargets captures the processes ts (none: targets come later with
+// AddTarget, or as children). The caller keeps ownership of ts.
+func StartTargets(ts []*probes.Target, o Options) (*Session, error) {
+	return start(ts, Selector{}, o)
+}
+
+// StartSelected captures every process sel matches now and, for a comm
+// pattern or a cgroup, every process that comes to match while it runs;
+// with Options.Children, their children too. The Go runtime's profiles
+// are fetched when the capture starts with one process.
+func StartSelected(sel Selector, o Options) (*Session, error) {
+	if err := sel.Validate(); err != nil {
+		return nil, err
+	}
 	if err := o.Validate(); err != nil {
 		return nil, err
 	}
-	s := &Session{opts: o, target: t, syms: syms}
-	ps, err := probes.Start(t, o.config())
+	pids, err := sel.Match()
+	if err != nil {
+		return nil, err
+	}
+	var ts []*probes.Target
+	closeAll := func() {
+		for _, t := range ts {
+			t.Close()
+		}
+	}
+	for _, pid := range pids {
+		t, err := probes.OpenTarget(pid)
+		if errors.Is(err, probes.ErrNoSuchProcess) && (sel.Comm != nil || sel.Cgroup != "") {
+			continue // exited since it matched
+		}
+		if err != nil {
+			closeAll()
+			return nil, err
+		}
+		ts = append(ts, t)
+	}
+	for _, pid := range sel.PIDs {
+		if !slices.Contains(pids, pid) {
+			closeAll()
+			_, err := probes.OpenTarget(pid) // says why, in the words attach uses
+			if err == nil {
+				err = fmt.Errorf("pid %d cannot be profiled", pid)
+			}
+			return nil, err
+		}
+	}
+	if len(ts) == 0 && sel.PIDs == nil && o.Duration == 0 {
+		return nil, fmt.Errorf("no process matches %s yet, and with no duration the capture would wait forever: give a duration", sel)
+	}
+	s, err := start(ts, sel, o)
+	if err != nil {
+		closeAll()
+		return nil, err
+	}
+	s.owned = ts
+	return s, nil
+}
+
+func start(ts []*probes.Target, sel Selector, o Options) (*Session, error) {
+	if err := o.Validate(); err != nil {
+		return nil, err
+	}
+	s := &Session{opts: o, sel: sel, syms: shared, procs: map[int]*symbolize.Process{}, exited: map[int]bool{}}
+	if len(ts) > 0 {
+		s.first = ts[0]
+	}
+	ps, err := probes.StartTargets(ts, o.config())
 	if err != nil {
 		return nil, err
 	}
 	s.probes = ps
-	s.Refresh()
-	s.goFetch = StartGoFetch(t.PID, o.Duration, o.Go)
+	s.snapshot()
+	if len(ts) == 1 {
+		s.goFetch = StartGoFetch(ts[0].PID, o.Duration, o.Go)
+	}
 	return s, nil
 }
 
 // Probes is the probe session underneath: what attached, what was
-// skipped and why, which path each probe chose.
+// skipped and why, which path each probe chose, the targets.
 func (s *Session) Probes() *probes.Session { return s.probes }
 
-// Target is the process being captured.
-func (s *Session) Target() *probes.Target { return s.target }
+// Target is the first process captured (nil when the capture started
+// with none).
+func (s *Session) Target() *probes.Target { return s.first }
 
-// Refresh re-reads the target's mappings (a library loaded, an exec), so
-// that symbols survive its exit.
+// AddTarget makes pid a target from now on and snapshots its mappings at
+// once (it may exit before the next poll).
+func (s *Session) AddTarget(pid int) error {
+	if err := s.probes.AddTarget(pid); err != nil {
+		return err
+	}
+	s.snapshot()
+	return nil
+}
+
+// Changes returns everything the session's polls found so far: children
+// adopted, execs, exits.
+func (s *Session) Changes() probes.Changes {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return probes.Changes{
+		Added:  slices.Clone(s.changes.Added),
+		Execed: slices.Clone(s.changes.Execed),
+		Exited: slices.Clone(s.changes.Exited),
+	}
+}
+
+// Poll takes in what changed among the targets: children the kernel
+// adopted, execs and exits (probes.Session.Poll), and processes that came
+// to match the selector; it snapshots the mappings of new targets and
+// re-reads those of targets that exec'd. Wait calls it; a caller driving
+// the session itself calls it every 100 ms to 1 s.
+func (s *Session) Poll() {
+	ch, err := s.probes.Poll()
+	if err != nil {
+		s.warn("polling the targets: " + err.Error())
+	}
+	s.mu.Lock()
+	s.changes.Added = append(s.changes.Added, ch.Added...)
+	s.changes.Execed = append(s.changes.Execed, ch.Execed...)
+	s.changes.Exited = append(s.changes.Exited, ch.Exited...)
+	for _, pid := range ch.Execed {
+		if p := s.procs[pid]; p != nil {
+			if err := p.Refresh(); err != nil {
+				s.pending = append(s.pending, fmt.Sprintf("re-reading the mappings of pid %d after its exec: %v", pid, err))
+			}
+		}
+	}
+	for _, pid := range ch.Exited {
+		s.exited[pid] = true
+	}
+	s.mu.Unlock()
+	if s.sel.Comm != nil || s.sel.Cgroup != "" {
+		s.rematch()
+	}
+	s.snapshot()
+}
+
+// rematch adds the processes that came to match the selector.
+func (s *Session) rematch() {
+	pids, err := s.sel.Match()
+	if err != nil {
+		s.warn("matching new processes: " + err.Error())
+		return
+	}
+	known := map[int]bool{}
+	for _, t := range s.probes.Targets() {
+		if t.Exited.IsZero() && t.Removed.IsZero() {
+			known[t.PID] = true
+		}
+	}
+	for _, pid := range pids {
+		if !known[pid] {
+			_ = s.probes.AddTarget(pid) // gone meanwhile, or a kernel thread: nothing to profile
+		}
+	}
+}
+
+// snapshot opens the mappings of every live target not snapshotted yet.
+func (s *Session) snapshot() {
+	for _, t := range s.probes.Targets() {
+		s.mu.Lock()
+		_, ok := s.procs[t.PID]
+		s.mu.Unlock()
+		if ok || !t.Exited.IsZero() {
+			continue
+		}
+		p, err := s.syms.Process(t.PID)
+		if err != nil {
+			if t.Parent == 0 { // a child that exits at once maps its parent's files
+				s.warn(fmt.Sprintf("reading the mappings of pid %d: %v; its user frames stay as addresses", t.PID, err))
+			}
+			continue
+		}
+		s.mu.Lock()
+		if s.procs[t.PID] == nil {
+			s.procs[t.PID] = p
+		} else {
+			p.Close() // snapshotted meanwhile by a concurrent poll
+		}
+		s.mu.Unlock()
+	}
+}
+
+// Refresh re-reads the mappings of every live target (a library loaded,
+// an exec), so that symbols survive their exit.
 func (s *Session) Refresh() {
-	if s.proc != nil {
-		if err := s.proc.Refresh(); err != nil {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for pid, p := range s.procs {
+		if s.exited[pid] {
+			continue
+		}
+		if err := p.Refresh(); err != nil && len(s.probes.Targets()) == 1 {
 			s.pending = append(s.pending, "refreshing mappings: "+err.Error())
 		}
-		return
 	}
-	p, err := s.syms.Process(s.target.PID)
-	if err != nil {
-		s.pending = append(s.pending, "reading the target's mappings: "+err.Error()+"; user frames stay as addresses")
-		return
+}
+
+func (s *Session) warn(line string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if !slices.Contains(s.pending, line) {
+		s.pending = append(s.pending, line)
 	}
-	s.proc = p
+}
+
+// allExited reports whether every target of a fixed set of pids has
+// exited: nothing more can come.
+func (s *Session) allExited() bool {
+	if s.sel.Comm != nil || s.sel.Cgroup != "" {
+		return false
+	}
+	ts := s.probes.Targets()
+	for _, t := range ts {
+		if t.Exited.IsZero() && t.Removed.IsZero() {
+			return false
+		}
+	}
+	return len(ts) > 0
 }
 
 // Wait runs the capture window until the duration ends (EndDuration), ctx
-// is cancelled (EndSignal) or done is closed (doneCause), refreshing the
-// target's mappings and reporting progress, and returns why it ended.
+// is cancelled (EndSignal), done is closed (doneCause), or every target of
+// a fixed set of pids has exited (EndTargetExited), polling the targets,
+// refreshing their mappings and reporting progress, and returns why it
+// ended.
 func (s *Session) Wait(ctx context.Context, done <-chan struct{}, doneCause string) string {
 	var timeout <-chan time.Time
 	if s.opts.Duration > 0 {
@@ -84,12 +282,15 @@ func (s *Session) Wait(ctx context.Context, done <-chan struct{}, doneCause stri
 	}
 	tick := time.NewTicker(time.Second)
 	defer tick.Stop()
-	var refresh <-chan time.Time
-	if s.opts.RefreshEvery > 0 && s.opts.RefreshEvery < time.Second {
-		rt := time.NewTicker(s.opts.RefreshEvery)
-		defer rt.Stop()
-		refresh = rt.C
+	every := s.opts.RefreshEvery
+	if every == 0 {
+		every = time.Second
+		if s.opts.Children || s.sel.Comm != nil || s.sel.Cgroup != "" || len(s.probes.Targets()) > 1 {
+			every = 250 * time.Millisecond // new processes come and go
+		}
 	}
+	rt := time.NewTicker(min(every, time.Second))
+	defer rt.Stop()
 	for {
 		select {
 		case <-timeout:
@@ -100,8 +301,11 @@ func (s *Session) Wait(ctx context.Context, done <-chan struct{}, doneCause stri
 			return doneCause
 		case note := <-s.goFetch.Found():
 			s.notify(note)
-		case <-refresh:
-			s.Refresh()
+		case <-rt.C:
+			s.Poll()
+			if s.allExited() {
+				return EndTargetExited
+			}
 		case <-tick.C:
 			s.Refresh()
 			if s.opts.Progress != nil {
@@ -137,9 +341,18 @@ func (s *Session) progress() Progress {
 // collected is kept whatever goes wrong with the rest (a warning says
 // what). The kernel objects stay open until Close.
 func (s *Session) Stop(cause string) *Result {
+	s.Poll()
 	c := s.probes.Collect(cause)
 	goRes := s.goFetch.Wait(cause)
+	s.mu.Lock()
 	c.Warnings = append(append([]string{}, s.pending...), c.Warnings...)
+	procs := maps.Clone(s.procs)
+	s.mu.Unlock()
+	for _, t := range c.Targets { // a child that never exec'd maps its parent's files
+		if procs[t.PID] == nil && t.Parent != 0 {
+			procs[t.PID] = procs[t.Parent]
+		}
+	}
 	r := &Result{Capture: c}
 	var kern *symbolize.Kernel
 	if k, err := s.syms.Kernel(); err == nil {
@@ -147,7 +360,7 @@ func (s *Session) Stop(cause string) *Result {
 	} else {
 		c.Warnings = append(c.Warnings, "kernel symbols: "+err.Error())
 	}
-	r.build(symbolsOf(s.proc, kern), goRes)
+	r.build(profile.ProcessSymbols{Processes: procs, Kern: kern}, goRes)
 	if r.Go != nil {
 		for _, line := range r.Go.Report.Skipped {
 			// Mutex and block profiling being off is the target's normal
@@ -166,7 +379,14 @@ func (s *Session) Stop(cause string) *Result {
 func (s *Session) Close() {
 	s.goFetch.cancel()
 	s.probes.Close()
-	if s.ownTarget {
-		s.target.Close()
+	for _, t := range s.owned {
+		t.Close()
 	}
+	s.owned = nil
+	s.mu.Lock()
+	for pid, p := range s.procs {
+		p.Close()
+		delete(s.procs, pid)
+	}
+	s.mu.Unlock()
 }

@@ -177,7 +177,7 @@ func StartRun(argv []string, o Options) (*Session, *Command, error) {
 		cmd.Kill()
 		return nil, nil, err
 	}
-	s.ownTarget = true
+	s.owned = []*probes.Target{t}
 	if err := cmd.Release(); err != nil {
 		s.Close()
 		cmd.Kill()

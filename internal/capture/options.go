@@ -53,6 +53,9 @@ type Options struct {
 	// second). A command just started maps its libraries in its first
 	// milliseconds: run uses 100 ms.
 	RefreshEvery time.Duration
+	// Children follows the targets' new processes (fork, then exec or
+	// not) from their first instruction: they become targets too.
+	Children bool
 	// Go says whether and how the Go runtime's own profiles are fetched.
 	Go GoOptions
 
@@ -96,6 +99,7 @@ func FromConfig(cfg probes.Config) Options {
 	o.Duration = 0
 	o.Go = GoOptions{Skip: true}
 	o.Probes, o.Named = cfg.Probes, len(cfg.Probes) > 0
+	o.Children = cfg.Children
 	if cfg.Hz != 0 {
 		o.Hz = cfg.Hz
 	}
@@ -150,7 +154,7 @@ func (o *Options) Validate() error {
 
 // config is the probe session's share of the options.
 func (o *Options) config() probes.Config {
-	cfg := probes.Config{Hz: o.Hz, StackInterval: o.StackInterval, IOThreshold: o.IOThreshold}
+	cfg := probes.Config{Hz: o.Hz, StackInterval: o.StackInterval, IOThreshold: o.IOThreshold, Children: o.Children}
 	if o.Named {
 		cfg.Probes = o.Probes
 	}

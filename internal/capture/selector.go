@@ -22,6 +22,25 @@ type Selector struct {
 	Cgroup string // a cgroup directory (v1 or v2), e.g. /sys/fs/cgroup/system.slice/nginx.service
 }
 
+// String says what the selector selects, for messages.
+func (s Selector) String() string {
+	var parts []string
+	if len(s.PIDs) > 0 {
+		var ps []string
+		for _, pid := range s.PIDs {
+			ps = append(ps, strconv.Itoa(pid))
+		}
+		parts = append(parts, "pid "+strings.Join(ps, ","))
+	}
+	if s.Comm != nil {
+		parts = append(parts, fmt.Sprintf("comm /%s/", s.Comm))
+	}
+	if s.Cgroup != "" {
+		parts = append(parts, "cgroup "+s.Cgroup)
+	}
+	return strings.Join(parts, " or ")
+}
+
 // IsZero reports whether the selector selects nothing.
 func (s Selector) IsZero() bool { return len(s.PIDs) == 0 && s.Comm == nil && s.Cgroup == "" }
 

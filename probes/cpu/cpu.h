@@ -7,7 +7,7 @@ struct sample_key {
 	__u32 tid;
 	__s32 user_stack;
 	__s32 kernel_stack;
-	__u32 pad;
+	__u32 tgid;
 };
 
 struct sample_value {
@@ -17,7 +17,7 @@ struct sample_value {
 
 /* Indexes of the counters array. */
 enum cpu_count {
-	COUNT_SAMPLES, /* samples of the target's threads */
+	COUNT_SAMPLES, /* samples of the targets' threads */
 	COUNT_MAX,
 };
 

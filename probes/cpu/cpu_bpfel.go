@@ -18,13 +18,24 @@ type cpuSampleKey struct {
 	Tid         uint32
 	UserStack   int32
 	KernelStack int32
-	Pad         uint32
+	Tgid        uint32
 }
 
 type cpuSampleValue struct {
 	_     structs.HostLayout
 	Count uint64
 	Comm  [16]int8
+}
+
+type cpuTargetInfo struct {
+	_       structs.HostLayout
+	StartNs uint64
+	ExitNs  uint64
+	Flags   uint32
+	Parent  uint32
+	Execs   uint32
+	Pad     uint32
+	Comm    [16]int8
 }
 
 // Names of all BPF objects in the ELF.
@@ -35,8 +46,9 @@ const (
 	cpuMapCounts           = "counts"
 	cpuMapDrops            = "drops"
 	cpuMapStacks           = "stacks"
+	cpuMapTargets          = "targets"
+	cpuMapWindow           = "window"
 	cpuProgHandleCpuSample = "handle_cpu_sample"
-	cpuVarTargetTgid       = "target_tgid"
 	cpuVarWindowStartNs    = "window_start_ns"
 )
 
@@ -93,13 +105,14 @@ type cpuMapSpecs struct {
 	Counts   *ebpf.MapSpec `ebpf:"counts"`
 	Drops    *ebpf.MapSpec `ebpf:"drops"`
 	Stacks   *ebpf.MapSpec `ebpf:"stacks"`
+	Targets  *ebpf.MapSpec `ebpf:"targets"`
+	Window   *ebpf.MapSpec `ebpf:"window"`
 }
 
 // cpuVariableSpecs contains global variables before they are loaded into the kernel.
 //
 // It can be passed ebpf.CollectionSpec.Assign.
 type cpuVariableSpecs struct {
-	TargetTgid    *ebpf.VariableSpec `ebpf:"target_tgid"`
 	WindowStartNs *ebpf.VariableSpec `ebpf:"window_start_ns"`
 }
 
@@ -127,6 +140,8 @@ type cpuMaps struct {
 	Counts   *ebpf.Map `ebpf:"counts"`
 	Drops    *ebpf.Map `ebpf:"drops"`
 	Stacks   *ebpf.Map `ebpf:"stacks"`
+	Targets  *ebpf.Map `ebpf:"targets"`
+	Window   *ebpf.Map `ebpf:"window"`
 }
 
 func (m *cpuMaps) Close() error {
@@ -135,6 +150,8 @@ func (m *cpuMaps) Close() error {
 		m.Counts,
 		m.Drops,
 		m.Stacks,
+		m.Targets,
+		m.Window,
 	)
 }
 
@@ -142,7 +159,6 @@ func (m *cpuMaps) Close() error {
 //
 // It can be passed to loadCpuObjects or ebpf.CollectionSpec.LoadAndAssign.
 type cpuVariables struct {
-	TargetTgid    *ebpf.Variable `ebpf:"target_tgid"`
 	WindowStartNs *ebpf.Variable `ebpf:"window_start_ns"`
 }
 

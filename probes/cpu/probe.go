@@ -26,7 +26,7 @@ const (
 	dropMax
 )
 
-// Probe samples the target on every CPU.
+// Probe samples the targets on every CPU.
 type Probe struct {
 	objs     cpuObjects
 	loaded   bool
@@ -34,6 +34,10 @@ type Probe struct {
 	events   []int
 	links    []link.Link
 	periodNs uint64
+
+	countsSpec *ebpf.MapSpec   // to make the counts map of the next window
+	counts     *ebpf.Map       // the current window's counts (objs.Counts until the first Drain)
+	drained    [dropMax]uint64 // drops counted before the current window
 }
 
 // Name implements probes.Probe.
@@ -69,20 +73,21 @@ func (p *Probe) attachIoctl(fd int) error {
 	return nil
 }
 
-// Attach loads the sampler with the target's tgid and opens one software
-// CPU-clock event per online CPU.
+// Attach loads the sampler, filtered to the session's targets, and opens
+// one software CPU-clock event per online CPU.
 func (p *Probe) Attach(t *probes.Target, o probes.Options) error {
 	spec, err := loadCpu()
 	if err != nil {
 		return fmt.Errorf("loading cpu spec: %w", err)
 	}
-	if err := spec.Variables["target_tgid"].Set(uint32(t.PID)); err != nil {
-		return fmt.Errorf("setting target_tgid: %w", err)
-	}
-	if err := spec.LoadAndAssign(&p.objs, o.Load); err != nil {
+	p.countsSpec = spec.Maps["counts"].Copy()
+	if err := spec.LoadAndAssign(&p.objs, o.Collection()); err != nil {
 		return fmt.Errorf("loading cpu objects: %w", err)
 	}
-	p.loaded = true
+	p.loaded, p.counts = true, p.objs.Counts
+	if err := o.FillTargets(p.objs.Targets, t); err != nil {
+		return err
+	}
 	cpus, err := probes.OnlineCPUs()
 	if err != nil {
 		return err
@@ -153,22 +158,55 @@ func (p *Probe) Detach() {
 	p.events = nil
 }
 
-// Collect adds the on-CPU stacks, sample counts and drops to c.
+// Collect adds the on-CPU stacks, sample counts and drops of the current
+// window (since Begin or the last Drain) to c.
 func (p *Probe) Collect(c *profile.Capture, _ uint64) error {
 	if !p.loaded {
 		return errors.New("probe not loaded")
 	}
+	return p.read(c, p.counts)
+}
+
+// Drain implements probes.Drainer: the programs count into a fresh map
+// from now on, and the current window's is read into c. The switch is one
+// update of the window map, which returns once no program still runs on
+// the old map, so every sample is in exactly one window.
+func (p *Probe) Drain(c *profile.Capture, _ uint64) error {
+	if !p.loaded {
+		return errors.New("probe not loaded")
+	}
+	next, err := ebpf.NewMap(p.countsSpec)
+	if err != nil {
+		return fmt.Errorf("creating the next window's counts: %w", err)
+	}
+	if err := p.objs.Window.Update(uint32(0), next, ebpf.UpdateAny); err != nil {
+		next.Close()
+		return fmt.Errorf("switching windows: %w", err)
+	}
+	prev := p.counts
+	p.counts = next
+	err = p.read(c, prev)
+	if prev != p.objs.Counts {
+		prev.Close()
+	}
+	return err
+}
+
+// read adds the stacks counted in counts and the drops since the last
+// window to c.
+func (p *Probe) read(c *profile.Capture, counts *ebpf.Map) error {
 	stacks := probes.NewStacks(p.objs.Stacks)
 	var (
 		key   cpuSampleKey
 		val   cpuSampleValue
 		total uint64
 	)
-	it := p.objs.Counts.Iterate()
+	it := counts.Iterate()
 	for it.Next(&key, &val) {
 		name := probes.CommString(val.Comm)
 		c.Stacks = append(c.Stacks, profile.Stack{
 			Type:   profile.TypeOnCPU,
+			PID:    key.Tgid,
 			TID:    key.Tid,
 			Thread: name,
 			User:   stacks.Get(key.UserStack),
@@ -176,7 +214,7 @@ func (p *Probe) Collect(c *profile.Capture, _ uint64) error {
 			Value:  int64(val.Count * p.periodNs),
 			Count:  int64(val.Count),
 		})
-		probes.Thread(c, key.Tid, name).Samples += val.Count
+		probes.Thread(c, key.Tgid, key.Tid, name).Samples += val.Count
 		total += val.Count
 	}
 	if err := it.Err(); err != nil {
@@ -187,9 +225,10 @@ func (p *Probe) Collect(c *profile.Capture, _ uint64) error {
 	if err != nil {
 		return err
 	}
-	c.Drops["cpu_user_stack"] = d[dropUserStack]
-	c.Drops["cpu_kernel_stack"] = d[dropKernelStack]
-	c.Drops["cpu_counts_full"] = d[dropCountsFull]
+	for i, name := range []string{"cpu_user_stack", "cpu_kernel_stack", "cpu_counts_full"} {
+		c.Drops[name] = d[i] - p.drained[i]
+		p.drained[i] = d[i]
+	}
 	return nil
 }
 
@@ -206,6 +245,9 @@ func (p *Probe) Close() error {
 	p.Detach()
 	if p.loaded {
 		p.loaded = false
+		if p.counts != p.objs.Counts {
+			p.counts.Close()
+		}
 		return p.objs.Close()
 	}
 	return nil

@@ -1,12 +1,12 @@
 // SPDX-License-Identifier: GPL-2.0
 //go:build ignore
 
-/* I/O-stall probe. For the target's threads: the latency of each I/O
+/* I/O-stall probe. For the targets' threads: the latency of each I/O
  * syscall (log2 histogram, calls, bytes, errors per syscall), and the
  * syscalls at or over a threshold attributed to the user stack that made
  * them. For every disk: the latency of block requests from the moment they
  * are built from a bio until their last byte completed, split by who
- * submitted them (the target or any other context).
+ * submitted them (a target or any other context).
  *
  * A syscall's entry time lives in task storage (no map insert or delete
  * per call, freed with the thread); the user stack is walked at exit and
@@ -26,7 +26,6 @@ char LICENSE[] SEC("license") = "GPL";
 #define ERESTART_FIRST 512
 #define ERESTART_LAST 516
 
-const volatile __u32 target_tgid = 0;
 /* Syscalls taking at least this long are attributed to their user stack;
  * 0 attributes every traced syscall. */
 const volatile __u64 threshold_ns = 0;
@@ -89,11 +88,6 @@ COUNTER_ARRAY(drops, DROP_MAX);
 /* A zero disk_value to insert from: it does not fit on the BPF stack. */
 const struct disk_value disk_zero = {};
 
-static __always_inline bool is_target(void)
-{
-	return (__u32)(bpf_get_current_pid_tgid() >> 32) == target_tgid;
-}
-
 /* syscall_slot returns 1 + the slot of syscall nr, or 0 if it is not traced. */
 static __always_inline __u32 syscall_slot(long nr)
 {
@@ -102,7 +96,7 @@ static __always_inline __u32 syscall_slot(long nr)
 	return sc_slot[nr];
 }
 
-/* sys_enter and sys_exit run for the target's threads only. */
+/* sys_enter and sys_exit run for the targets' threads only. */
 static __always_inline void sys_enter(long nr)
 {
 	struct sc_inflight *in;
@@ -126,7 +120,7 @@ static __always_inline void sys_enter(long nr)
 static __always_inline void slow(void *ctx, __u32 idx, __u64 ns)
 {
 	__u64 id = bpf_get_current_pid_tgid();
-	struct iowait_key key = {.tid = (__u32)id, .slot = idx};
+	struct iowait_key key = {.tid = (__u32)id, .tgid = id >> 32, .slot = idx};
 	struct iowait_value *v, init = {};
 
 	counter_add(&counters, COUNT_SLOW, 1);
@@ -134,13 +128,10 @@ static __always_inline void slow(void *ctx, __u32 idx, __u64 ns)
 	v = bpf_map_lookup_elem(&iowait, &key);
 	if (!v) {
 		bpf_get_current_comm(&init.comm, sizeof(init.comm));
-		bpf_map_update_elem(&iowait, &key, &init, BPF_NOEXIST);
-		v = bpf_map_lookup_elem(&iowait, &key);
+		v = lookup_or_init(&iowait, &key, &init, &drops, DROP_IOWAIT_FULL);
 	}
-	if (!v) {
-		counter_add(&drops, DROP_IOWAIT_FULL, 1);
+	if (!v)
 		return;
-	}
 	/* The key holds the thread, which runs on one CPU at a time. */
 	v->ns += ns;
 	v->count++;
@@ -187,7 +178,7 @@ static __always_inline void sys_exit(void *ctx, long nr, long ret)
 SEC("tp_btf/sys_enter")
 int BPF_PROG(handle_sys_enter, struct pt_regs *regs, long id)
 {
-	if (is_target())
+	if (current_target())
 		sys_enter(id);
 	return 0;
 }
@@ -195,7 +186,7 @@ int BPF_PROG(handle_sys_enter, struct pt_regs *regs, long id)
 SEC("tp_btf/sys_exit")
 int BPF_PROG(handle_sys_exit, struct pt_regs *regs, long ret)
 {
-	if (is_target())
+	if (current_target())
 		sys_exit(ctx, regs->orig_ax, ret);
 	return 0;
 }
@@ -220,7 +211,7 @@ struct syscall_exit_args {
 SEC("tracepoint/syscalls/sys_enter_fsync")
 int handle_syscall_enter(struct syscall_enter_args *ctx)
 {
-	if (is_target())
+	if (current_target())
 		sys_enter(ctx->nr);
 	return 0;
 }
@@ -228,7 +219,7 @@ int handle_syscall_enter(struct syscall_enter_args *ctx)
 SEC("tracepoint/syscalls/sys_exit_fsync")
 int handle_syscall_exit(struct syscall_exit_args *ctx)
 {
-	if (is_target())
+	if (current_target())
 		sys_exit(ctx, ctx->nr, ctx->ret);
 	return 0;
 }
@@ -274,7 +265,7 @@ int BPF_PROG(handle_block_io_start, struct request *rq)
 	if (!window_start_ns)
 		return 0;
 	in.start_ns = bpf_ktime_get_ns();
-	in.origin = is_target() ? ORIGIN_TARGET : ORIGIN_OTHER;
+	in.origin = current_target() ? ORIGIN_TARGET : ORIGIN_OTHER;
 	rq_start(rq, &in);
 	return 0;
 }
@@ -291,7 +282,7 @@ int BPF_PROG(handle_block_getrq, struct bio *bio)
 	if (!window_start_ns)
 		return 0;
 	in.start_ns = bpf_ktime_get_ns();
-	in.origin = is_target() ? ORIGIN_TARGET : ORIGIN_OTHER;
+	in.origin = current_target() ? ORIGIN_TARGET : ORIGIN_OTHER;
 	bpf_map_update_elem(&bios, &key, &in, BPF_ANY);
 	return 0;
 }

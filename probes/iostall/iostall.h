@@ -27,7 +27,7 @@ struct iowait_key {
 	__u32 tid;
 	__s32 user_stack;
 	__u32 slot;
-	__u32 pad;
+	__u32 tgid;
 };
 
 struct iowait_value {
@@ -38,7 +38,7 @@ struct iowait_value {
 
 /* Who started a block request. */
 enum origin {
-	ORIGIN_TARGET, /* one of the target's threads submitted it */
+	ORIGIN_TARGET, /* a thread of a target submitted it */
 	ORIGIN_OTHER,  /* any other context (writeback, journal, other processes) */
 	ORIGIN_MAX,
 };

@@ -42,7 +42,7 @@ type iostallIowaitKey struct {
 	Tid       uint32
 	UserStack int32
 	Slot      uint32
-	Pad       uint32
+	Tgid      uint32
 }
 
 type iostallIowaitValue struct {
@@ -83,6 +83,17 @@ type iostallScValue struct {
 	Errors uint64
 }
 
+type iostallTargetInfo struct {
+	_       structs.HostLayout
+	StartNs uint64
+	ExitNs  uint64
+	Flags   uint32
+	Parent  uint32
+	Execs   uint32
+	Pad     uint32
+	Comm    [16]int8
+}
+
 // Names of all BPF objects in the ELF.
 //
 // Used for safe lookups in a Collection or CollectionSpec.
@@ -96,6 +107,7 @@ const (
 	iostallMapRequests               = "requests"
 	iostallMapStacks                 = "stacks"
 	iostallMapSyscalls               = "syscalls"
+	iostallMapTargets                = "targets"
 	iostallProgHandleBlockGetrq      = "handle_block_getrq"
 	iostallProgHandleBlockIoStart    = "handle_block_io_start"
 	iostallProgHandleBlockRqComplete = "handle_block_rq_complete"
@@ -106,7 +118,6 @@ const (
 	iostallProgHandleSyscallExit     = "handle_syscall_exit"
 	iostallVarDiskZero               = "disk_zero"
 	iostallVarScSlot                 = "sc_slot"
-	iostallVarTargetTgid             = "target_tgid"
 	iostallVarThresholdNs            = "threshold_ns"
 	iostallVarWindowStartNs          = "window_start_ns"
 )
@@ -176,6 +187,7 @@ type iostallMapSpecs struct {
 	Requests *ebpf.MapSpec `ebpf:"requests"`
 	Stacks   *ebpf.MapSpec `ebpf:"stacks"`
 	Syscalls *ebpf.MapSpec `ebpf:"syscalls"`
+	Targets  *ebpf.MapSpec `ebpf:"targets"`
 }
 
 // iostallVariableSpecs contains global variables before they are loaded into the kernel.
@@ -184,7 +196,6 @@ type iostallMapSpecs struct {
 type iostallVariableSpecs struct {
 	DiskZero      *ebpf.VariableSpec `ebpf:"disk_zero"`
 	ScSlot        *ebpf.VariableSpec `ebpf:"sc_slot"`
-	TargetTgid    *ebpf.VariableSpec `ebpf:"target_tgid"`
 	ThresholdNs   *ebpf.VariableSpec `ebpf:"threshold_ns"`
 	WindowStartNs *ebpf.VariableSpec `ebpf:"window_start_ns"`
 }
@@ -218,6 +229,7 @@ type iostallMaps struct {
 	Requests *ebpf.Map `ebpf:"requests"`
 	Stacks   *ebpf.Map `ebpf:"stacks"`
 	Syscalls *ebpf.Map `ebpf:"syscalls"`
+	Targets  *ebpf.Map `ebpf:"targets"`
 }
 
 func (m *iostallMaps) Close() error {
@@ -231,6 +243,7 @@ func (m *iostallMaps) Close() error {
 		m.Requests,
 		m.Stacks,
 		m.Syscalls,
+		m.Targets,
 	)
 }
 
@@ -240,7 +253,6 @@ func (m *iostallMaps) Close() error {
 type iostallVariables struct {
 	DiskZero      *ebpf.Variable `ebpf:"disk_zero"`
 	ScSlot        *ebpf.Variable `ebpf:"sc_slot"`
-	TargetTgid    *ebpf.Variable `ebpf:"target_tgid"`
 	ThresholdNs   *ebpf.Variable `ebpf:"threshold_ns"`
 	WindowStartNs *ebpf.Variable `ebpf:"window_start_ns"`
 }

@@ -154,11 +154,10 @@ func chooseBlockPath(k *probes.Kernel) (blockPath, string) {
 	return blockNone, "no block latency: this kernel has neither block_io_start(rq) (6.5+) nor block_getrq(bio) and block_rq_issue(rq) (5.11+)"
 }
 
-// Probe times the target's I/O syscalls and every disk's requests.
+// Probe times the targets' I/O syscalls and every disk's requests.
 type Probe struct {
 	objs     iostallObjects
 	loaded   bool
-	target   *probes.Target
 	links    []io.Closer
 	closing  chan struct{} // closed once links detached in the background are gone
 	progs    map[string]*ebpf.Program
@@ -172,8 +171,8 @@ func (p *Probe) Path() string { return strings.Join(p.path, "; ") }
 // Name implements probes.Probe.
 func (p *Probe) Name() string { return "iostall" }
 
-// Attach loads the programs filtered to the target and attaches them to
-// the syscall and block tracepoints.
+// Attach loads the programs filtered to the session's targets and
+// attaches them to the syscall and block tracepoints.
 func (p *Probe) Attach(t *probes.Target, o probes.Options) error {
 	if runtime.GOARCH != "amd64" {
 		return &probes.Skipped{Reason: "iostall knows the syscall numbers of amd64 only"}
@@ -204,7 +203,6 @@ func (p *Probe) Attach(t *probes.Target, o probes.Options) error {
 		slots[s.nr] = uint8(i + 1)
 	}
 	for name, v := range map[string]any{
-		"target_tgid":  uint32(t.PID),
 		"threshold_ns": uint64(threshold),
 		"sc_slot":      slots,
 	} {
@@ -256,11 +254,14 @@ func (p *Probe) Attach(t *probes.Target, o probes.Options) error {
 	}
 	keep = append(keep, blockProgs...)
 	tracing = append(tracing, blockProgs...)
-	p.progs, err = probes.LoadPrograms(spec, o.Load, keep, &p.objs.iostallMaps, &p.objs.iostallVariables)
+	p.progs, err = probes.LoadPrograms(spec, o.Collection(), keep, &p.objs.iostallMaps, &p.objs.iostallVariables)
 	if err != nil {
 		return fmt.Errorf("loading iostall objects: %w", err)
 	}
-	p.loaded, p.target = true, t
+	p.loaded = true
+	if err := o.FillTargets(p.objs.Targets, t); err != nil {
+		return err
+	}
 	if !raw {
 		for _, s := range syscallTable {
 			event := s.name
@@ -383,7 +384,7 @@ func (p *Probe) Collect(c *profile.Capture, endNs uint64) error {
 			continue
 		}
 		c.Stacks = append(c.Stacks, profile.Stack{
-			Type: profile.TypeIOWait, TID: ik.Tid, Thread: probes.CommString(iv.Comm),
+			Type: profile.TypeIOWait, PID: ik.Tgid, TID: ik.Tid, Thread: probes.CommString(iv.Comm),
 			User: stacks.Get(ik.UserStack), Value: int64(iv.Ns), Count: int64(iv.Count),
 			Labels: map[string]string{"syscall": syscallTable[ik.Slot].name},
 		})
@@ -414,34 +415,36 @@ func (p *Probe) Collect(c *profile.Capture, endNs uint64) error {
 	return nil
 }
 
-// collectInFlight notes the target's threads that are inside a traced
+// collectInFlight notes the targets' threads that are inside a traced
 // syscall now, at the end: the probe times a syscall only once it returns,
 // so a thread stuck in one is otherwise invisible here (the sched probe
 // still sees it blocked). Counts syscall_<name>_in_flight and warns.
 func (p *Probe) collectInFlight(c *profile.Capture) {
-	if p.target == nil {
-		return
-	}
 	byNr := map[int]string{}
 	for _, s := range syscallTable {
 		byNr[s.nr] = s.name
 	}
-	for tid, name := range p.target.ThreadNames() {
-		b, err := os.ReadFile(fmt.Sprintf("/proc/%d/task/%d/syscall", p.target.PID, tid))
-		if err != nil {
+	for _, t := range c.Targets {
+		if !t.Exited.IsZero() || !t.Removed.IsZero() {
 			continue
 		}
-		f := strings.Fields(string(b))
-		if len(f) == 0 {
-			continue
-		}
-		nr, err := strconv.Atoi(f[0])
-		if err != nil {
-			continue // "running"
-		}
-		if sc, ok := byNr[nr]; ok {
-			c.Counts["syscall_"+sc+"_in_flight"]++
-			c.Warnings = append(c.Warnings, fmt.Sprintf("iostall: thread %d (%s) was inside %s when the capture ended; that call is not in the capture", tid, name, sc))
+		for tid, name := range probes.ThreadNames(t.PID) {
+			b, err := os.ReadFile(fmt.Sprintf("/proc/%d/task/%d/syscall", t.PID, tid))
+			if err != nil {
+				continue
+			}
+			f := strings.Fields(string(b))
+			if len(f) == 0 {
+				continue
+			}
+			nr, err := strconv.Atoi(f[0])
+			if err != nil {
+				continue // "running"
+			}
+			if sc, ok := byNr[nr]; ok {
+				c.Counts["syscall_"+sc+"_in_flight"]++
+				c.Warnings = append(c.Warnings, fmt.Sprintf("iostall: thread %d (%s) of pid %d was inside %s when the capture ended; that call is not in the capture", tid, name, t.PID, sc))
+			}
 		}
 	}
 }

@@ -62,13 +62,12 @@ const (
 // program on newer kernels.
 var SwitchFromTask = false
 
-// Probe watches the scheduler for the target's threads.
+// Probe watches the scheduler for the targets' threads.
 type Probe struct {
 	objs    schedObjects
 	progs   map[string]*ebpf.Program
 	loaded  bool
 	links   []link.Link
-	target  *probes.Target
 	startNs uint64
 	path    []string
 }
@@ -103,8 +102,8 @@ func (p *Probe) choosePrograms(k *probes.Kernel) ([]string, error) {
 // Name implements probes.Probe.
 func (p *Probe) Name() string { return "sched" }
 
-// Attach loads the programs filtered to the target and attaches them to
-// the scheduler tracepoints.
+// Attach loads the programs filtered to the session's targets and
+// attaches them to the scheduler tracepoints.
 func (p *Probe) Attach(t *probes.Target, o probes.Options) error {
 	k, err := probes.ReadKernel()
 	if err != nil {
@@ -127,17 +126,17 @@ func (p *Probe) Attach(t *probes.Target, o probes.Options) error {
 	if err := spec.Variables["have_task_pt_regs"].Set(regs); err != nil {
 		return fmt.Errorf("setting have_task_pt_regs: %w", err)
 	}
-	if err := spec.Variables["target_tgid"].Set(uint32(t.PID)); err != nil {
-		return fmt.Errorf("setting target_tgid: %w", err)
-	}
 	if err := spec.Variables["stack_interval_ns"].Set(uint64(o.StackInterval)); err != nil {
 		return fmt.Errorf("setting stack_interval_ns: %w", err)
 	}
-	p.progs, err = probes.LoadPrograms(spec, o.Load, keep, &p.objs.schedMaps, &p.objs.schedVariables)
+	p.progs, err = probes.LoadPrograms(spec, o.Collection(), keep, &p.objs.schedMaps, &p.objs.schedVariables)
 	if err != nil {
 		return fmt.Errorf("loading sched objects: %w", err)
 	}
-	p.loaded, p.target = true, t
+	p.loaded = true
+	if err := o.FillTargets(p.objs.Targets, t); err != nil {
+		return err
+	}
 	for _, name := range keep {
 		l, err := link.AttachTracing(link.TracingOptions{Program: p.progs[name]})
 		if err != nil {
@@ -184,16 +183,16 @@ func (p *Probe) Collect(c *profile.Capture, endNs uint64) error {
 		return errors.New("probe not loaded")
 	}
 	stacks := probes.NewStacks(p.objs.Stacks)
-	add := func(tid uint32, name string, user, kernel int32, blocked, runq, nb, nr, dstate, nd uint64) {
+	add := func(pid, tid uint32, name string, user, kernel int32, blocked, runq, nb, nr, dstate, nd uint64) {
 		u, k := stacks.Get(user), stacks.Get(kernel)
 		if blocked > 0 {
-			c.Stacks = append(c.Stacks, profile.Stack{Type: profile.TypeOffCPUBlocked, TID: tid, Thread: name, User: u, Kernel: k, Value: int64(blocked), Count: int64(nb)})
+			c.Stacks = append(c.Stacks, profile.Stack{Type: profile.TypeOffCPUBlocked, PID: pid, TID: tid, Thread: name, User: u, Kernel: k, Value: int64(blocked), Count: int64(nb)})
 		}
 		if dstate > 0 {
-			c.Stacks = append(c.Stacks, profile.Stack{Type: profile.TypeOffCPUUninterruptible, TID: tid, Thread: name, User: u, Kernel: k, Value: int64(dstate), Count: int64(nd)})
+			c.Stacks = append(c.Stacks, profile.Stack{Type: profile.TypeOffCPUUninterruptible, PID: pid, TID: tid, Thread: name, User: u, Kernel: k, Value: int64(dstate), Count: int64(nd)})
 		}
 		if runq > 0 {
-			c.Stacks = append(c.Stacks, profile.Stack{Type: profile.TypeOffCPURunqueue, TID: tid, Thread: name, User: u, Kernel: k, Value: int64(runq), Count: int64(nr)})
+			c.Stacks = append(c.Stacks, profile.Stack{Type: profile.TypeOffCPURunqueue, PID: pid, TID: tid, Thread: name, User: u, Kernel: k, Value: int64(runq), Count: int64(nr)})
 		}
 	}
 
@@ -205,7 +204,7 @@ func (p *Probe) Collect(c *profile.Capture, endNs uint64) error {
 	)
 	it := p.objs.Threads.Iterate()
 	for it.Next(&tk, &tv) {
-		th := probes.Thread(c, tk, probes.CommString(tv.Comm))
+		th := probes.Thread(c, tv.Tgid, tk, probes.CommString(tv.Comm))
 		th.OnCPUNs += tv.OncpuNs
 		th.BlockedNs += tv.BlockedNs
 		th.RunqueueNs += tv.RunqNs
@@ -214,14 +213,14 @@ func (p *Probe) Collect(c *profile.Capture, endNs uint64) error {
 		seen[tk] = true
 		th.UninterruptibleNs += tv.DstateNs
 		for k := range kindMax { // time accumulated in the thread, not yet in offcpu
-			tid, name, user, kernel := tk, th.Name, tv.UserStack[k], tv.KernelStack[k]
+			pid, tid, name, user, kernel := tv.Tgid, tk, th.Name, tv.UserStack[k], tv.KernelStack[k]
 			b, r, nb, nr := tv.AccBlockedNs[k], tv.AccRunqNs[k], tv.AccBlockedCount[k], tv.AccRunqCount[k]
 			var d, nd uint64
 			if k == kindDState {
 				d, nd = b, nb
 			}
 			if nb+nr > 0 {
-				open = append(open, func() { add(tid, name, user, kernel, b, r, nb, nr, d, nd) })
+				open = append(open, func() { add(pid, tid, name, user, kernel, b, r, nb, nr, d, nd) })
 			}
 		}
 		switch {
@@ -242,13 +241,13 @@ func (p *Probe) Collect(c *profile.Capture, endNs uint64) error {
 			th.RunqueueNs += runq
 			if tv.Open == offStack {
 				k := min(tv.Kind, kindMax-1)
-				tid, name, user, kernel := tk, th.Name, tv.UserStack[k], tv.KernelStack[k]
+				pid, tid, name, user, kernel := tv.Tgid, tk, th.Name, tv.UserStack[k], tv.KernelStack[k]
 				var d uint64
 				if k == kindDState {
 					d = blocked
 					th.UninterruptibleNs += blocked
 				}
-				open = append(open, func() { add(tid, name, user, kernel, blocked, runq, 1, 1, d, 1) })
+				open = append(open, func() { add(pid, tid, name, user, kernel, blocked, runq, 1, 1, d, 1) })
 			}
 		}
 	}
@@ -265,23 +264,36 @@ func (p *Probe) Collect(c *profile.Capture, endNs uint64) error {
 	)
 	it = p.objs.Offcpu.Iterate()
 	for it.Next(&ok, &ov) {
-		add(ok.Tid, probes.CommString(ov.Comm), ok.UserStack, ok.KernelStack, ov.BlockedNs, ov.RunqNs, ov.BlockedCount, ov.RunqCount, ov.DstateNs, ov.DstateCount)
+		add(ok.Tgid, ok.Tid, probes.CommString(ov.Comm), ok.UserStack, ok.KernelStack, ov.BlockedNs, ov.RunqNs, ov.BlockedCount, ov.RunqCount, ov.DstateNs, ov.DstateCount)
 	}
 	if err := it.Err(); err != nil {
 		return fmt.Errorf("reading off-CPU stacks: %w", err)
 	}
 
-	// Threads the scheduler never switched during the window ran or slept
-	// through all of it; their state now tells which.
-	for tid, name := range p.target.ThreadNames() {
-		if seen[tid] {
+	// Threads the scheduler never switched while their process was a
+	// target ran or slept through all of that time; their state now tells
+	// which.
+	for _, t := range c.Targets {
+		if !t.Exited.IsZero() || !t.Removed.IsZero() {
 			continue
 		}
-		th := probes.Thread(c, tid, name)
-		if state := threadState(p.target.PID, tid); state == 'R' {
-			th.OnCPUNs += endNs - p.startNs
-		} else if state != 0 {
-			th.BlockedNs += endNs - p.startNs
+		since := p.startNs
+		if t.Added.After(c.Start) {
+			since += uint64(t.Added.Sub(c.Start))
+		}
+		if since >= endNs {
+			continue
+		}
+		for tid, name := range probes.ThreadNames(t.PID) {
+			if seen[tid] {
+				continue
+			}
+			th := probes.Thread(c, uint32(t.PID), tid, name)
+			if state := threadState(t.PID, tid); state == 'R' {
+				th.OnCPUNs += endNs - since
+			} else if state != 0 {
+				th.BlockedNs += endNs - since
+			}
 		}
 	}
 

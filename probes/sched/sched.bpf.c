@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: GPL-2.0
 //go:build ignore
 
-/* Scheduler probe: for the target's threads, splits off-CPU time per stack
+/* Scheduler probe: for the targets' threads, splits off-CPU time per stack
  * into blocked (switch-out until wakeup) and runnable-waiting (wakeup or
  * preemption until switch-in), keeps log2 histograms of both, counts
  * voluntary and involuntary switches and accounts each thread's time.
@@ -16,7 +16,6 @@
 
 char LICENSE[] SEC("license") = "GPL";
 
-const volatile __u32 target_tgid = 0;
 /* Walk a thread's stacks at most once per this interval and kind of
  * switch-out (blocking or preempted); switch-outs in between reuse the last
  * stacks walked for that kind, blocking ones only when they block from the
@@ -56,14 +55,6 @@ COUNTER_ARRAY(counters, COUNT_MAX);
 
 COUNTER_ARRAY(drops, DROP_MAX);
 
-static __always_inline void hist_record(__u32 idx, __u64 ns)
-{
-	struct hist *h = bpf_map_lookup_elem(&hists, &idx);
-
-	if (h)
-		hist_add(h, ns);
-}
-
 /* thread_get returns tid's entry, creating it; *created says if it is new. */
 static __always_inline struct thread_value *thread_get(struct task_struct *task, bool *created)
 {
@@ -78,6 +69,7 @@ static __always_inline struct thread_value *thread_get(struct task_struct *task,
 		init.user_stack[i] = -1;
 		init.kernel_stack[i] = -1;
 	}
+	init.tgid = task->tgid;
 	bpf_probe_read_kernel_str(&init.comm, sizeof(init.comm), task->comm);
 	if (bpf_map_update_elem(&threads, &tid, &init, BPF_NOEXIST) == 0)
 		*created = true;
@@ -90,7 +82,7 @@ static __always_inline struct thread_value *thread_get(struct task_struct *task,
 /* flush adds the time accumulated for stacks[k] to the offcpu map. */
 static __always_inline void flush(__u32 tid, struct thread_value *t, __u32 k)
 {
-	struct offcpu_key key = {.tid = tid};
+	struct offcpu_key key = {.tid = tid, .tgid = t->tgid};
 	struct offcpu_value *v, init = {};
 
 	if (k >= KIND_MAX || (!t->acc_blocked_count[k] && !t->acc_runq_count[k]))
@@ -100,8 +92,7 @@ static __always_inline void flush(__u32 tid, struct thread_value *t, __u32 k)
 	v = bpf_map_lookup_elem(&offcpu, &key);
 	if (!v) {
 		__builtin_memcpy(init.comm, t->comm, sizeof(init.comm));
-		bpf_map_update_elem(&offcpu, &key, &init, BPF_NOEXIST);
-		v = bpf_map_lookup_elem(&offcpu, &key);
+		v = lookup_or_init(&offcpu, &key, &init, &drops, DROP_OFFCPU_FULL);
 	}
 	if (v) {
 		v->blocked_ns += t->acc_blocked_ns[k];
@@ -112,15 +103,13 @@ static __always_inline void flush(__u32 tid, struct thread_value *t, __u32 k)
 		}
 		v->runq_ns += t->acc_runq_ns[k];
 		v->runq_count += t->acc_runq_count[k];
-	} else {
-		counter_add(&drops, DROP_OFFCPU_FULL, 1);
 	}
 	t->acc_blocked_ns[k] = t->acc_runq_ns[k] = 0;
 	t->acc_blocked_count[k] = t->acc_runq_count[k] = 0;
 }
 
 static __always_inline void switch_out(void *ctx, bool preempt, struct task_struct *prev,
-				       unsigned int prev_state, __u64 now)
+				       unsigned int prev_state, __u64 now, __u64 since)
 {
 	bool runnable = preempt || prev_state == TASK_RUNNING, created;
 	struct thread_value *t = thread_get(prev, &created);
@@ -131,8 +120,8 @@ static __always_inline void switch_out(void *ctx, bool preempt, struct task_stru
 		return;
 	if (t->in_ns)
 		t->oncpu_ns += now - t->in_ns;
-	else if (created) /* on CPU since before the window */
-		t->oncpu_ns += now - window_start_ns;
+	else if (created) /* on CPU since before the window (or before it became a target) */
+		t->oncpu_ns += now - since;
 	else /* its switch-in was not seen: leave the time unexplained */
 		counter_add(&drops, DROP_UNPAIRED, 1);
 	t->in_ns = 0;
@@ -190,9 +179,9 @@ static __always_inline void switch_in(struct task_struct *next, __u64 now)
 		} else if (t->open == OFF_STACK) {
 			blocked = now - t->off_ns; /* the wakeup was not seen */
 		}
-		hist_record(HIST_RUNQ, runq);
+		hist_record(&hists, HIST_RUNQ, runq);
 		if (blocked)
-			hist_record(HIST_BLOCKED, blocked);
+			hist_record(&hists, HIST_BLOCKED, blocked);
 		t->blocked_ns += blocked;
 		t->runq_ns += runq;
 		if (t->kind == KIND_DSTATE)
@@ -216,7 +205,7 @@ static __always_inline void switch_in(struct task_struct *next, __u64 now)
 	t->in_ns = now;
 }
 
-static __always_inline void wakeup(struct task_struct *p, bool new_thread)
+static __always_inline void wakeup(struct task_struct *p, bool new_thread, __u64 since)
 {
 	__u32 tid = p->pid;
 	__u64 now = bpf_ktime_get_ns();
@@ -233,13 +222,14 @@ static __always_inline void wakeup(struct task_struct *p, bool new_thread)
 	if ((t && t->in_ns) || (!new_thread && p->on_cpu))
 		return; /* woken before it got off the CPU: never blocked */
 
-	/* Blocked since before the window, or a new thread: account its time
-	 * from the window start; there is no stack to attribute it to. */
+	/* Blocked since before the window (or before its process became a
+	 * target), or a new thread: account its time from then; there is no
+	 * stack to attribute it to. */
 	t = thread_get(p, &created);
 	if (!t)
 		return;
 	if (created && !new_thread)
-		t->blocked_ns += now - window_start_ns;
+		t->blocked_ns += now - since;
 	t->open = OFF_NO_STACK;
 	t->wake_ns = now;
 }
@@ -247,14 +237,21 @@ static __always_inline void wakeup(struct task_struct *p, bool new_thread)
 static __always_inline void sched_switch(void *ctx, bool preempt, struct task_struct *prev,
 					struct task_struct *next, unsigned int prev_state)
 {
-	bool out = prev->tgid == target_tgid, in = next->tgid == target_tgid;
+	struct target_info *out, *in;
 	__u64 now;
 
-	if (!window_start_ns || !(out || in))
+	if (!window_start_ns)
 		return;
-	now = bpf_ktime_get_ns();
-	if (out)
-		switch_out(ctx, preempt, prev, prev_state, now);
+	out = target_of(prev->tgid);
+	in = next->tgid == prev->tgid ? out : target_of(next->tgid);
+	if (out) {
+		now = bpf_ktime_get_ns();
+		switch_out(ctx, preempt, prev, prev_state, now, target_since(out, window_start_ns));
+	} else if (in) {
+		now = bpf_ktime_get_ns();
+	} else {
+		return;
+	}
 	if (in)
 		switch_in(next, now);
 }
@@ -284,18 +281,24 @@ int BPF_PROG(handle_sched_switch_task_state, bool preempt, struct task_struct *p
 	return 0;
 }
 
+static __always_inline void wakeup_target(struct task_struct *p, bool new_thread)
+{
+	struct target_info *t;
+
+	if (window_start_ns && (t = target_of(p->tgid)))
+		wakeup(p, new_thread, target_since(t, window_start_ns));
+}
+
 SEC("tp_btf/sched_wakeup")
 int BPF_PROG(handle_sched_wakeup, struct task_struct *p)
 {
-	if (window_start_ns && p->tgid == target_tgid)
-		wakeup(p, false);
+	wakeup_target(p, false);
 	return 0;
 }
 
 SEC("tp_btf/sched_wakeup_new")
 int BPF_PROG(handle_sched_wakeup_new, struct task_struct *p)
 {
-	if (window_start_ns && p->tgid == target_tgid)
-		wakeup(p, true);
+	wakeup_target(p, true);
 	return 0;
 }

@@ -7,7 +7,7 @@ struct offcpu_key {
 	__u32 tid;
 	__s32 user_stack;
 	__s32 kernel_stack;
-	__u32 pad;
+	__u32 tgid;
 };
 
 struct offcpu_value {
@@ -58,6 +58,8 @@ struct thread_value {
 	__u64 dstate_ns; /* total blocked uninterruptible */
 	__u32 open;      /* enum interval */
 	__u32 kind;      /* enum kind of the open interval */
+	__u32 tgid;
+	__u32 pad;
 	char comm[16];
 };
 

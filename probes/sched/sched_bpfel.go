@@ -26,7 +26,7 @@ type schedOffcpuKey struct {
 	Tid         uint32
 	UserStack   int32
 	KernelStack int32
-	Pad         uint32
+	Tgid        uint32
 }
 
 type schedOffcpuValue struct {
@@ -38,6 +38,17 @@ type schedOffcpuValue struct {
 	DstateNs     uint64
 	DstateCount  uint64
 	Comm         [16]int8
+}
+
+type schedTargetInfo struct {
+	_       structs.HostLayout
+	StartNs uint64
+	ExitNs  uint64
+	Flags   uint32
+	Parent  uint32
+	Execs   uint32
+	Pad     uint32
+	Comm    [16]int8
 }
 
 type schedThreadValue struct {
@@ -62,6 +73,8 @@ type schedThreadValue struct {
 	DstateNs        uint64
 	Open            uint32
 	Kind            uint32
+	Tgid            uint32
+	Pad             uint32
 	Comm            [16]int8
 }
 
@@ -74,6 +87,7 @@ const (
 	schedMapHists                       = "hists"
 	schedMapOffcpu                      = "offcpu"
 	schedMapStacks                      = "stacks"
+	schedMapTargets                     = "targets"
 	schedMapThreads                     = "threads"
 	schedProgHandleSchedSwitch          = "handle_sched_switch"
 	schedProgHandleSchedSwitchTaskState = "handle_sched_switch_task_state"
@@ -81,7 +95,6 @@ const (
 	schedProgHandleSchedWakeupNew       = "handle_sched_wakeup_new"
 	schedVarHaveTaskPtRegs              = "have_task_pt_regs"
 	schedVarStackIntervalNs             = "stack_interval_ns"
-	schedVarTargetTgid                  = "target_tgid"
 	schedVarWindowStartNs               = "window_start_ns"
 )
 
@@ -142,6 +155,7 @@ type schedMapSpecs struct {
 	Hists    *ebpf.MapSpec `ebpf:"hists"`
 	Offcpu   *ebpf.MapSpec `ebpf:"offcpu"`
 	Stacks   *ebpf.MapSpec `ebpf:"stacks"`
+	Targets  *ebpf.MapSpec `ebpf:"targets"`
 	Threads  *ebpf.MapSpec `ebpf:"threads"`
 }
 
@@ -151,7 +165,6 @@ type schedMapSpecs struct {
 type schedVariableSpecs struct {
 	HaveTaskPtRegs  *ebpf.VariableSpec `ebpf:"have_task_pt_regs"`
 	StackIntervalNs *ebpf.VariableSpec `ebpf:"stack_interval_ns"`
-	TargetTgid      *ebpf.VariableSpec `ebpf:"target_tgid"`
 	WindowStartNs   *ebpf.VariableSpec `ebpf:"window_start_ns"`
 }
 
@@ -180,6 +193,7 @@ type schedMaps struct {
 	Hists    *ebpf.Map `ebpf:"hists"`
 	Offcpu   *ebpf.Map `ebpf:"offcpu"`
 	Stacks   *ebpf.Map `ebpf:"stacks"`
+	Targets  *ebpf.Map `ebpf:"targets"`
 	Threads  *ebpf.Map `ebpf:"threads"`
 }
 
@@ -190,6 +204,7 @@ func (m *schedMaps) Close() error {
 		m.Hists,
 		m.Offcpu,
 		m.Stacks,
+		m.Targets,
 		m.Threads,
 	)
 }
@@ -200,7 +215,6 @@ func (m *schedMaps) Close() error {
 type schedVariables struct {
 	HaveTaskPtRegs  *ebpf.Variable `ebpf:"have_task_pt_regs"`
 	StackIntervalNs *ebpf.Variable `ebpf:"stack_interval_ns"`
-	TargetTgid      *ebpf.Variable `ebpf:"target_tgid"`
 	WindowStartNs   *ebpf.Variable `ebpf:"window_start_ns"`
 }
 

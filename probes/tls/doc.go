@@ -1,7 +1,13 @@
 // Package tls is the TLS handshake probe: it times every TLS handshake of
-// the target from the stack that started it to its end, counts them as ok
+// the targets from the stack that started it to its end, counts them as ok
 // or failed per client and server, and keeps log2 histograms of their
 // durations, all aggregated in the kernel.
+//
+// The uprobes sit on the files (executables, libssl), for every process:
+// each file is probed once whichever targets run it (files are told apart
+// by device and inode), a target added later is probed in its files not
+// probed yet, and the programs record the processes in the session's
+// target map only.
 //
 // Go crypto/tls: (*Conn).clientHandshake and (*Conn).serverHandshake are
 // found through the executable's .gopclntab (also stripped and PIE builds).

@@ -12,6 +12,7 @@ import (
 	"github.com/cilium/ebpf"
 	"github.com/cilium/ebpf/features"
 	"github.com/cilium/ebpf/link"
+	"golang.org/x/sys/unix"
 
 	"github.com/perfprobe/perfprobe/probes"
 	"github.com/perfprobe/perfprobe/profile"
@@ -68,13 +69,28 @@ const MaxIdle = time.Minute
 // uprobe_multi links exist, to test the fallback for kernels before 6.6.
 var forcePerfUprobes = false
 
-// Probe times the target's TLS handshakes.
+// Probe times the targets' TLS handshakes.
 type Probe struct {
 	objs   tlsObjects
 	loaded bool
+	opts   probes.Options
 	links  []link.Link
-	multi  bool     // uprobe_multi links, not one perf uprobe per site
-	notes  []string // what was found but not probed, and why
+	multi  bool            // uprobe_multi links, not one perf uprobe per site
+	notes  []string        // what was found but not probed, and why
+	files  map[fileID]bool // every file looked at (probed or not), by identity
+	probed int             // files with uprobes
+}
+
+// fileID identifies a file whatever path reaches it (/proc/PID/exe,
+// /proc/PID/root/..., map_files): uprobes attach to the file itself.
+type fileID struct{ dev, ino uint64 }
+
+func fileOf(path string) (fileID, error) {
+	var st unix.Stat_t
+	if err := unix.Stat(path, &st); err != nil {
+		return fileID{}, err
+	}
+	return fileID{uint64(st.Dev), st.Ino}, nil
 }
 
 // ImageBound says the probe attaches uprobes to the target's executable
@@ -97,45 +113,97 @@ func (p *Probe) Path() string {
 	return "one perf uprobe per site (uprobe_multi links are Linux 6.6+)"
 }
 
+// plan is what to probe in one target's files not probed yet.
+type plan struct {
+	exe, name string // the executable: where the uprobes go, and as the target sees it
+	gos       []goSites
+	ssls      []sslSites
+	notes     []string
+}
+
+func (pl *plan) empty() bool { return len(pl.gos) == 0 && len(pl.ssls) == 0 }
+
+// plan finds the TLS handshake code of target t in the files the probe has
+// not looked at yet: Go crypto/tls in its executable, OpenSSL/BoringSSL
+// linked in or as libssl.
+func (p *Probe) plan(t *probes.Target) (*plan, error) {
+	pl := &plan{exe: t.Executable(), name: t.Exe}
+	if pl.name == "" || t.ImagePath != "" {
+		pl.name = pl.exe
+	}
+	id, err := fileOf(pl.exe)
+	if errors.Is(err, os.ErrNotExist) {
+		return nil, fmt.Errorf("%w: pid %d is gone", probes.ErrNoSuchProcess, t.PID)
+	}
+	if err != nil {
+		pl.notes = append(pl.notes, fmt.Sprintf("cannot read %s: %v", pl.name, err))
+		return pl, nil
+	}
+	var funcs map[string]symbolize.Func
+	if !p.files[id] {
+		p.files[id] = true
+		names := append([]string{}, sslNames...)
+		for _, gf := range goFuncs {
+			names = append(names, gf.name)
+		}
+		funcs, err = symbolize.FindFuncs(pl.exe, names...)
+		if errors.Is(err, os.ErrNotExist) {
+			return nil, fmt.Errorf("%w: pid %d is gone", probes.ErrNoSuchProcess, t.PID)
+		}
+		if err != nil {
+			pl.notes = append(pl.notes, fmt.Sprintf("cannot read %s: %v", pl.name, err))
+		}
+		if code, err := os.Open(pl.exe); err == nil {
+			var notes []string
+			pl.gos, notes = goPlan(pl.exe, funcs, code)
+			code.Close()
+			pl.notes = append(pl.notes, notes...)
+		} else if funcs != nil {
+			pl.notes = append(pl.notes, fmt.Sprintf("Go handshakes not probed: %v", err))
+		}
+	}
+	ssls, notes := sslPlan(t.PID, pl.exe, t.ImagePath != "", funcs)
+	pl.notes = append(pl.notes, notes...)
+	for _, s := range ssls {
+		if s.path != pl.exe {
+			id, err := fileOf(s.path)
+			if err != nil || p.files[id] {
+				continue
+			}
+			p.files[id] = true
+		}
+		pl.ssls = append(pl.ssls, s)
+	}
+	return pl, nil
+}
+
 // Attach finds the target's TLS handshake code (Go crypto/tls in its
 // executable, OpenSSL/BoringSSL linked in or as libssl), loads the
-// programs filtered to the target and attaches the uprobes. A target
-// without TLS code gives *probes.Skipped.
+// programs filtered to the session's targets and attaches the uprobes. A
+// target without TLS code gives *probes.Skipped.
+//
+// The uprobes are on the files, not on one process: every process running
+// a probed file takes their traps (microseconds per handshake), and the
+// programs record only the targets'. So each file is probed once for
+// every target that runs it, and a child that forks or a target added
+// later is seen from its first handshake.
 func (p *Probe) Attach(t *probes.Target, o probes.Options) error {
-	exe := t.Executable()
-	name := t.Exe
-	if name == "" || t.ImagePath != "" {
-		name = exe
-	}
 	if runtime.GOARCH != "amd64" {
 		return &probes.Skipped{Reason: "the tls probe supports amd64 only (Go register ABI offsets, x86 RET decoding)"}
 	}
-	names := append([]string{}, sslNames...)
-	for _, gf := range goFuncs {
-		names = append(names, gf.name)
+	if t == nil {
+		return &probes.Skipped{Reason: "no target to look for TLS code in yet"}
 	}
-	funcs, err := symbolize.FindFuncs(exe, names...)
+	p.opts, p.files = o, map[fileID]bool{}
+	pl, err := p.plan(t)
 	if err != nil {
-		if errors.Is(err, os.ErrNotExist) {
-			return fmt.Errorf("%w: pid %d is gone", probes.ErrNoSuchProcess, t.PID)
-		}
-		return &probes.Skipped{Reason: fmt.Sprintf("cannot read %s: %v", name, err)}
+		return err
 	}
-	var gos []goSites
-	if code, err := os.Open(exe); err == nil {
-		var notes []string
-		gos, notes = goPlan(exe, funcs, code)
-		code.Close()
-		p.notes = append(p.notes, notes...)
-	} else {
-		p.notes = append(p.notes, fmt.Sprintf("Go handshakes not probed: %v", err))
-	}
-	ssls, notes := sslPlan(t.PID, exe, t.ImagePath != "", funcs)
-	p.notes = append(p.notes, notes...)
-	if len(gos) == 0 && len(ssls) == 0 {
-		reason := fmt.Sprintf("no TLS code in %s (no crypto/tls handshake functions, no libssl)", name)
+	p.notes = append(p.notes, pl.notes...)
+	if pl.empty() {
+		reason := fmt.Sprintf("no TLS code in %s (no crypto/tls handshake functions, no libssl)", pl.name)
 		if len(p.notes) > 0 {
-			reason = fmt.Sprintf("no TLS code probed in %s: %s", name, strings.Join(p.notes, "; "))
+			reason = fmt.Sprintf("no TLS code probed in %s: %s", pl.name, strings.Join(p.notes, "; "))
 		}
 		return &probes.Skipped{Reason: reason}
 	}
@@ -143,9 +211,6 @@ func (p *Probe) Attach(t *probes.Target, o probes.Options) error {
 	spec, err := loadTls()
 	if err != nil {
 		return fmt.Errorf("loading tls spec: %w", err)
-	}
-	if err := spec.Variables["target_tgid"].Set(uint32(t.PID)); err != nil {
-		return fmt.Errorf("setting target_tgid: %w", err)
 	}
 	if err := spec.Variables["max_idle_ns"].Set(uint64(MaxIdle)); err != nil {
 		return fmt.Errorf("setting max_idle_ns: %w", err)
@@ -162,14 +227,49 @@ func (p *Probe) Attach(t *probes.Target, o probes.Options) error {
 			ps.AttachType = ebpf.AttachTraceUprobeMulti
 		}
 	}
-	if err := spec.LoadAndAssign(&p.objs, o.Load); err != nil {
+	if err := spec.LoadAndAssign(&p.objs, o.Collection()); err != nil {
 		return fmt.Errorf("loading tls objects: %w", err)
 	}
 	p.loaded = true
+	if err := o.FillTargets(p.objs.Targets, t); err != nil {
+		return err
+	}
+	return p.attachPlan(pl)
+}
 
-	if len(gos) > 0 {
+// AddTarget implements probes.TargetAdder: it probes the files of t that
+// no target so far runs (a new executable after an exec, another libssl).
+func (p *Probe) AddTarget(t *probes.Target) error {
+	if !p.loaded {
+		return nil
+	}
+	pl, err := p.plan(t)
+	if errors.Is(err, probes.ErrNoSuchProcess) {
+		return nil // gone already: nothing of it to probe
+	}
+	if err != nil {
+		return err
+	}
+	p.notes = append(p.notes, pl.notes...)
+	return p.attachPlan(pl)
+}
+
+// attachPlan attaches the uprobes of pl.
+func (p *Probe) attachPlan(pl *plan) error {
+	exe := len(pl.gos) > 0
+	for _, s := range pl.ssls {
+		if s.path == pl.exe {
+			exe = true
+		} else {
+			p.probed++
+		}
+	}
+	if exe {
+		p.probed++
+	}
+	if len(pl.gos) > 0 {
 		var rets, entries []site
-		for _, s := range gos {
+		for _, s := range pl.gos {
 			for _, off := range s.rets {
 				rets = append(rets, site{off, uint64(s.side)})
 			}
@@ -181,15 +281,15 @@ func (p *Probe) Attach(t *probes.Target, o probes.Options) error {
 		}
 		// Every RET before any entry: no handshake is seen starting
 		// without its end probed.
-		if err := p.attach(exe, name, "crypto/tls handshake RETs", p.objs.GoHandshakeReturn, false, t.PID, rets); err != nil {
+		if err := p.attach(pl.exe, pl.name, "crypto/tls handshake RETs", p.objs.GoHandshakeReturn, false, rets); err != nil {
 			return err
 		}
-		if err := p.attach(exe, name, "crypto/tls handshake entries", p.objs.GoHandshakeEnter, false, t.PID, entries); err != nil {
+		if err := p.attach(pl.exe, pl.name, "crypto/tls handshake entries", p.objs.GoHandshakeEnter, false, entries); err != nil {
 			return err
 		}
 	}
-	for _, s := range ssls {
-		if err := p.attachSSL(t.PID, s); err != nil {
+	for _, s := range pl.ssls {
+		if err := p.attachSSL(s); err != nil {
 			return err
 		}
 	}
@@ -202,9 +302,9 @@ type site struct {
 }
 
 // attach puts prog on every site of the file at path (uretprobes when
-// ret): one uprobe_multi link, or one perf uprobe per site on kernels
-// without them.
-func (p *Probe) attach(path, name, what string, prog *ebpf.Program, ret bool, pid int, sites []site) error {
+// ret), for every process: one uprobe_multi link, or one perf uprobe per
+// site on kernels without them.
+func (p *Probe) attach(path, name, what string, prog *ebpf.Program, ret bool, sites []site) error {
 	if len(sites) == 0 {
 		return nil
 	}
@@ -213,7 +313,7 @@ func (p *Probe) attach(path, name, what string, prog *ebpf.Program, ret bool, pi
 		return fmt.Errorf("opening %s: %w", name, err)
 	}
 	if p.multi {
-		opts := &link.UprobeMultiOptions{PID: uint32(pid)}
+		opts := &link.UprobeMultiOptions{}
 		for _, s := range sites {
 			opts.Addresses = append(opts.Addresses, s.offset)
 			opts.Cookies = append(opts.Cookies, s.cookie)
@@ -231,7 +331,7 @@ func (p *Probe) attach(path, name, what string, prog *ebpf.Program, ret bool, pi
 		return nil
 	}
 	for _, s := range sites {
-		opts := &link.UprobeOptions{Address: s.offset, PID: pid, Cookie: s.cookie}
+		opts := &link.UprobeOptions{Address: s.offset, Cookie: s.cookie}
 		var l link.Link
 		if ret {
 			l, err = ex.Uretprobe("", prog, opts)
@@ -248,7 +348,7 @@ func (p *Probe) attach(path, name, what string, prog *ebpf.Program, ret bool, pi
 
 // attachSSL hooks one OpenSSL/BoringSSL object: the side and free hooks
 // and the uretprobe first, the handshake entry last.
-func (p *Probe) attachSSL(pid int, s sslSites) error {
+func (p *Probe) attachSSL(s sslSites) error {
 	sites := func(fns ...string) []site {
 		var out []site
 		for _, fn := range fns {
@@ -270,7 +370,7 @@ func (p *Probe) attachSSL(pid int, s sslSites) error {
 		{fnDoHandshake + " return", p.objs.SslHandshakeReturn, true, []string{fnDoHandshake}},
 		{fnDoHandshake, p.objs.SslHandshakeEnter, false, []string{fnDoHandshake}},
 	} {
-		if err := p.attach(s.path, s.name, h.what, h.prog, h.ret, pid, sites(h.fns...)); err != nil {
+		if err := p.attach(s.path, s.name, h.what, h.prog, h.ret, sites(h.fns...)); err != nil {
 			return err
 		}
 	}
@@ -333,6 +433,7 @@ func (p *Probe) Collect(c *profile.Capture, endNs uint64) error {
 		}
 		c.Stacks = append(c.Stacks, profile.Stack{
 			Type:   profile.TypeTLSHandshake,
+			PID:    key.Tgid,
 			TID:    val.Tid,
 			Thread: probes.CommString(val.Comm),
 			User:   withCaller(stacks.Get(key.UserStack), key.Caller),
@@ -370,6 +471,7 @@ func (p *Probe) Collect(c *profile.Capture, endNs uint64) error {
 	c.Counts["tls_started_before_window"] = counts[countBeforeWindow]
 	c.Counts["tls_openssl_retries"] = counts[countRetries]
 	c.Counts["tls_stacks_reused"] = counts[countStacksReused]
+	c.Counts["tls_files_probed"] = uint64(p.probed)
 	inflight, err := p.inflight(endNs)
 	if err != nil {
 		return err

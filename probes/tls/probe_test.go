@@ -408,7 +408,9 @@ func TestTargetExitsMidHandshake(t *testing.T) {
 // The machine may be shared, so each round runs two identical servers at
 // the same time, the probe attached to one of them (alternating), and
 // compares their throughput and CPU time per handshake: load from
-// elsewhere hits both alike. The probe runs with the default stack
+// elsewhere hits both alike. The two run copies of the binary: the probe's
+// uprobes are on the file, and a process of the same file that is no
+// target still takes their traps. The probe runs with the default stack
 // interval, as perfprobe attach does. Set PERFPROBE_TLS_OVERHEAD=1 to run
 // (about a minute); it reports the median ratio over the rounds and fails
 // above 3% slowdown.
@@ -418,6 +420,11 @@ func TestThroughputOverhead(t *testing.T) {
 	}
 	bpftest.Require(t)
 	bin := testtarget.Build(t, "tlsserver")
+	copied := filepath.Join(t.TempDir(), "tlsserver")
+	if b, err := os.ReadFile(bin); err != nil || os.WriteFile(copied, b, 0o755) != nil {
+		t.Fatalf("copying %s: %v", bin, err)
+	}
+	bins := [2]string{bin, copied}
 	const rounds, d, delay = 10, 5 * time.Second, time.Second
 	type summary struct {
 		Handshakes   int64   `json:"handshakes"`
@@ -430,7 +437,7 @@ func TestThroughputOverhead(t *testing.T) {
 	for i := range rounds {
 		procs := [2]*testtarget.Proc{}
 		for j := range procs {
-			procs[j] = testtarget.Start(t, bin, "-clients", "2", "-delay", delay.String(), "-duration", d.String())
+			procs[j] = testtarget.Start(t, bins[j], "-clients", "2", "-delay", delay.String(), "-duration", d.String())
 		}
 		traced := i % 2
 		r := bpftest.Capture(t, procs[traced].PID, cfg, delay+d)

@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: GPL-2.0
 //go:build ignore
 
-/* TLS handshake probe: times the target's TLS handshakes from the stack
+/* TLS handshake probe: times the targets' TLS handshakes from the stack
  * that started them to their end, counts them as ok or failed per client
  * and server, and keeps log2 histograms of their durations.
  *
@@ -32,7 +32,6 @@
 
 char LICENSE[] SEC("license") = "GPL";
 
-const volatile __u32 target_tgid = 0;
 /* An OpenSSL handshake pending this long since its last attempt is stale
  * (its SSL object was freed unseen): a new one on the same SSL* restarts. */
 const volatile __u64 max_idle_ns = 60000000000ULL;
@@ -103,14 +102,6 @@ COUNTER_ARRAY(counters, COUNT_MAX);
 
 COUNTER_ARRAY(drops, DROP_MAX);
 
-/* target returns the current pid_tgid when it is the target's, else 0. */
-static __always_inline __u64 target(void)
-{
-	__u64 id = bpf_get_current_pid_tgid();
-
-	return (__u32)(id >> 32) == target_tgid ? id : 0;
-}
-
 /* user_stack walks the user stack, or reuses the one walked from the same
  * call site (three return addresses deep) less than stack_interval_ns ago:
  * a walk costs microseconds, the handshake's time and count stay exact
@@ -162,8 +153,6 @@ static __always_inline void done(struct inflight *in, __u32 lib, bool failed, __
 	__u32 side = in->side, idx;
 	struct stat_key key = {};
 	struct stat_value *v, init = {};
-	struct hist *h;
-	long err;
 
 	if (!ws || in->start_ns < ws) {
 		counter_add(&counters, COUNT_BEFORE_WINDOW, 1);
@@ -176,10 +165,9 @@ static __always_inline void done(struct inflight *in, __u32 lib, bool failed, __
 	ns = end > in->start_ns ? end - in->start_ns : 0;
 	idx = lib * SIDE_MAX + side;
 	counter_add(&counters, idx * 2 + (failed ? 1 : 0), 1);
-	h = bpf_map_lookup_elem(&hists, &idx);
-	if (h)
-		hist_add(h, ns);
+	hist_record(&hists, idx, ns);
 
+	key.tgid = bpf_get_current_pid_tgid() >> 32;
 	key.user_stack = in->user_stack;
 	key.side = side;
 	key.lib = lib;
@@ -188,12 +176,7 @@ static __always_inline void done(struct inflight *in, __u32 lib, bool failed, __
 	if (!v) {
 		init.tid = in->tid;
 		bpf_get_current_comm(&init.comm, sizeof(init.comm));
-		err = bpf_map_update_elem(&stats, &key, &init, BPF_NOEXIST);
-		if (err && err != -ERR_EXIST) {
-			counter_add(&drops, DROP_STATS_FULL, 1);
-			return;
-		}
-		v = bpf_map_lookup_elem(&stats, &key);
+		v = lookup_or_init(&stats, &key, &init, &drops, DROP_STATS_FULL);
 		if (!v)
 			return;
 	}
@@ -207,13 +190,13 @@ static __always_inline void done(struct inflight *in, __u32 lib, bool failed, __
 SEC("uprobe")
 int go_handshake_enter(struct pt_regs *ctx)
 {
-	__u64 cookie = bpf_get_attach_cookie(ctx), id = target();
+	__u64 cookie = bpf_get_attach_cookie(ctx), id = current_target();
 	struct go_key key = {};
 	struct inflight in = {};
 
 	if (!id)
 		return 0;
-	key.tgid = target_tgid;
+	key.tgid = id >> 32;
 	key.g = ctx->r14;
 	/* The same goroutine cannot be in two handshakes: an entry still
 	 * there is one that never returned (a panic unwound past it). */
@@ -230,14 +213,14 @@ int go_handshake_enter(struct pt_regs *ctx)
 SEC("uprobe")
 int go_handshake_return(struct pt_regs *ctx)
 {
-	__u64 now, id = target();
+	__u64 now, id = current_target();
 	struct go_key key = {};
 	struct inflight *in;
 
 	if (!id)
 		return 0;
 	now = bpf_ktime_get_ns();
-	key.tgid = target_tgid;
+	key.tgid = id >> 32;
 	key.g = ctx->r14;
 	in = bpf_map_lookup_elem(&go_inflight, &key);
 	if (!in) {
@@ -251,17 +234,18 @@ int go_handshake_return(struct pt_regs *ctx)
 
 static __always_inline void ssl_set_side(__u64 ssl, __u32 side)
 {
-	struct ssl_key key = {.tgid = target_tgid, .ssl = ssl};
+	__u64 id = current_target();
+	struct ssl_key key = {.tgid = id >> 32, .ssl = ssl};
 
-	bpf_map_update_elem(&ssl_side, &key, &side, BPF_ANY);
+	if (id)
+		bpf_map_update_elem(&ssl_side, &key, &side, BPF_ANY);
 }
 
 /* SSL_connect, SSL_set_connect_state: the SSL is a client. */
 SEC("uprobe")
 int ssl_client_side(struct pt_regs *ctx)
 {
-	if (target())
-		ssl_set_side(ctx->di, SIDE_CLIENT);
+	ssl_set_side(ctx->di, SIDE_CLIENT);
 	return 0;
 }
 
@@ -269,16 +253,15 @@ int ssl_client_side(struct pt_regs *ctx)
 SEC("uprobe")
 int ssl_server_side(struct pt_regs *ctx)
 {
-	if (target())
-		ssl_set_side(ctx->di, SIDE_SERVER);
+	ssl_set_side(ctx->di, SIDE_SERVER);
 	return 0;
 }
 
 SEC("uprobe")
 int ssl_handshake_enter(struct pt_regs *ctx)
 {
-	__u64 now, ssl = ctx->di, id = target();
-	struct ssl_key key = {.tgid = target_tgid, .ssl = ssl};
+	__u64 now, ssl = ctx->di, id = current_target();
+	struct ssl_key key = {.tgid = id >> 32, .ssl = ssl};
 	struct inflight *in, init = {};
 	__u32 *side;
 
@@ -307,9 +290,9 @@ int ssl_handshake_enter(struct pt_regs *ctx)
 SEC("uretprobe")
 int ssl_handshake_return(struct pt_regs *ctx)
 {
-	__u64 *ssl, now, id = target();
+	__u64 *ssl, now, id = current_target();
 	int ret = (int)ctx->ax;
-	struct ssl_key key = {.tgid = target_tgid};
+	struct ssl_key key = {.tgid = id >> 32};
 	struct inflight *in;
 
 	if (!id)
@@ -341,10 +324,11 @@ int ssl_handshake_return(struct pt_regs *ctx)
 SEC("uprobe")
 int ssl_free(struct pt_regs *ctx)
 {
-	struct ssl_key key = {.tgid = target_tgid, .ssl = ctx->di};
+	__u64 id = current_target();
+	struct ssl_key key = {.tgid = id >> 32, .ssl = ctx->di};
 	struct inflight *in;
 
-	if (!target())
+	if (!id)
 		return 0;
 	bpf_map_delete_elem(&ssl_side, &key);
 	in = bpf_map_lookup_elem(&ssl_inflight, &key);

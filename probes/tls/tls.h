@@ -56,7 +56,7 @@ struct stat_key {
 	__s32 user_stack;
 	__u32 side;
 	__u32 lib;
-	__u32 pad;
+	__u32 tgid;
 	__u64 caller;
 };
 

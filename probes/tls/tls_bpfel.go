@@ -51,7 +51,7 @@ type tlsStatKey struct {
 	UserStack int32
 	Side      uint32
 	Lib       uint32
-	Pad       uint32
+	Tgid      uint32
 	Caller    uint64
 }
 
@@ -63,6 +63,17 @@ type tlsStatValue struct {
 	Tid    uint32
 	Pad    uint32
 	Comm   [16]int8
+}
+
+type tlsTargetInfo struct {
+	_       structs.HostLayout
+	StartNs uint64
+	ExitNs  uint64
+	Flags   uint32
+	Parent  uint32
+	Execs   uint32
+	Pad     uint32
+	Comm    [16]int8
 }
 
 type tlsWalkKey struct {
@@ -93,6 +104,7 @@ const (
 	tlsMapSslSide             = "ssl_side"
 	tlsMapStacks              = "stacks"
 	tlsMapStats               = "stats"
+	tlsMapTargets             = "targets"
 	tlsMapWalks               = "walks"
 	tlsProgGoHandshakeEnter   = "go_handshake_enter"
 	tlsProgGoHandshakeReturn  = "go_handshake_return"
@@ -103,7 +115,6 @@ const (
 	tlsProgSslServerSide      = "ssl_server_side"
 	tlsVarMaxIdleNs           = "max_idle_ns"
 	tlsVarStackIntervalNs     = "stack_interval_ns"
-	tlsVarTargetTgid          = "target_tgid"
 	tlsVarWindowStartNs       = "window_start_ns"
 )
 
@@ -171,6 +182,7 @@ type tlsMapSpecs struct {
 	SslSide     *ebpf.MapSpec `ebpf:"ssl_side"`
 	Stacks      *ebpf.MapSpec `ebpf:"stacks"`
 	Stats       *ebpf.MapSpec `ebpf:"stats"`
+	Targets     *ebpf.MapSpec `ebpf:"targets"`
 	Walks       *ebpf.MapSpec `ebpf:"walks"`
 }
 
@@ -180,7 +192,6 @@ type tlsMapSpecs struct {
 type tlsVariableSpecs struct {
 	MaxIdleNs       *ebpf.VariableSpec `ebpf:"max_idle_ns"`
 	StackIntervalNs *ebpf.VariableSpec `ebpf:"stack_interval_ns"`
-	TargetTgid      *ebpf.VariableSpec `ebpf:"target_tgid"`
 	WindowStartNs   *ebpf.VariableSpec `ebpf:"window_start_ns"`
 }
 
@@ -213,6 +224,7 @@ type tlsMaps struct {
 	SslSide     *ebpf.Map `ebpf:"ssl_side"`
 	Stacks      *ebpf.Map `ebpf:"stacks"`
 	Stats       *ebpf.Map `ebpf:"stats"`
+	Targets     *ebpf.Map `ebpf:"targets"`
 	Walks       *ebpf.Map `ebpf:"walks"`
 }
 
@@ -227,6 +239,7 @@ func (m *tlsMaps) Close() error {
 		m.SslSide,
 		m.Stacks,
 		m.Stats,
+		m.Targets,
 		m.Walks,
 	)
 }
@@ -237,7 +250,6 @@ func (m *tlsMaps) Close() error {
 type tlsVariables struct {
 	MaxIdleNs       *ebpf.Variable `ebpf:"max_idle_ns"`
 	StackIntervalNs *ebpf.Variable `ebpf:"stack_interval_ns"`
-	TargetTgid      *ebpf.Variable `ebpf:"target_tgid"`
 	WindowStartNs   *ebpf.Variable `ebpf:"window_start_ns"`
 }
 

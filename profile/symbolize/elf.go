@@ -16,6 +16,7 @@ import (
 // headers and the build id are read when it is created; symbol tables are
 // read on the first lookup, after which the underlying file is closed.
 type objFile struct {
+	key     fileKey // where the Symbolizer caches it
 	buildID string
 	loads   []elf.ProgHeader // PT_LOAD headers, executable ones first
 
@@ -83,6 +84,17 @@ func (o *objFile) load() {
 			// Go functions resolve through the pclntab; keep only the rest
 			// (C code of cgo binaries) to save memory.
 			o.syms = slices.DeleteFunc(o.syms, func(s symbol) bool { return o.gotab.tab.PCToFunc(s.addr) != nil })
+		}
+	})
+}
+
+// drop releases the file of an objFile nothing will look up any more.
+func (o *objFile) drop() {
+	o.once.Do(func() {
+		o.ef = nil
+		if o.closer != nil {
+			o.closer.Close()
+			o.closer = nil
 		}
 	})
 }

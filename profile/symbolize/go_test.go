@@ -189,6 +189,51 @@ func TestBinaryCacheShared(t *testing.T) {
 	}
 }
 
+// Closing a process drops its snapshot; a binary stays cached while another
+// open process maps it, and goes with the last one.
+func TestCloseDropsBinaries(t *testing.T) {
+	bin := buildGo(t, goVariants[0])
+	a, b := start(t, bin), start(t, bin)
+	s := New()
+	pa, err := s.Process(a.pid())
+	if err != nil {
+		t.Fatal(err)
+	}
+	pb, err := s.Process(b.pid())
+	if err != nil {
+		t.Fatal(err)
+	}
+	n := s.cachedFiles()
+	if n == 0 {
+		t.Fatal("nothing cached")
+	}
+	want := pb.Symbolize(b.addrs[0], false)
+	pa.Close()
+	pa.Close()
+	if got := s.cachedFiles(); got != n {
+		t.Errorf("%d binaries cached after closing one of two processes of them, want %d", got, n)
+	}
+	if f := pa.Symbolize(a.addrs[0], false); f.Known || f.Mapping != nil {
+		t.Errorf("closed process symbolized %#x as %+v", a.addrs[0], f)
+	}
+	pb.cache = map[frameKey]Frame{} // look it up again, in the binary
+	if got := pb.Symbolize(b.addrs[0], false); got.Function != want.Function || !got.Known {
+		t.Errorf("after closing the other process: %q, want %q", got.Function, want.Function)
+	}
+	pb.Close()
+	if got := s.cachedFiles(); got != 0 {
+		t.Errorf("%d binaries cached after closing every process, want 0", got)
+	}
+	pc, err := s.Process(b.pid())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer pc.Close()
+	if got := pc.Symbolize(b.addrs[0], false); got.Function != want.Function {
+		t.Errorf("a new snapshot after the eviction: %q, want %q", got.Function, want.Function)
+	}
+}
+
 func BenchmarkSymbolizeGo(b *testing.B) {
 	tg := start(b, buildGo(b, goVariants[0]))
 	entry, retPC := tg.addrs[0], tg.addrs[1]

@@ -35,10 +35,14 @@ type Frame struct {
 }
 
 // Symbolizer symbolizes processes and the kernel. It is safe for concurrent
-// use and caches parsed binaries across processes.
+// use and caches parsed binaries across processes: one per file, however
+// many processes map it. A binary stays cached until the last Process
+// mapping it is closed (one never closed keeps it for the Symbolizer's
+// life).
 type Symbolizer struct {
 	mu   sync.Mutex
 	objs map[fileKey]*objFile
+	refs map[*objFile]int // open Processes holding each cached binary
 
 	kmu      sync.Mutex
 	kernel   *Kernel
@@ -47,7 +51,7 @@ type Symbolizer struct {
 
 // New returns a Symbolizer with empty caches.
 func New() *Symbolizer {
-	return &Symbolizer{objs: make(map[fileKey]*objFile), kallsyms: "/proc/kallsyms"}
+	return &Symbolizer{objs: make(map[fileKey]*objFile), refs: make(map[*objFile]int), kallsyms: "/proc/kallsyms"}
 }
 
 // fileKey identifies a binary: by device and inode (with size and mtime
@@ -67,10 +71,12 @@ type Process struct {
 	refreshMu sync.Mutex // serializes Refresh
 	started   uint64     // start time from /proc/PID/stat, to detect pid reuse
 
-	mu    sync.RWMutex
-	maps  []*procMapping // sorted by Start, not overlapping
-	cache map[frameKey]Frame
-	gen   int // incremented when maps change, to drop stale cache stores
+	mu     sync.RWMutex
+	maps   []*procMapping // sorted by Start, not overlapping
+	cache  map[frameKey]Frame
+	gen    int               // incremented when maps change, to drop stale cache stores
+	held   map[*objFile]bool // the cached binaries this process holds a reference to
+	closed bool
 }
 
 type procMapping struct {
@@ -92,11 +98,33 @@ type frameKey struct {
 // /proc/PID/exe. A pid that does not exist gives an error wrapping
 // os.ErrNotExist. A kernel thread gives a Process without mappings.
 func (s *Symbolizer) Process(pid int) (*Process, error) {
-	p := &Process{s: s, pid: pid, cache: make(map[frameKey]Frame)}
+	p := &Process{s: s, pid: pid, cache: make(map[frameKey]Frame), held: make(map[*objFile]bool)}
 	if err := p.refresh(); err != nil {
+		p.Close()
 		return nil, err
 	}
 	return p, nil
+}
+
+// PID is the process this snapshot is of.
+func (p *Process) PID() int { return p.pid }
+
+// Close drops the snapshot once the process is gone and its samples are
+// symbolized: its mappings and cached frames, and its hold on the binaries
+// it maps, each of which the Symbolizer then drops unless another open
+// Process maps it too. Symbolize on a closed Process leaves addresses
+// unknown. Safe to call more than once.
+func (p *Process) Close() {
+	p.refreshMu.Lock()
+	defer p.refreshMu.Unlock()
+	p.mu.Lock()
+	held := p.held
+	p.maps, p.cache, p.held, p.closed = nil, make(map[frameKey]Frame), nil, true
+	p.gen++
+	p.mu.Unlock()
+	for o := range held {
+		p.s.release(o)
+	}
 }
 
 // Refresh re-reads /proc/PID/maps and adds new mappings (after dlopen or
@@ -177,6 +205,9 @@ func symbolizeIn(m *procMapping, addr, pc uint64) Frame {
 func (p *Process) refresh() error {
 	p.refreshMu.Lock()
 	defer p.refreshMu.Unlock()
+	if p.closed {
+		return nil
+	}
 
 	data, err := os.ReadFile(fmt.Sprintf("/proc/%d/maps", p.pid))
 	if errors.Is(err, syscall.ESRCH) { // exited between open and read
@@ -230,6 +261,13 @@ func (p *Process) refresh() error {
 		if !ok {
 			obj = p.s.open(p.pid, e, exe)
 			opened[id] = obj
+			if obj != nil {
+				if p.held[obj] {
+					p.s.release(obj) // one hold per process is enough
+				} else {
+					p.held[obj] = true
+				}
+			}
 		}
 		if obj != nil {
 			m.obj, m.BuildID = obj, obj.buildID
@@ -386,15 +424,20 @@ func (s *Symbolizer) objFor(f *os.File) *objFile {
 	return s.store(key, o)
 }
 
+// cached returns the binary cached under key, with a hold on it the caller
+// gives back with release.
 func (s *Symbolizer) cached(key fileKey) (*objFile, bool) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	o, ok := s.objs[key]
+	if o != nil {
+		s.refs[o]++
+	}
 	return o, ok
 }
 
 // store caches o under key unless another goroutine was first, and returns
-// the cached value.
+// the cached value, with a hold on it as cached does.
 func (s *Symbolizer) store(key fileKey, o *objFile) *objFile {
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -402,10 +445,38 @@ func (s *Symbolizer) store(key fileKey, o *objFile) *objFile {
 		if o != nil && o.closer != nil {
 			o.closer.Close()
 		}
+		if prev != nil {
+			s.refs[prev]++
+		}
 		return prev
 	}
 	s.objs[key] = o
+	if o != nil {
+		o.key = key
+		s.refs[o]++
+	}
 	return o
+}
+
+// release gives back a hold on o; the last one drops it from the cache.
+func (s *Symbolizer) release(o *objFile) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.refs[o]--; s.refs[o] > 0 {
+		return
+	}
+	delete(s.refs, o)
+	if s.objs[o.key] == o {
+		delete(s.objs, o.key)
+	}
+	o.drop()
+}
+
+// cachedFiles is how many binaries are cached (for tests).
+func (s *Symbolizer) cachedFiles() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return len(s.refs)
 }
 
 // openVDSO reads the vDSO image from the process's memory. It is the same

@@ -22,6 +22,7 @@ var targets = []struct {
 }{
 	{"spinner", nil},
 	{"cspin", nil},
+	{"forker", nil},
 	{"sleeper", nil},
 	{"contended", nil},
 	{"fsyncer", nil},

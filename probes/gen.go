@@ -1,0 +1,3 @@
+package probes
+
+//go:generate go tool bpf2go -tags linux -cc clang-19 -strip llvm-strip-19 -cflags "-O2 -g -Wall -Werror" -target bpfel follow follow.bpf.c -- -I../bpf -I.
