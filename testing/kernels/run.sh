@@ -354,10 +354,10 @@ note_failures() {
 	while read -r t; do
 		FAILURES+=("$rel: $t")
 		# the test's own log lines: indented, between its RUN and FAIL lines
-		FAILURES+=("$(awk -v t="$t" '$0 ~ "^=== (RUN|CONT) +"t"$" { on = 1; next } /^(=== |--- )/ { on = 0 } on && /_test\.go:[0-9]+:/' "$out" | grep -v 'capture warning' | head -n 4 | sed 's/^ */      /')")
-	done < <(awk '/^ *--- FAIL: / { print $3 }' "$out")
+		FAILURES+=("$(awk -v t="$t" '$0 ~ "^=== (RUN|CONT) +"t"$" { on = 1; next } /^(=== |--- )/ { on = 0 } on && /_test\.go:[0-9]+:/' "$out" | grep -v 'capture warning' | head -n 4 | sed 's/^ */      /' || true)")
+	done < <(awk '/^ *--- FAIL: / { print $3 }' "$out" || true)
 	if grep -q '^panic: ' "$out"; then
-		FAILURES+=("$rel: $line: $(grep -m 1 '^panic: ' "$out")")
+		FAILURES+=("$rel: $line: $(grep -m 1 '^panic: ' "$out" || true)")
 	fi
 }
 
@@ -496,7 +496,7 @@ main() {
 	printf '   %s\n' "${TIMINGS[@]}" "total $(since "$t0")"
 	if [ ${#FAILURES[@]} -gt 0 ]; then
 		say "failures (details in each kernel's report above)"
-		printf '%s\n' "${FAILURES[@]}" | grep . | sed 's/^/   /'
+		printf '%s\n' "${FAILURES[@]}" | grep . | sed 's/^/   /'  || true
 	fi
 	# A plain closing line: suite lines x kernels.
 	echo "kernel-matrix: $PASSED passed, $FAILED failed"
