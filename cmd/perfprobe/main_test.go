@@ -291,7 +291,10 @@ func TestAttachBadInput(t *testing.T) {
 		{"pid 0", []string{"attach", "0"}, nil, "pids are positive"},
 		{"negative pid", []string{"attach", "--", "-5"}, nil, "pids are positive"},
 		{"not a number", []string{"attach", "abc"}, nil, "is not a pid"},
-		{"no pid", []string{"attach"}, nil, "accepts 1 arg"},
+		{"no pid", []string{"attach"}, nil, "nothing to attach to"},
+		{"bad comm", []string{"attach", "--comm", "(x"}, nil, "--comm"},
+		{"not a cgroup", []string{"attach", "--cgroup", "/tmp"}, nil, "not a cgroup directory"},
+		{"one pid of two missing", []string{"attach", fmt.Sprintf("1,%d", noSuchPID)}, nil, "does not exist"},
 		{"bad hz", []string{"attach", "--hz", "0", "1"}, nil, "--hz"},
 		{"unknown probe", []string{"attach", "--probes", "nope", "1"}, nil, "unknown probe"},
 		{"no BTF", []string{"attach", "1"}, func(c *exec.Cmd) {

@@ -20,10 +20,15 @@ func newCmdRun() *cobra.Command {
 		Use:   "run [flags] -- COMMAND [ARGS...]",
 		Short: "Start a command and profile it from exec until it exits",
 		Long: `run starts COMMAND held just before exec, attaches the probes to it, lets it
-exec and profiles it until it exits (or --duration ends, or Ctrl-C). It
-writes the same outputs as attach and exits with the command's status.`,
+exec and profiles it and every process it starts (a shell's commands, the
+test binary of go test) until it exits (or --duration ends, or Ctrl-C);
+--no-children profiles the command alone. It writes the same outputs as
+attach, every sample labelled with its process, and exits with the
+command's status.`,
 		Example: `  sudo perfprobe run -- ./bench -n 1000
-  sudo perfprobe run --out /tmp/cap --hz 499 -- go test -run XXX -bench . ./pkg`,
+  sudo perfprobe run --out /tmp/cap --hz 499 -- go test -run XXX -bench . ./pkg
+  sudo perfprobe run -- sh -c './worker a & ./worker b; wait'
+  sudo perfprobe run --no-children -- make -j8     # make itself, not what it runs`,
 		Args: cobra.MinimumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			o, err := f.options(cmd)
@@ -34,6 +39,9 @@ writes the same outputs as attach and exits with the command's status.`,
 		},
 	}
 	f.bind(cmd, 0, "fetch the command's Go profiles from this pprof URL over the run (not looked for: a new command has no endpoint yet at exec)")
+	var noChildren bool
+	cmd.Flags().BoolVar(&noChildren, "no-children", false, "profile the command alone, not the processes it starts")
+	cmd.PreRun = func(*cobra.Command, []string) { f.opts.Children = !noChildren }
 	return cmd
 }
 

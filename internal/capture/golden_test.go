@@ -85,6 +85,23 @@ func fixture() (*profile.Capture, fixedSymbols) {
 			UserCPUNs: 30_000_000, SystemCPUNs: 10_000_000, PeakRSSBytes: 40 << 20, AttachSeconds: 0.25},
 		Warnings: []string{"probe tls skipped: no TLS code in the target"},
 	}
+	c.Targets = []profile.Target{c.Target}
+	return c, syms
+}
+
+// twoProcesses is the fixture with a second process, a worker whose
+// stacks carry its own pid.
+func twoProcesses() (*profile.Capture, fixedSymbols) {
+	c, syms := fixture()
+	worker := profile.Target{PID: 4250, Comm: "svc-worker", Exe: "/usr/bin/svc", Parent: 4242}
+	c.Targets = append(c.Targets, worker)
+	for i := range c.Stacks {
+		c.Stacks[i].PID = 4242
+	}
+	c.Stacks = append(c.Stacks,
+		profile.Stack{Type: profile.TypeOnCPU, PID: 4250, TID: 4250, Thread: "svc-worker", User: []uint64{0x1002, 0x1003, 0x1004}, Value: 500_000_000, Count: 50},
+		profile.Stack{Type: profile.TypeOffCPUBlocked, PID: 4250, TID: 4250, Thread: "svc-worker", User: []uint64{0x1005, 0x1006, 0x1004}, Kernel: []uint64{0xffff0001}, Value: 100_000_000, Count: 10},
+	)
 	return c, syms
 }
 
@@ -94,6 +111,17 @@ func fixture() (*profile.Capture, fixedSymbols) {
 // diff before committing it.
 func TestGolden(t *testing.T) {
 	c, syms := fixture()
+	checkGolden(t, c, syms, "")
+}
+
+// TestGoldenProcesses is TestGolden for two processes: the summary's
+// table of processes, the targets list and per-process labels.
+func TestGoldenProcesses(t *testing.T) {
+	c, syms := twoProcesses()
+	checkGolden(t, c, syms, "processes-")
+}
+
+func checkGolden(t *testing.T, c *profile.Capture, syms fixedSymbols, prefix string) {
 	r := &Result{Capture: c}
 	r.build(syms, nil)
 	dir := t.TempDir()
@@ -112,8 +140,8 @@ func TestGolden(t *testing.T) {
 	r.Dir = "perfprobe-4242-20261201-100000" // the summary names the directory
 	var summary bytes.Buffer
 	r.WriteSummary(&summary)
-	golden(t, "capture.json.golden", report)
-	golden(t, "summary.txt.golden", summary.Bytes())
+	golden(t, prefix+"capture.json.golden", report)
+	golden(t, prefix+"summary.txt.golden", summary.Bytes())
 }
 
 func golden(t *testing.T, name string, got []byte) {

@@ -179,11 +179,15 @@ func (r *Result) WriteDir(dir string) error {
 		}
 	}
 	if p != nil && len(p.Sample) > 0 {
+		fp := p
+		if len(c.Targets) > 1 {
+			fp = profile.GroupByProcess(p) // one tower per process
+		}
 		opt := flame.HTMLOptions{
-			Title:    fmt.Sprintf("perfprobe: pid %d (%s)", c.Target.PID, c.Target.Comm),
+			Title:    "perfprobe: " + who(c),
 			Subtitle: fmt.Sprintf("%.1f s from %s (ended by %s); probes %s", c.End.Sub(c.Start).Seconds(), c.Start.Format(time.RFC3339), c.EndCause, strings.Join(c.Probes, ",")),
 		}
-		err := writeFile(filepath.Join(dir, "flamegraph.html"), func(w io.Writer) error { return flame.WriteHTML(w, p, opt) })
+		err := writeFile(filepath.Join(dir, "flamegraph.html"), func(w io.Writer) error { return flame.WriteHTML(w, fp, opt) })
 		if err != nil {
 			c.Warnings = append(c.Warnings, "flamegraph: "+err.Error())
 		} else {

@@ -10,6 +10,8 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+
+	"github.com/perfprobe/perfprobe/probes"
 )
 
 // Selector says which processes a capture follows: the pids given, every
@@ -174,9 +176,9 @@ func ParsePIDs(arg string) ([]int, error) {
 		if f == "" {
 			continue
 		}
-		pid, err := strconv.Atoi(f)
-		if err != nil || pid <= 0 {
-			return nil, fmt.Errorf("%q is not a pid: give numeric process ids, comma-separated (see `pgrep NAME`)", f)
+		pid, err := probes.ParsePID(f)
+		if err != nil {
+			return nil, err
 		}
 		if !slices.Contains(out, pid) {
 			out = append(out, pid)

@@ -24,13 +24,16 @@ func (r *Result) WriteSummary(w io.Writer) {
 		g = r.Go.Report
 	}
 	window := c.End.Sub(c.Start)
-	fmt.Fprintf(w, "\nperfprobe: pid %d (%s), %s window (ended by %s), probes %s\n",
-		c.Target.PID, c.Target.Comm, window.Round(time.Millisecond), c.EndCause, strings.Join(c.Probes, ","))
+	fmt.Fprintf(w, "\nperfprobe: %s, %s window (ended by %s), probes %s\n",
+		who(c), window.Round(time.Millisecond), c.EndCause, strings.Join(c.Probes, ","))
 	if len(findings) > 0 {
 		fmt.Fprintln(w, "\nFindings:")
 		for _, f := range findings {
 			fmt.Fprintf(w, "  [%s] %s\n    %s\n    Try: %s\n", strings.ToUpper(f.Severity.String()), f.Title, f.Detail, f.Advice)
 		}
+	}
+	if len(c.Targets) > 1 && p != nil {
+		printProcesses(w, p)
 	}
 	for _, d := range probes.Described(c.Probes) {
 		if d.Summary != nil {
@@ -114,4 +117,36 @@ func firstFunc(list []profile.FuncShare) string {
 		return "-"
 	}
 	return fmt.Sprintf("%s (%.0f%%)", list[0].Function, list[0].FlatPct)
+}
+
+// who names the capture's processes: "pid 12 (app)", or "3 processes".
+func who(c *profile.Capture) string {
+	if len(c.Targets) > 1 {
+		return fmt.Sprintf("%d processes", len(c.Targets))
+	}
+	return fmt.Sprintf("pid %d (%s)", c.Target.PID, c.Target.Comm)
+}
+
+// printProcesses prints each process's on-CPU and off-CPU time, the most
+// busy first.
+func printProcesses(w io.Writer, p *pprof.Profile) {
+	types := []string{profile.TypeOnCPU, profile.TypeOffCPUBlocked, profile.TypeOffCPURunqueue, profile.TypeIOWait}
+	rows := profile.ByProcess(p, types...)
+	if len(rows) == 0 {
+		return
+	}
+	var total int64
+	for _, r := range rows {
+		total += r.Totals[profile.TypeOnCPU]
+	}
+	fmt.Fprintln(w, "\nProcesses:")
+	fmt.Fprintf(w, "  %8s %-16s %7s %9s %9s %9s %9s\n", "pid", "comm", "cpu%", "on-CPU", "blocked", "runqueue", "iowait")
+	for i, r := range rows {
+		if i == 20 {
+			fmt.Fprintf(w, "  ... and %d more (the pid label in profile.pb.gz has them all)\n", len(rows)-i)
+			break
+		}
+		fmt.Fprintf(w, "  %8d %-16s %6.1f%% %9s %9s %9s %9s\n", r.PID, r.Comm, 100*float64(r.Totals[profile.TypeOnCPU])/float64(max(total, 1)),
+			text.Ns(r.Totals[profile.TypeOnCPU]), text.Ns(r.Totals[profile.TypeOffCPUBlocked]), text.Ns(r.Totals[profile.TypeOffCPURunqueue]), text.Ns(r.Totals[profile.TypeIOWait]))
+	}
 }
