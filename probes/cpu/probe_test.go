@@ -43,9 +43,15 @@ func testSpinnerSamples(t *testing.T) {
 		t.Fatal(err)
 	}
 
+	// Under emulation (the kernel matrix) a starved host thread bunches
+	// the guest's timer ticks: the shares and rates hold more loosely.
+	minShare, maxDev := 0.90, 0.15
+	if bpftest.Emulated() {
+		minShare, maxDev = 0.75, 0.30
+	}
 	share, _, _ := r.Share(profile.TypeOnCPU, "main.spinHot", 0)
-	if share < 0.90 {
-		t.Errorf("main.spinHot is on %.1f%% of on-CPU time, want >= 90%%", 100*share)
+	if share < minShare {
+		t.Errorf("main.spinHot is on %.1f%% of on-CPU time, want >= %.0f%%", 100*share, 100*minShare)
 	}
 	samples := float64(r.Capture.Counts["oncpu_samples"])
 	// /proc CPU time ticks at 10 ms; the window is a little shorter than
@@ -53,8 +59,8 @@ func testSpinnerSamples(t *testing.T) {
 	cpuSec := (after - before).Seconds()
 	window := r.Capture.End.Sub(r.Capture.Start).Seconds()
 	want := math.Min(cpuSec, window) * hz
-	if dev := math.Abs(samples-want) / want; dev > 0.15 {
-		t.Errorf("%v samples, want %.0f (%.2f CPU-s x %d Hz) within 15%% (off by %.1f%%)", samples, want, cpuSec, hz, 100*dev)
+	if dev := math.Abs(samples-want) / want; dev > maxDev {
+		t.Errorf("%v samples, want %.0f (%.2f CPU-s x %d Hz) within %.0f%% (off by %.1f%%)", samples, want, cpuSec, hz, 100*maxDev, 100*dev)
 	}
 	t.Logf("samples %v, expected %.0f, spinHot share %.1f%%, drops %v", samples, want, 100*share, r.Capture.Drops)
 }
