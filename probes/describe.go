@@ -51,6 +51,14 @@ func Declares(facts []Fact, name string) bool {
 	})
 }
 
+// SessionFacts are what the session itself adds to a capture, whichever
+// probes run: the children it followed.
+var SessionFacts = Description{
+	Name:   "session",
+	Counts: []Fact{{Name: "targets_children", Desc: "child processes that became targets at fork (children followed)"}},
+	Drops:  []Fact{{Name: "targets_full", Desc: "children not followed: the map of targets was full"}},
+}
+
 var (
 	registryMu sync.Mutex
 	registry   = map[string]Description{}

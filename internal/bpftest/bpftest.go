@@ -103,7 +103,7 @@ func (r Result) Share(typ, fn string, tid uint32) (share float64, matched, total
 // names are documented where the probe lives.
 func CheckDeclared(t testing.TB, c *profile.Capture) {
 	t.Helper()
-	ds := probes.Described(c.Probes)
+	ds := append(probes.Described(c.Probes), probes.SessionFacts)
 	check := func(kind, name string, facts func(d probes.Description) []probes.Fact) {
 		for _, d := range ds {
 			if probes.Declares(facts(d), name) {
