@@ -145,7 +145,36 @@ func CheckProbes() []Check {
 		}
 		out = append(out, c)
 	}
-	return out
+	return append(out, followCheck(load, lerr))
+}
+
+// followCheck loads and attaches the session's own programs: the exec and
+// exit tracking every session has, and the fork hook that follows
+// children (--children, and run by default).
+func followCheck(load *ebpf.CollectionOptions, err error) Check {
+	c := Check{Name: "follow children"}
+	if err == nil {
+		err = CheckPrivileges()
+	}
+	var m *ebpf.Map
+	if err == nil {
+		m, err = newTargetMap()
+	}
+	if err == nil {
+		var f *follower
+		if f, err = startFollower(m, true, load); err == nil {
+			f.close()
+		}
+		m.Close()
+	}
+	c.OK, c.Detail = err == nil, okOr(err)
+	if err == nil {
+		c.Detail = "ok: new processes of a target become targets at fork (sched_process_fork), before they run"
+	} else {
+		c.Detail = kernelRefusal(describeLoadError(err))
+		c.Fix = "captures work without it; --children and run's children are not followed"
+	}
+	return c
 }
 
 func okOr(err error) string {

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"strings"
 	"text/tabwriter"
 
 	"github.com/spf13/cobra"
@@ -48,8 +49,12 @@ func doctor() error {
 	pcs := probes.CheckProbes()
 	print(pcs)
 	w.Flush()
-	working := 0
+	working, total := 0, 0
 	for _, c := range pcs {
+		if !strings.HasPrefix(c.Name, "probe ") {
+			continue // the session's own programs, not a probe
+		}
+		total++
 		if c.OK {
 			working++
 		}
@@ -57,6 +62,6 @@ func doctor() error {
 	if working == 0 {
 		return errors.New("no probe can work on this machine; fix the FAIL lines above")
 	}
-	fmt.Printf("\n%d of %d probes work here.\n", working, len(pcs))
+	fmt.Printf("\n%d of %d probes work here.\n", working, total)
 	return nil
 }

@@ -10,6 +10,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"syscall"
 	"testing"
@@ -454,7 +455,8 @@ func TestDoctor(t *testing.T) {
 	}
 	before := mounts()
 	r := perfprobe(t, nil, "doctor")
-	if r.code != 0 || !strings.Contains(r.stdout, "probe cpu") || !strings.Contains(r.stdout, "4 of 4 probes work") {
+	if r.code != 0 || !strings.Contains(r.stdout, "probe cpu") || !strings.Contains(r.stdout, "4 of 4 probes work") ||
+		!regexp.MustCompile(`(?m)^follow children +ok `).MatchString(r.stdout) {
 		t.Errorf("doctor exit %d:\n%s%s", r.code, r.stdout, r.stderr)
 	}
 	// One tracefs line: the host's, or one perfprobe mounted privately,
