@@ -60,7 +60,7 @@ func TestTwoTargets(t *testing.T) {
 		}
 		cpuSec := (cpuTime(t, p) - before[i]).Seconds()
 		want := math.Min(cpuSec, window) * hz
-		if !within(samples[p.PID], want, 0.20) {
+		if !within(samples[p.PID], want, rateTolerance()) {
 			t.Errorf("pid %d: %v samples, want %.0f (%.2f CPU-s x %d Hz) within 20%%", p.PID, samples[p.PID], want, cpuSec, hz)
 		}
 		if share := float64(spin[p.PID]) / float64(total[p.PID]); share < 0.90 {
@@ -103,7 +103,7 @@ func TestTargetAddedMidSession(t *testing.T) {
 	samples := samplesByPID(r.Capture)
 	in := r.Capture.End.Sub(addedAt).Seconds()
 	want := math.Min((after-before).Seconds(), in) * hz
-	if !within(samples[added.PID], want, 0.20) {
+	if !within(samples[added.PID], want, rateTolerance()) {
 		t.Errorf("added pid %d: %v samples, want %.0f (its CPU time since it was added x %d Hz) within 20%%", added.PID, samples[added.PID], want, hz)
 	}
 	if samples[first.PID] == 0 {
@@ -163,7 +163,7 @@ func TestFollowChildren(t *testing.T) {
 			ch := w.Changes()
 			for i, child := range sum.Children {
 				want := float64(sum.CPUNs[i]) / 1e9 * hz
-				if !within(samples[child], want, 0.20) {
+				if !within(samples[child], want, rateTolerance()) {
 					t.Errorf("child %d: %v samples, want %.0f (%.2f CPU-s x %d Hz) within 20%%", child, samples[child], want, float64(sum.CPUNs[i])/1e9, hz)
 				}
 				if share := float64(spin[child]) / float64(total[child]); share < 0.90 {
@@ -307,4 +307,14 @@ func TestDrain(t *testing.T) {
 	if _, err := other.Drain(); !errors.Is(err, probes.ErrNotDrainable) {
 		t.Errorf("draining a session with the sched probe: %v, want ErrNotDrainable", err)
 	}
+}
+
+// rateTolerance is how far a process's sample count may be from its CPU
+// time x Hz: under emulation (the kernel matrix) a starved host thread
+// bunches the guest's timer ticks.
+func rateTolerance() float64 {
+	if bpftest.Emulated() {
+		return 0.35
+	}
+	return 0.20
 }
