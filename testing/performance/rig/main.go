@@ -8,7 +8,10 @@
 //     load) without and with `attach` (cpu+sched at 99 Hz), interleaved
 //     pairs in one run, as ratios;
 //   - perfprobe's peak RSS, CPU time and BPF run time over a -long capture
-//     of that workload.
+//     of that workload;
+//   - with -against REV: the same perfprobe against the one built from git
+//     revision REV, in the same run: attach latency and overhead on the
+//     pinned ping-pong, interleaved, as ratios.
 //
 // Run as root from the repository root: go run ./testing/performance/rig
 package main
@@ -34,6 +37,8 @@ func main() {
 	pairs := flag.Int("pairs", 6, "overhead pairs (baseline, probed)")
 	runFor := flag.Duration("run", 5*time.Second, "counted time of each overhead run")
 	long := flag.Duration("long", 30*time.Second, "length of the self-cost capture")
+	against := flag.String("against", "", "also compare with perfprobe built from this git revision (A/B in this run), e.g. HEAD~1")
+	only := flag.Bool("only-against", false, "with -against: run the A/B comparison alone")
 	flag.Parse()
 	if os.Geteuid() != 0 {
 		fatal("the rig attaches eBPF probes: run it as root")
@@ -50,6 +55,14 @@ func main() {
 	build(spinner, "./testdata/targets/spinner")
 	build(demo, "./testdata/targets/demo")
 	fmt.Printf("# perfprobe rig, %s, %s\n\n", time.Now().UTC().Format(time.RFC3339), machine())
+	if *against != "" {
+		old := filepath.Join(dir, "perfprobe-old")
+		buildAt(*against, old, dir)
+		compare(old, perfprobe, *against, spinner, pingpong, dir, *attachRuns, *pairs, *runFor)
+		if *only {
+			return
+		}
+	}
 
 	// Attach latency.
 	var lat []float64
@@ -219,6 +232,70 @@ func workload(argv []string, attach func(pid int) *exec.Cmd, res any) {
 	if pp != nil {
 		check(pp.Wait())
 	}
+}
+
+// buildAt builds cmd/perfprobe as of git revision rev into out.
+func buildAt(rev, out, tmp string) {
+	src := filepath.Join(tmp, "src-"+strings.NewReplacer("/", "_", "~", "_", "^", "_").Replace(rev))
+	if b, err := exec.Command("git", "worktree", "add", "--detach", src, rev).CombinedOutput(); err != nil {
+		fatal(fmt.Sprintf("checking out %s: %v\n%s", rev, err, b))
+	}
+	defer exec.Command("git", "worktree", "remove", "--force", src).Run()
+	cmd := exec.Command("go", "build", "-o", out, "./cmd/perfprobe")
+	cmd.Dir = src
+	if b, err := cmd.CombinedOutput(); err != nil {
+		fatal(fmt.Sprintf("building perfprobe at %s: %v\n%s", rev, err, b))
+	}
+}
+
+// compare measures perfprobe old against new in interleaved, order-
+// alternating pairs: attach latency, and the pinned ping-pong's throughput
+// under each (cpu,sched at 99 Hz).
+func compare(old, cur, rev, spinner, pingpong, dir string, attachRuns, pairs int, runFor time.Duration) {
+	latency := func(bin string, i int) float64 {
+		target := start(spinner)
+		defer func() { target.Process.Kill(); target.Wait() }()
+		began := time.Now()
+		cmd := exec.Command(bin, "attach", "-q", "-d", "500ms", "-o", filepath.Join(dir, fmt.Sprint("ab-lat", i)), fmt.Sprint(target.Process.Pid))
+		stderr, _ := cmd.StderrPipe()
+		check(cmd.Start())
+		sc := bufio.NewScanner(stderr)
+		var ms float64
+		for sc.Scan() {
+			if ms == 0 && strings.Contains(sc.Text(), "attached to pid") {
+				ms = time.Since(began).Seconds() * 1000
+			}
+		}
+		check(cmd.Wait())
+		return ms
+	}
+	pp := func(bin string, i int) float64 {
+		return pingpongRun([]string{"taskset", "-c", "0", pingpong}, "1s", runFor, func(pid int) *exec.Cmd {
+			return exec.Command(bin, "attach", "-q", "-d", "0", "-p", "cpu,sched", "--no-go-profiles", "-o", filepath.Join(dir, fmt.Sprint("ab-ovh", i)), fmt.Sprint(pid))
+		})
+	}
+	fmt.Printf("## This perfprobe (B) against %s (A), same run, interleaved pairs, order alternating\n\n", rev)
+	fmt.Printf("| figure | A (median, 95%% CI) | B | ratio B/A (median of pairs, 95%% CI) | test |\n|---|---|---|---|---|\n")
+	row := func(name string, n int, measure func(bin string, i int) float64) {
+		var a, b, r []float64
+		for i := range n {
+			var x, y float64
+			if i%2 == 0 {
+				x, y = measure(old, 2*i), measure(cur, 2*i+1)
+			} else {
+				y, x = measure(cur, 2*i+1), measure(old, 2*i)
+			}
+			a, b, r = append(a, x), append(b, y), append(r, y/x)
+		}
+		as := benchmath.AssumeNothing.Summary(benchmath.NewSample(a, &benchmath.DefaultThresholds), 0.95)
+		bs := benchmath.AssumeNothing.Summary(benchmath.NewSample(b, &benchmath.DefaultThresholds), 0.95)
+		rs := benchmath.AssumeNothing.Summary(benchmath.NewSample(r, &benchmath.DefaultThresholds), 0.95)
+		cmp := benchmath.AssumeNothing.Compare(benchmath.NewSample(a, &benchmath.DefaultThresholds), benchmath.NewSample(b, &benchmath.DefaultThresholds))
+		fmt.Printf("| %s | %.0f [%.0f, %.0f] | %.0f [%.0f, %.0f] | %.3f [%.3f, %.3f] | %s |\n", name, as.Center, as.Lo, as.Hi, bs.Center, bs.Lo, bs.Hi, rs.Center, rs.Lo, rs.Hi, cmp)
+	}
+	row("attach latency, default probes (ms)", attachRuns, latency)
+	row("pinned ping-pong under attach, cpu,sched (round trips/s)", pairs, pp)
+	fmt.Println()
 }
 
 func start(bin string) *exec.Cmd {
