@@ -12,6 +12,11 @@
 
 char LICENSE[] SEC("license") = "GPL";
 
+/* Never read: they put the enums of follow.h in BTF, from which bpf2go -type
+ * generates their Go mirrors (gen.go). */
+const enum follow_count *unused_follow_count __attribute__((unused));
+const enum follow_drop *unused_follow_drop __attribute__((unused));
+
 COUNTER_ARRAY(counters, FOLLOW_COUNT_MAX);
 
 COUNTER_ARRAY(drops, FOLLOW_DROP_MAX);

@@ -13,6 +13,20 @@ import (
 	"github.com/cilium/ebpf"
 )
 
+type followFollowCount uint32
+
+const (
+	followFollowCountFOLLOW_COUNT_CHILDREN followFollowCount = 0
+	followFollowCountFOLLOW_COUNT_MAX      followFollowCount = 1
+)
+
+type followFollowDrop uint32
+
+const (
+	followFollowDropFOLLOW_DROP_TARGETS_FULL followFollowDrop = 0
+	followFollowDropFOLLOW_DROP_MAX          followFollowDrop = 1
+)
+
 type followTargetInfo struct {
 	_       structs.HostLayout
 	StartNs uint64
@@ -34,6 +48,8 @@ const (
 	followProgHandleSchedProcessExec = "handle_sched_process_exec"
 	followProgHandleSchedProcessExit = "handle_sched_process_exit"
 	followProgHandleSchedProcessFork = "handle_sched_process_fork"
+	followVarUnusedFollowCount       = "unused_follow_count"
+	followVarUnusedFollowDrop        = "unused_follow_drop"
 )
 
 // loadFollow returns the embedded CollectionSpec for follow.
@@ -96,6 +112,8 @@ type followMapSpecs struct {
 //
 // It can be passed ebpf.CollectionSpec.Assign.
 type followVariableSpecs struct {
+	UnusedFollowCount *ebpf.VariableSpec `ebpf:"unused_follow_count"`
+	UnusedFollowDrop  *ebpf.VariableSpec `ebpf:"unused_follow_drop"`
 }
 
 // followObjects contains all objects after they have been loaded into the kernel.
@@ -135,6 +153,8 @@ func (m *followMaps) Close() error {
 //
 // It can be passed to loadFollowObjects or ebpf.CollectionSpec.LoadAndAssign.
 type followVariables struct {
+	UnusedFollowCount *ebpf.Variable `ebpf:"unused_follow_count"`
+	UnusedFollowDrop  *ebpf.Variable `ebpf:"unused_follow_drop"`
 }
 
 // followPrograms contains all programs after they have been loaded into the kernel.

@@ -9,6 +9,11 @@
 
 char LICENSE[] SEC("license") = "GPL";
 
+/* Never read: they put the enums of cpu.h in BTF, from which bpf2go -type
+ * generates their Go mirrors (gen.go). */
+const enum cpu_count *unused_cpu_count __attribute__((unused));
+const enum cpu_drop *unused_cpu_drop __attribute__((unused));
+
 /* Set by user space once every probe is attached; samples before it are
  * ignored. */
 volatile __u64 window_start_ns = 0;

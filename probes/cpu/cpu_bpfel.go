@@ -13,6 +13,22 @@ import (
 	"github.com/cilium/ebpf"
 )
 
+type cpuCpuCount uint32
+
+const (
+	cpuCpuCountCOUNT_SAMPLES cpuCpuCount = 0
+	cpuCpuCountCOUNT_MAX     cpuCpuCount = 1
+)
+
+type cpuCpuDrop uint32
+
+const (
+	cpuCpuDropDROP_USER_STACK   cpuCpuDrop = 0
+	cpuCpuDropDROP_KERNEL_STACK cpuCpuDrop = 1
+	cpuCpuDropDROP_COUNTS_FULL  cpuCpuDrop = 2
+	cpuCpuDropDROP_MAX          cpuCpuDrop = 3
+)
+
 type cpuSampleKey struct {
 	_           structs.HostLayout
 	Tid         uint32
@@ -49,6 +65,8 @@ const (
 	cpuMapTargets          = "targets"
 	cpuMapWindow           = "window"
 	cpuProgHandleCpuSample = "handle_cpu_sample"
+	cpuVarUnusedCpuCount   = "unused_cpu_count"
+	cpuVarUnusedCpuDrop    = "unused_cpu_drop"
 	cpuVarWindowStartNs    = "window_start_ns"
 )
 
@@ -113,7 +131,9 @@ type cpuMapSpecs struct {
 //
 // It can be passed ebpf.CollectionSpec.Assign.
 type cpuVariableSpecs struct {
-	WindowStartNs *ebpf.VariableSpec `ebpf:"window_start_ns"`
+	UnusedCpuCount *ebpf.VariableSpec `ebpf:"unused_cpu_count"`
+	UnusedCpuDrop  *ebpf.VariableSpec `ebpf:"unused_cpu_drop"`
+	WindowStartNs  *ebpf.VariableSpec `ebpf:"window_start_ns"`
 }
 
 // cpuObjects contains all objects after they have been loaded into the kernel.
@@ -159,7 +179,9 @@ func (m *cpuMaps) Close() error {
 //
 // It can be passed to loadCpuObjects or ebpf.CollectionSpec.LoadAndAssign.
 type cpuVariables struct {
-	WindowStartNs *ebpf.Variable `ebpf:"window_start_ns"`
+	UnusedCpuCount *ebpf.Variable `ebpf:"unused_cpu_count"`
+	UnusedCpuDrop  *ebpf.Variable `ebpf:"unused_cpu_drop"`
+	WindowStartNs  *ebpf.Variable `ebpf:"window_start_ns"`
 }
 
 // cpuPrograms contains all programs after they have been loaded into the kernel.

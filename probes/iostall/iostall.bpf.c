@@ -17,6 +17,12 @@
 
 char LICENSE[] SEC("license") = "GPL";
 
+/* Never read: they put the enums of iostall.h in BTF, from which bpf2go -type
+ * generates their Go mirrors (gen.go). */
+const enum origin *unused_origin __attribute__((unused));
+const enum iostall_count *unused_iostall_count __attribute__((unused));
+const enum iostall_drop *unused_iostall_drop __attribute__((unused));
+
 /* Not in the shared vmlinux.h subset. */
 #define MAP_TYPE_TASK_STORAGE 29 /* BPF_MAP_TYPE_TASK_STORAGE */
 #define MAP_F_NO_PREALLOC 1      /* BPF_F_NO_PREALLOC */

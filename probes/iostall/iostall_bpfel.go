@@ -37,6 +37,29 @@ type iostallDiskValue struct {
 	Errors     uint64
 }
 
+type iostallIostallCount uint32
+
+const (
+	iostallIostallCountCOUNT_UNPAIRED_EXITS      iostallIostallCount = 0
+	iostallIostallCountCOUNT_RESTARTED           iostallIostallCount = 1
+	iostallIostallCountCOUNT_SLOW                iostallIostallCount = 2
+	iostallIostallCountCOUNT_BLOCK_PARTIAL       iostallIostallCount = 3
+	iostallIostallCountCOUNT_BLOCK_UNPAIRED      iostallIostallCount = 4
+	iostallIostallCountCOUNT_BLOCK_ISSUE_UNBUILT iostallIostallCount = 5
+	iostallIostallCountCOUNT_MAX                 iostallIostallCount = 6
+)
+
+type iostallIostallDrop uint32
+
+const (
+	iostallIostallDropDROP_USER_STACK    iostallIostallDrop = 0
+	iostallIostallDropDROP_IOWAIT_FULL   iostallIostallDrop = 1
+	iostallIostallDropDROP_INFLIGHT      iostallIostallDrop = 2
+	iostallIostallDropDROP_REQUESTS_FULL iostallIostallDrop = 3
+	iostallIostallDropDROP_DISKS_FULL    iostallIostallDrop = 4
+	iostallIostallDropDROP_MAX           iostallIostallDrop = 5
+)
+
 type iostallIowaitKey struct {
 	_         structs.HostLayout
 	Tid       uint32
@@ -51,6 +74,14 @@ type iostallIowaitValue struct {
 	Count uint64
 	Comm  [16]int8
 }
+
+type iostallOrigin uint32
+
+const (
+	iostallOriginORIGIN_TARGET iostallOrigin = 0
+	iostallOriginORIGIN_OTHER  iostallOrigin = 1
+	iostallOriginORIGIN_MAX    iostallOrigin = 2
+)
 
 type iostallRqInflight struct {
 	_       structs.HostLayout
@@ -119,6 +150,9 @@ const (
 	iostallVarDiskZero               = "disk_zero"
 	iostallVarScSlot                 = "sc_slot"
 	iostallVarThresholdNs            = "threshold_ns"
+	iostallVarUnusedIostallCount     = "unused_iostall_count"
+	iostallVarUnusedIostallDrop      = "unused_iostall_drop"
+	iostallVarUnusedOrigin           = "unused_origin"
 	iostallVarWindowStartNs          = "window_start_ns"
 )
 
@@ -194,10 +228,13 @@ type iostallMapSpecs struct {
 //
 // It can be passed ebpf.CollectionSpec.Assign.
 type iostallVariableSpecs struct {
-	DiskZero      *ebpf.VariableSpec `ebpf:"disk_zero"`
-	ScSlot        *ebpf.VariableSpec `ebpf:"sc_slot"`
-	ThresholdNs   *ebpf.VariableSpec `ebpf:"threshold_ns"`
-	WindowStartNs *ebpf.VariableSpec `ebpf:"window_start_ns"`
+	DiskZero           *ebpf.VariableSpec `ebpf:"disk_zero"`
+	ScSlot             *ebpf.VariableSpec `ebpf:"sc_slot"`
+	ThresholdNs        *ebpf.VariableSpec `ebpf:"threshold_ns"`
+	UnusedIostallCount *ebpf.VariableSpec `ebpf:"unused_iostall_count"`
+	UnusedIostallDrop  *ebpf.VariableSpec `ebpf:"unused_iostall_drop"`
+	UnusedOrigin       *ebpf.VariableSpec `ebpf:"unused_origin"`
+	WindowStartNs      *ebpf.VariableSpec `ebpf:"window_start_ns"`
 }
 
 // iostallObjects contains all objects after they have been loaded into the kernel.
@@ -251,10 +288,13 @@ func (m *iostallMaps) Close() error {
 //
 // It can be passed to loadIostallObjects or ebpf.CollectionSpec.LoadAndAssign.
 type iostallVariables struct {
-	DiskZero      *ebpf.Variable `ebpf:"disk_zero"`
-	ScSlot        *ebpf.Variable `ebpf:"sc_slot"`
-	ThresholdNs   *ebpf.Variable `ebpf:"threshold_ns"`
-	WindowStartNs *ebpf.Variable `ebpf:"window_start_ns"`
+	DiskZero           *ebpf.Variable `ebpf:"disk_zero"`
+	ScSlot             *ebpf.Variable `ebpf:"sc_slot"`
+	ThresholdNs        *ebpf.Variable `ebpf:"threshold_ns"`
+	UnusedIostallCount *ebpf.Variable `ebpf:"unused_iostall_count"`
+	UnusedIostallDrop  *ebpf.Variable `ebpf:"unused_iostall_drop"`
+	UnusedOrigin       *ebpf.Variable `ebpf:"unused_origin"`
+	WindowStartNs      *ebpf.Variable `ebpf:"window_start_ns"`
 }
 
 // iostallPrograms contains all programs after they have been loaded into the kernel.

@@ -23,40 +23,61 @@ func init() {
 	}
 }
 
-// Sizes and indexes mirrored from iostall.h.
+// Sizes mirrored from iostall.h.
 const (
 	scNrMax = 512
 	scMax   = 32
 )
 
+// Indexes of the counters and drops arrays (enums of iostall.h, generated
+// by bpf2go -type); the lengths are int, as SumPerCPU takes them.
 const (
-	countUnpairedExits = iota
-	countRestarted
-	countSlow
-	countBlockPartial
-	countBlockUnpaired
-	countBlockIssueUnbuilt
-	countMax
+	countUnpairedExits     = iostallIostallCountCOUNT_UNPAIRED_EXITS
+	countRestarted         = iostallIostallCountCOUNT_RESTARTED
+	countSlow              = iostallIostallCountCOUNT_SLOW
+	countBlockPartial      = iostallIostallCountCOUNT_BLOCK_PARTIAL
+	countBlockUnpaired     = iostallIostallCountCOUNT_BLOCK_UNPAIRED
+	countBlockIssueUnbuilt = iostallIostallCountCOUNT_BLOCK_ISSUE_UNBUILT
+	countMax               = int(iostallIostallCountCOUNT_MAX)
 )
 
-var countNames = [countMax]string{"syscalls_unpaired_exits", "syscalls_restarted", "syscalls_slow", "block_partial_completions",
-	"block_unpaired_completions", "block_issued_unbuilt"}
+var countNames = [...]string{
+	countUnpairedExits:     "syscalls_unpaired_exits",
+	countRestarted:         "syscalls_restarted",
+	countSlow:              "syscalls_slow",
+	countBlockPartial:      "block_partial_completions",
+	countBlockUnpaired:     "block_unpaired_completions",
+	countBlockIssueUnbuilt: "block_issued_unbuilt",
+}
 
 const (
-	dropUserStack = iota
-	dropIowaitFull
-	dropInflight
-	dropRequestsFull
-	dropDisksFull
-	dropMax
+	dropUserStack    = iostallIostallDropDROP_USER_STACK
+	dropIowaitFull   = iostallIostallDropDROP_IOWAIT_FULL
+	dropInflight     = iostallIostallDropDROP_INFLIGHT
+	dropRequestsFull = iostallIostallDropDROP_REQUESTS_FULL
+	dropDisksFull    = iostallIostallDropDROP_DISKS_FULL
+	dropMax          = int(iostallIostallDropDROP_MAX)
 )
 
-var dropNames = [dropMax]string{"iostall_user_stack", "iostall_iowait_full", "iostall_inflight", "iostall_requests_full", "iostall_disks_full"}
+var dropNames = [...]string{
+	dropUserStack:    "iostall_user_stack",
+	dropIowaitFull:   "iostall_iowait_full",
+	dropInflight:     "iostall_inflight",
+	dropRequestsFull: "iostall_requests_full",
+	dropDisksFull:    "iostall_disks_full",
+}
 
-// Who submitted a block request; mirrors enum origin.
+// Sized by COUNT_MAX and DROP_MAX: a value added last to enum iostall_count
+// or iostall_drop without a name here does not compile.
+var (
+	_ [countMax]string = countNames
+	_ [dropMax]string  = dropNames
+)
+
+// Who submitted a block request (enum origin), as disk_key.origin holds it.
 const (
-	originTarget = iota
-	originOther
+	originTarget = uint32(iostallOriginORIGIN_TARGET)
+	originOther  = uint32(iostallOriginORIGIN_OTHER)
 )
 
 // tracedSyscall is one syscall the probe times.

@@ -16,6 +16,14 @@
 
 char LICENSE[] SEC("license") = "GPL";
 
+/* Never read: they put the enums of sched.h in BTF, from which bpf2go -type
+ * generates their Go mirrors (gen.go). */
+const enum kind *unused_kind __attribute__((unused));
+const enum interval *unused_interval __attribute__((unused));
+const enum sched_hist *unused_sched_hist __attribute__((unused));
+const enum sched_count *unused_sched_count __attribute__((unused));
+const enum sched_drop *unused_sched_drop __attribute__((unused));
+
 /* Walk a thread's stacks at most once per this interval and kind of
  * switch-out (blocking or preempted); switch-outs in between reuse the last
  * stacks walked for that kind, blocking ones only when they block from the

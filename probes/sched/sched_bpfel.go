@@ -21,6 +21,23 @@ type schedHist struct {
 	MaxNs uint64
 }
 
+type schedInterval uint32
+
+const (
+	schedIntervalOFF_NONE     schedInterval = 0
+	schedIntervalOFF_STACK    schedInterval = 1
+	schedIntervalOFF_NO_STACK schedInterval = 2
+)
+
+type schedKind uint32
+
+const (
+	schedKindKIND_SLEEP     schedKind = 0
+	schedKindKIND_PREEMPTED schedKind = 1
+	schedKindKIND_DSTATE    schedKind = 2
+	schedKindKIND_MAX       schedKind = 3
+)
+
 type schedOffcpuKey struct {
 	_           structs.HostLayout
 	Tid         uint32
@@ -39,6 +56,36 @@ type schedOffcpuValue struct {
 	DstateCount  uint64
 	Comm         [16]int8
 }
+
+type schedSchedCount uint32
+
+const (
+	schedSchedCountCOUNT_VOLUNTARY     schedSchedCount = 0
+	schedSchedCountCOUNT_INVOLUNTARY   schedSchedCount = 1
+	schedSchedCountCOUNT_WAKEUPS       schedSchedCount = 2
+	schedSchedCountCOUNT_NEW_THREADS   schedSchedCount = 3
+	schedSchedCountCOUNT_STACKS_REUSED schedSchedCount = 4
+	schedSchedCountCOUNT_MAX           schedSchedCount = 5
+)
+
+type schedSchedDrop uint32
+
+const (
+	schedSchedDropDROP_USER_STACK   schedSchedDrop = 0
+	schedSchedDropDROP_KERNEL_STACK schedSchedDrop = 1
+	schedSchedDropDROP_OFFCPU_FULL  schedSchedDrop = 2
+	schedSchedDropDROP_THREADS_FULL schedSchedDrop = 3
+	schedSchedDropDROP_UNPAIRED     schedSchedDrop = 4
+	schedSchedDropDROP_MAX          schedSchedDrop = 5
+)
+
+type schedSchedHist uint32
+
+const (
+	schedSchedHistHIST_RUNQ    schedSchedHist = 0
+	schedSchedHistHIST_BLOCKED schedSchedHist = 1
+	schedSchedHistHIST_MAX     schedSchedHist = 2
+)
 
 type schedTargetInfo struct {
 	_       structs.HostLayout
@@ -95,6 +142,11 @@ const (
 	schedProgHandleSchedWakeupNew       = "handle_sched_wakeup_new"
 	schedVarHaveTaskPtRegs              = "have_task_pt_regs"
 	schedVarStackIntervalNs             = "stack_interval_ns"
+	schedVarUnusedInterval              = "unused_interval"
+	schedVarUnusedKind                  = "unused_kind"
+	schedVarUnusedSchedCount            = "unused_sched_count"
+	schedVarUnusedSchedDrop             = "unused_sched_drop"
+	schedVarUnusedSchedHist             = "unused_sched_hist"
 	schedVarWindowStartNs               = "window_start_ns"
 )
 
@@ -163,9 +215,14 @@ type schedMapSpecs struct {
 //
 // It can be passed ebpf.CollectionSpec.Assign.
 type schedVariableSpecs struct {
-	HaveTaskPtRegs  *ebpf.VariableSpec `ebpf:"have_task_pt_regs"`
-	StackIntervalNs *ebpf.VariableSpec `ebpf:"stack_interval_ns"`
-	WindowStartNs   *ebpf.VariableSpec `ebpf:"window_start_ns"`
+	HaveTaskPtRegs   *ebpf.VariableSpec `ebpf:"have_task_pt_regs"`
+	StackIntervalNs  *ebpf.VariableSpec `ebpf:"stack_interval_ns"`
+	UnusedInterval   *ebpf.VariableSpec `ebpf:"unused_interval"`
+	UnusedKind       *ebpf.VariableSpec `ebpf:"unused_kind"`
+	UnusedSchedCount *ebpf.VariableSpec `ebpf:"unused_sched_count"`
+	UnusedSchedDrop  *ebpf.VariableSpec `ebpf:"unused_sched_drop"`
+	UnusedSchedHist  *ebpf.VariableSpec `ebpf:"unused_sched_hist"`
+	WindowStartNs    *ebpf.VariableSpec `ebpf:"window_start_ns"`
 }
 
 // schedObjects contains all objects after they have been loaded into the kernel.
@@ -213,9 +270,14 @@ func (m *schedMaps) Close() error {
 //
 // It can be passed to loadSchedObjects or ebpf.CollectionSpec.LoadAndAssign.
 type schedVariables struct {
-	HaveTaskPtRegs  *ebpf.Variable `ebpf:"have_task_pt_regs"`
-	StackIntervalNs *ebpf.Variable `ebpf:"stack_interval_ns"`
-	WindowStartNs   *ebpf.Variable `ebpf:"window_start_ns"`
+	HaveTaskPtRegs   *ebpf.Variable `ebpf:"have_task_pt_regs"`
+	StackIntervalNs  *ebpf.Variable `ebpf:"stack_interval_ns"`
+	UnusedInterval   *ebpf.Variable `ebpf:"unused_interval"`
+	UnusedKind       *ebpf.Variable `ebpf:"unused_kind"`
+	UnusedSchedCount *ebpf.Variable `ebpf:"unused_sched_count"`
+	UnusedSchedDrop  *ebpf.Variable `ebpf:"unused_sched_drop"`
+	UnusedSchedHist  *ebpf.Variable `ebpf:"unused_sched_hist"`
+	WindowStartNs    *ebpf.Variable `ebpf:"window_start_ns"`
 }
 
 // schedPrograms contains all programs after they have been loaded into the kernel.

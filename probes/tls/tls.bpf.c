@@ -32,6 +32,13 @@
 
 char LICENSE[] SEC("license") = "GPL";
 
+/* Never read: they put the enums of tls.h in BTF, from which bpf2go -type
+ * generates their Go mirrors (gen.go). */
+const enum side *unused_side __attribute__((unused));
+const enum lib *unused_lib __attribute__((unused));
+const enum tls_count *unused_tls_count __attribute__((unused));
+const enum tls_drop *unused_tls_drop __attribute__((unused));
+
 /* An OpenSSL handshake pending this long since its last attempt is stale
  * (its SSL object was freed unseen): a new one on the same SSL* restarts. */
 const volatile __u64 max_idle_ns = 60000000000ULL;

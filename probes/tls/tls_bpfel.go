@@ -39,6 +39,23 @@ type tlsInflight struct {
 	Attempts  uint32
 }
 
+type tlsLib uint32
+
+const (
+	tlsLibLIB_GO      tlsLib = 0
+	tlsLibLIB_OPENSSL tlsLib = 1
+	tlsLibLIB_MAX     tlsLib = 2
+)
+
+type tlsSide uint32
+
+const (
+	tlsSideSIDE_CLIENT  tlsSide = 0
+	tlsSideSIDE_SERVER  tlsSide = 1
+	tlsSideSIDE_UNKNOWN tlsSide = 2
+	tlsSideSIDE_MAX     tlsSide = 3
+)
+
 type tlsSslKey struct {
 	_    structs.HostLayout
 	Tgid uint32
@@ -75,6 +92,26 @@ type tlsTargetInfo struct {
 	Pad     uint32
 	Comm    [16]int8
 }
+
+type tlsTlsCount uint32
+
+const (
+	tlsTlsCountCOUNT_UNPAIRED      tlsTlsCount = 12
+	tlsTlsCountCOUNT_BEFORE_WINDOW tlsTlsCount = 13
+	tlsTlsCountCOUNT_RETRIES       tlsTlsCount = 14
+	tlsTlsCountCOUNT_STACKS_REUSED tlsTlsCount = 15
+	tlsTlsCountCOUNT_MAX           tlsTlsCount = 16
+)
+
+type tlsTlsDrop uint32
+
+const (
+	tlsTlsDropDROP_USER_STACK    tlsTlsDrop = 0
+	tlsTlsDropDROP_STATS_FULL    tlsTlsDrop = 1
+	tlsTlsDropDROP_INFLIGHT_FULL tlsTlsDrop = 2
+	tlsTlsDropDROP_EXPIRED       tlsTlsDrop = 3
+	tlsTlsDropDROP_MAX           tlsTlsDrop = 4
+)
 
 type tlsWalkKey struct {
 	_      structs.HostLayout
@@ -115,6 +152,10 @@ const (
 	tlsProgSslServerSide      = "ssl_server_side"
 	tlsVarMaxIdleNs           = "max_idle_ns"
 	tlsVarStackIntervalNs     = "stack_interval_ns"
+	tlsVarUnusedLib           = "unused_lib"
+	tlsVarUnusedSide          = "unused_side"
+	tlsVarUnusedTlsCount      = "unused_tls_count"
+	tlsVarUnusedTlsDrop       = "unused_tls_drop"
 	tlsVarWindowStartNs       = "window_start_ns"
 )
 
@@ -192,6 +233,10 @@ type tlsMapSpecs struct {
 type tlsVariableSpecs struct {
 	MaxIdleNs       *ebpf.VariableSpec `ebpf:"max_idle_ns"`
 	StackIntervalNs *ebpf.VariableSpec `ebpf:"stack_interval_ns"`
+	UnusedLib       *ebpf.VariableSpec `ebpf:"unused_lib"`
+	UnusedSide      *ebpf.VariableSpec `ebpf:"unused_side"`
+	UnusedTlsCount  *ebpf.VariableSpec `ebpf:"unused_tls_count"`
+	UnusedTlsDrop   *ebpf.VariableSpec `ebpf:"unused_tls_drop"`
 	WindowStartNs   *ebpf.VariableSpec `ebpf:"window_start_ns"`
 }
 
@@ -250,6 +295,10 @@ func (m *tlsMaps) Close() error {
 type tlsVariables struct {
 	MaxIdleNs       *ebpf.Variable `ebpf:"max_idle_ns"`
 	StackIntervalNs *ebpf.Variable `ebpf:"stack_interval_ns"`
+	UnusedLib       *ebpf.Variable `ebpf:"unused_lib"`
+	UnusedSide      *ebpf.Variable `ebpf:"unused_side"`
+	UnusedTlsCount  *ebpf.Variable `ebpf:"unused_tls_count"`
+	UnusedTlsDrop   *ebpf.Variable `ebpf:"unused_tls_drop"`
 	WindowStartNs   *ebpf.Variable `ebpf:"window_start_ns"`
 }
 
