@@ -63,8 +63,8 @@ func TestTwoTargets(t *testing.T) {
 		if !within(samples[p.PID], want, rateTolerance()) {
 			t.Errorf("pid %d: %v samples, want %.0f (%.2f CPU-s x %d Hz) within 20%%", p.PID, samples[p.PID], want, cpuSec, hz)
 		}
-		if share := float64(spin[p.PID]) / float64(total[p.PID]); share < 0.90 {
-			t.Errorf("pid %d: main.spinHot on %.1f%% of its on-CPU time, want >= 90%%", p.PID, 100*share)
+		if share := float64(spin[p.PID]) / float64(total[p.PID]); share < minShare() {
+			t.Errorf("pid %d: main.spinHot on %.1f%% of its on-CPU time, want >= %.0f%%", p.PID, 100*share, 100*minShare())
 		}
 		t.Logf("pid %d: %v samples, expected %.0f", p.PID, samples[p.PID], want)
 	}
@@ -166,8 +166,8 @@ func TestFollowChildren(t *testing.T) {
 				if !within(samples[child], want, rateTolerance()) {
 					t.Errorf("child %d: %v samples, want %.0f (%.2f CPU-s x %d Hz) within 20%%", child, samples[child], want, float64(sum.CPUNs[i])/1e9, hz)
 				}
-				if share := float64(spin[child]) / float64(total[child]); share < 0.90 {
-					t.Errorf("child %d: child_spin on %.1f%% of its on-CPU time, want >= 90%%", child, 100*share)
+				if share := float64(spin[child]) / float64(total[child]); share < minShare() {
+					t.Errorf("child %d: child_spin on %.1f%% of its on-CPU time, want >= %.0f%%", child, 100*share, 100*minShare())
 				}
 				if !slices.Contains(ch.Added, child) || !slices.Contains(ch.Exited, child) {
 					t.Errorf("child %d: Poll reported %+v, want it added and exited", child, ch)
@@ -208,7 +208,7 @@ func TestFollowChildExec(t *testing.T) {
 	total, hot, _ := r.ByPID(profile.TypeOnCPU, "hot_spin")
 	_, before, _ := r.ByPID(profile.TypeOnCPU, "child_spin")
 	hotShare, beforeShare := float64(hot[child])/float64(total[child]), float64(before[child])/float64(total[child])
-	if hotShare+beforeShare < 0.90 || hotShare < 0.25 || beforeShare < 0.10 {
+	if hotShare+beforeShare < minShare() || hotShare < 0.25 || beforeShare < 0.10 {
 		t.Errorf("child %d: hot_spin on %.1f%% and child_spin on %.1f%% of its on-CPU time, want both, about 67%% and 33%% on an idle machine", child, 100*hotShare, 100*beforeShare)
 	}
 	if ch := w.Changes(); !slices.Contains(ch.Added, child) || !slices.Contains(ch.Execed, child) || !slices.Contains(ch.Exited, child) {
@@ -317,4 +317,14 @@ func rateTolerance() float64 {
 		return 0.35
 	}
 	return 0.20
+}
+
+// minShare is the least share of a spinner's on-CPU samples in its spin
+// function (the Go runtime takes the rest); lower under emulation, where
+// the guest's timer ticks bunch.
+func minShare() float64 {
+	if bpftest.Emulated() {
+		return 0.75
+	}
+	return 0.90
 }
