@@ -61,7 +61,7 @@ func TestTwoTargets(t *testing.T) {
 		cpuSec := (cpuTime(t, p) - before[i]).Seconds()
 		want := math.Min(cpuSec, window) * hz
 		if !within(samples[p.PID], want, rateTolerance()) {
-			t.Errorf("pid %d: %v samples, want %.0f (%.2f CPU-s x %d Hz) within 20%%", p.PID, samples[p.PID], want, cpuSec, hz)
+			t.Errorf("pid %d: %v samples, want %.0f (%.2f CPU-s x %d Hz) within %.0f%%", p.PID, samples[p.PID], want, cpuSec, hz, 100*rateTolerance())
 		}
 		if share := float64(spin[p.PID]) / float64(total[p.PID]); share < minShare() {
 			t.Errorf("pid %d: main.spinHot on %.1f%% of its on-CPU time, want >= %.0f%%", p.PID, 100*share, 100*minShare())
@@ -104,7 +104,7 @@ func TestTargetAddedMidSession(t *testing.T) {
 	in := r.Capture.End.Sub(addedAt).Seconds()
 	want := math.Min((after-before).Seconds(), in) * hz
 	if !within(samples[added.PID], want, rateTolerance()) {
-		t.Errorf("added pid %d: %v samples, want %.0f (its CPU time since it was added x %d Hz) within 20%%", added.PID, samples[added.PID], want, hz)
+		t.Errorf("added pid %d: %v samples, want %.0f (its CPU time since it was added x %d Hz) within %.0f%%", added.PID, samples[added.PID], want, hz, 100*rateTolerance())
 	}
 	if samples[first.PID] == 0 {
 		t.Errorf("no samples of the first target %d", first.PID)
@@ -164,7 +164,7 @@ func TestFollowChildren(t *testing.T) {
 			for i, child := range sum.Children {
 				want := float64(sum.CPUNs[i]) / 1e9 * hz
 				if !within(samples[child], want, rateTolerance()) {
-					t.Errorf("child %d: %v samples, want %.0f (%.2f CPU-s x %d Hz) within 20%%", child, samples[child], want, float64(sum.CPUNs[i])/1e9, hz)
+					t.Errorf("child %d: %v samples, want %.0f (%.2f CPU-s x %d Hz) within %.0f%%", child, samples[child], want, float64(sum.CPUNs[i])/1e9, hz, 100*rateTolerance())
 				}
 				if share := float64(spin[child]) / float64(total[child]); share < minShare() {
 					t.Errorf("child %d: child_spin on %.1f%% of its on-CPU time, want >= %.0f%%", child, 100*share, 100*minShare())
