@@ -169,11 +169,18 @@ func (p *Process) Symbolize(addr uint64, returnAddr bool) Frame {
 	f = symbolizeIn(m, addr, pc)
 	p.mu.Lock()
 	if p.gen == gen {
+		if len(p.cache) >= MaxCachedFrames {
+			clear(p.cache) // a bound, not an LRU: refilling costs one lookup per address
+		}
 		p.cache[key] = f
 	}
 	p.mu.Unlock()
 	return f
 }
+
+// MaxCachedFrames bounds one Process's cache of symbolized addresses (a
+// JIT or a long-running agent would otherwise grow it without end).
+const MaxCachedFrames = 1 << 16
 
 // find returns the mapping containing pc, or nil. p.mu must be held.
 func (p *Process) find(pc uint64) *procMapping {
