@@ -11,6 +11,7 @@ import (
 	"github.com/google/pprof/profile"
 	"github.com/spf13/cobra"
 
+	"github.com/perfprobe/perfprobe/internal/capture"
 	pp "github.com/perfprobe/perfprobe/profile"
 	"github.com/perfprobe/perfprobe/profile/flame"
 )
@@ -54,7 +55,7 @@ to -o, or to standard output when -o is "-" or omitted.`,
 			if out == "" || out == "-" {
 				return write(cmd.OutOrStdout())
 			}
-			if err := writeFile(out, write); err != nil {
+			if err := capture.WriteFile(out, write); err != nil {
 				return err
 			}
 			fmt.Fprintln(cmd.ErrOrStderr(), "perfprobe: wrote", out)

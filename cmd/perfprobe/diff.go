@@ -8,6 +8,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/perfprobe/perfprobe/internal/capture"
 	pp "github.com/perfprobe/perfprobe/profile"
 	"github.com/perfprobe/perfprobe/profile/flame"
 	"github.com/perfprobe/perfprobe/profile/text"
@@ -56,7 +57,7 @@ grew, blue frames shrank.`,
 				out = "diff.html"
 			}
 			opt := flame.HTMLOptions{Title: fmt.Sprintf("perfprobe diff: %s -> %s", args[0], args[1]), DefaultType: show}
-			if err := writeFile(out, func(fw io.Writer) error { return flame.WriteDiffHTML(fw, base, cur, opt) }); err != nil {
+			if err := capture.WriteFile(out, func(fw io.Writer) error { return flame.WriteDiffHTML(fw, base, cur, opt) }); err != nil {
 				return err
 			}
 			fmt.Fprintln(w, "\ndifferential flamegraph:", out)

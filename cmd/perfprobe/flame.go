@@ -10,6 +10,7 @@ import (
 	"github.com/google/pprof/profile"
 	"github.com/spf13/cobra"
 
+	"github.com/perfprobe/perfprobe/internal/capture"
 	pp "github.com/perfprobe/perfprobe/profile"
 	"github.com/perfprobe/perfprobe/profile/flame"
 )
@@ -39,7 +40,7 @@ search, a switch between sample types, tooltips and a sandwich view.`,
 				out = defaultOut(args[0], "flamegraph.html")
 			}
 			opt := flame.HTMLOptions{Title: "perfprobe: " + filepath.Base(strings.TrimSuffix(args[0], "/")), DefaultType: typ}
-			if err := writeFile(out, func(w io.Writer) error { return flame.WriteHTML(w, p, opt) }); err != nil {
+			if err := capture.WriteFile(out, func(w io.Writer) error { return flame.WriteHTML(w, p, opt) }); err != nil {
 				return err
 			}
 			fmt.Fprintln(cmd.OutOrStdout(), "flamegraph:", out)

@@ -153,7 +153,7 @@ func (r *Result) WriteDir(dir string) error {
 				continue
 			}
 			name := "go-" + kind + ".pb.gz"
-			if err := writeFile(filepath.Join(dir, name), gp.Write); err != nil {
+			if err := WriteFile(filepath.Join(dir, name), gp.Write); err != nil {
 				r.Go.Report.Skipped = append(r.Go.Report.Skipped, err.Error())
 			} else {
 				r.Files["go_"+kind] = name
@@ -161,7 +161,7 @@ func (r *Result) WriteDir(dir string) error {
 		}
 	}
 	if p != nil {
-		if err := writeFile(filepath.Join(dir, "profile.pb.gz"), p.Write); err != nil {
+		if err := WriteFile(filepath.Join(dir, "profile.pb.gz"), p.Write); err != nil {
 			return err
 		}
 		r.Files["profile"] = "profile.pb.gz"
@@ -171,7 +171,7 @@ func (r *Result) WriteDir(dir string) error {
 				continue // the core types always get a file; the others when they have data
 			}
 			name := st.Type + ".folded"
-			err := writeFile(filepath.Join(dir, name), func(w io.Writer) error { return flame.WriteFolded(w, p, st.Type, false) })
+			err := WriteFile(filepath.Join(dir, name), func(w io.Writer) error { return flame.WriteFolded(w, p, st.Type, false) })
 			if err != nil {
 				return err
 			}
@@ -187,7 +187,7 @@ func (r *Result) WriteDir(dir string) error {
 			Title:    "perfprobe: " + who(c),
 			Subtitle: fmt.Sprintf("%.1f s from %s (ended by %s); probes %s", c.End.Sub(c.Start).Seconds(), c.Start.Format(time.RFC3339), c.EndCause, strings.Join(c.Probes, ",")),
 		}
-		err := writeFile(filepath.Join(dir, "flamegraph.html"), func(w io.Writer) error { return flame.WriteHTML(w, fp, opt) })
+		err := WriteFile(filepath.Join(dir, "flamegraph.html"), func(w io.Writer) error { return flame.WriteHTML(w, fp, opt) })
 		if err != nil {
 			c.Warnings = append(c.Warnings, "flamegraph: "+err.Error())
 		} else {
@@ -195,7 +195,7 @@ func (r *Result) WriteDir(dir string) error {
 		}
 	}
 	r.Files["report"] = "capture.json"
-	err := writeFile(filepath.Join(dir, "capture.json"), r.WriteReport)
+	err := WriteFile(filepath.Join(dir, "capture.json"), r.WriteReport)
 	if err != nil {
 		return fmt.Errorf("writing capture.json: %w", err)
 	}
@@ -225,8 +225,8 @@ func (r *Result) WriteReport(w io.Writer) error {
 	return err
 }
 
-// writeFile creates path and fills it with write.
-func writeFile(path string, write func(io.Writer) error) error {
+// WriteFile creates path and fills it with write.
+func WriteFile(path string, write func(io.Writer) error) error {
 	f, err := os.Create(path)
 	if err != nil {
 		return fmt.Errorf("creating %s: %w", path, err)
