@@ -347,7 +347,9 @@ func TestAttachTargetExitsMidCapture(t *testing.T) {
 	if d := rep.Window.End.Sub(rep.Window.Start); d > life+time.Second {
 		t.Errorf("window %v: it should end when the target exits, %v after it started", d, life)
 	}
-	if r.took > 20*time.Second {
+	// On the host detaching takes seconds; on the rt kernel under emulation
+	// ~40 s, so there the window's end is the check.
+	if r.took > 20*time.Second && !bpftest.Emulated() {
 		t.Errorf("attach took %v: it waited for -d 20s instead of ending with the target", r.took)
 	}
 	// ~1.5 s of one spinning thread at 99 Hz, minus attach time.
