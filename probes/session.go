@@ -658,7 +658,7 @@ func (s *Session) Collect(cause string) *profile.Capture {
 }
 
 // ErrNotDrainable is returned by Drain when a probe of the session cannot
-// drain (only cpu can so far).
+// drain (every probe of this module can).
 var ErrNotDrainable = errors.New("probe cannot hand over its figures while attached")
 
 // Drain ends the current window and begins the next while the probes stay
@@ -666,9 +666,19 @@ var ErrNotDrainable = errors.New("probe cannot hand over its figures while attac
 // window began (Start, or the last Drain); no event is lost or counted in
 // two windows. It polls the targets first, as Collect does. Every probe
 // must implement Drainer, or Drain fails with ErrNotDrainable and changes
-// nothing. Self-cost and targets_children cover the session so far, not
-// the window; drops are counted in the window that read them, so one that
-// happened at a switch may land in the next.
+// nothing.
+//
+// What spans the boundary: a thread's time (on CPU, blocked, in the run
+// queue) is split at it, each window getting its part, so per-thread time
+// adds up to each window's length; an event with a duration (a TLS
+// handshake, an I/O syscall, a block request, an off-CPU interval in the
+// histograms) counts whole in the window where it ends. Self-cost and
+// targets_children cover the session so far, not the window; drops are
+// counted in the window that read them, so one that happened at a switch
+// may land in the next. Stack ids stay valid across windows: the stack
+// maps are not cleared, so once one is full, new stacks are dropped
+// (counted in drops.*_user_stack and *_kernel_stack) for the rest of the
+// session.
 func (s *Session) Drain() (*profile.Capture, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()

@@ -56,6 +56,14 @@ const (
 	offNoStack
 )
 
+// The windows map's slots and the window's own key in a threads map; they
+// mirror sched.h.
+const (
+	windowCur  = 0
+	windowPrev = 1
+	windowKey  = 0
+)
+
 // SwitchFromTask makes the probe read the state a thread leaves the CPU in
 // from its task_struct, as on kernels before 5.18 whose sched_switch
 // tracepoint does not pass it. Read at Attach; tests use it to run that
@@ -64,12 +72,19 @@ var SwitchFromTask = false
 
 // Probe watches the scheduler for the targets' threads.
 type Probe struct {
-	objs    schedObjects
-	progs   map[string]*ebpf.Program
-	loaded  bool
-	links   []link.Link
-	startNs uint64
-	path    []string
+	objs   schedObjects
+	progs  map[string]*ebpf.Program
+	loaded bool
+	links  []link.Link
+	path   []string
+
+	// Rolling windows (Drain): each window has its own threads map.
+	threadsSpec *ebpf.MapSpec   // to make the next window's
+	cur, prev   *ebpf.Map       // this window's and the previous one's (objs.Threads is the first)
+	win         uint32          // this window's index, 0 or 1
+	fromNs      uint64          // when this window began
+	drained     [dropMax]uint64 // drops counted in earlier windows
+	switches    uint64          // switches counted in earlier windows (Progress)
 }
 
 // Path implements probes.Path.
@@ -129,11 +144,12 @@ func (p *Probe) Attach(t *probes.Target, o probes.Options) error {
 	if err := spec.Variables["stack_interval_ns"].Set(uint64(o.StackInterval)); err != nil {
 		return fmt.Errorf("setting stack_interval_ns: %w", err)
 	}
+	p.threadsSpec = spec.Maps["threads"].Copy()
 	p.progs, err = probes.LoadPrograms(spec, o.Collection(), keep, &p.objs.schedMaps, &p.objs.schedVariables)
 	if err != nil {
 		return fmt.Errorf("loading sched objects: %w", err)
 	}
-	p.loaded = true
+	p.loaded, p.cur = true, p.objs.Threads
 	if err := o.FillTargets(p.objs.Targets, t); err != nil {
 		return err
 	}
@@ -147,9 +163,13 @@ func (p *Probe) Attach(t *probes.Target, o probes.Options) error {
 	return nil
 }
 
-// Begin implements probes.Probe.
+// Begin implements probes.Probe: the first window starts at
+// windowStartNs.
 func (p *Probe) Begin(windowStartNs uint64) error {
-	p.startNs = windowStartNs
+	if err := p.cur.Put(uint32(windowKey), schedThreadValue{FromNs: windowStartNs}); err != nil {
+		return fmt.Errorf("starting the window: %w", err)
+	}
+	p.fromNs = windowStartNs
 	return p.objs.WindowStartNs.Set(windowStartNs)
 }
 
@@ -159,8 +179,11 @@ func (p *Probe) Progress() probes.Progress {
 	if !p.loaded {
 		return pr
 	}
-	if c, err := probes.SumPerCPU(p.objs.Counters, countMax); err == nil {
-		pr.Events = c[countVoluntary] + c[countInvoluntary]
+	pr.Events = p.switches
+	if c, err := probes.SumPerCPU(p.objs.Counters, 2*countMax); err == nil {
+		for _, w := range []int{0, countMax} {
+			pr.Events += c[w+countVoluntary] + c[w+countInvoluntary]
+		}
 	}
 	if d, err := probes.SumPerCPU(p.objs.Drops, dropMax); err == nil {
 		pr.Drops = d[dropOffcpuFull] + d[dropThreadsFull]
@@ -177,11 +200,149 @@ func (p *Probe) Detach() {
 }
 
 // Collect adds off-CPU stacks, thread accounting, histograms, switch
-// counts and drops to c. Intervals still open at endNs are closed there.
+// counts and drops of the current window (since Begin or the last Drain)
+// to c. Intervals still open at endNs are closed there.
 func (p *Probe) Collect(c *profile.Capture, endNs uint64) error {
 	if !p.loaded {
 		return errors.New("probe not loaded")
 	}
+	_, err := p.read(c, p.cur, p.win, p.fromNs, endNs, true)
+	return err
+}
+
+// Drain implements probes.Drainer. The programs move to a new threads map
+// whose window starts at endNs, and the one they leave, which no program
+// writes once the update returns, is read into c: intervals open at endNs
+// are split there (their first part in this window, the rest in the
+// next), and each thread's entry is carried to the new window unless its
+// first event there did that already (carry). The histograms, counts and
+// per-stack time of the window are then cleared for the window after
+// next. Switch counts and histograms are exact per window; an interval that
+// ends in the microseconds between endNs and the switch counts whole in
+// the window that ends.
+func (p *Probe) Drain(c *profile.Capture, endNs uint64) error {
+	if !p.loaded {
+		return errors.New("probe not loaded")
+	}
+	win := p.win ^ 1
+	next, err := ebpf.NewMap(p.threadsSpec)
+	if err != nil {
+		return fmt.Errorf("creating the next window's threads map: %w", err)
+	}
+	if err := next.Put(uint32(windowKey), schedThreadValue{FromNs: endNs, Win: win}); err != nil {
+		next.Close()
+		return fmt.Errorf("starting the next window: %w", err)
+	}
+	// This window's map becomes the previous one, where threads are
+	// carried from; the one before is read by no program once the update
+	// returns.
+	if err := p.objs.Windows.Update(uint32(windowPrev), p.cur, ebpf.UpdateAny); err != nil {
+		next.Close()
+		return fmt.Errorf("switching windows: %w", err)
+	}
+	if p.prev != p.cur {
+		p.closeThreads(p.prev)
+	}
+	p.prev = p.cur
+	if err := p.objs.Windows.Update(uint32(windowCur), next, ebpf.UpdateAny); err != nil {
+		next.Close() // the window goes on, its map in both slots
+		return fmt.Errorf("switching windows: %w", err)
+	}
+	old, from := p.win, p.fromNs
+	p.cur, p.win, p.fromNs = next, win, endNs
+	threads, err := p.read(c, p.prev, old, from, endNs, false)
+	if err != nil {
+		return err
+	}
+	for _, th := range threads {
+		if th.v.Open == offNone && th.v.InNs == 0 {
+			continue // exited
+		}
+		var ti schedTargetInfo
+		if p.objs.Targets.Lookup(th.v.Tgid, &ti) != nil {
+			continue // its process is no target any more
+		}
+		n := th.v
+		carry(&n, endNs, win)
+		err := p.cur.Update(th.tid, &n, ebpf.UpdateNoExist)
+		if err != nil && !errors.Is(err, ebpf.ErrKeyExist) {
+			c.Warnings = append(c.Warnings, fmt.Sprintf("probe sched: carrying thread %d to the next window: %v", th.tid, err))
+		}
+	}
+	return nil
+}
+
+// carry turns n, a thread's entry at the end of a window, into its entry
+// in the next window, which starts at fromNs and has index win: as carry in
+// sched.bpf.c does on the thread's first event there, so that whichever
+// comes first, the entry is the same.
+func carry(n *schedThreadValue, fromNs uint64, win uint32) {
+	n.OncpuNs, n.BlockedNs, n.RunqNs, n.DstateNs = 0, 0, 0, 0
+	n.Voluntary, n.Involuntary = 0, 0
+	n.AccBlockedNs, n.AccRunqNs = [kindMax]uint64{}, [kindMax]uint64{}
+	n.AccBlockedCount, n.AccRunqCount = [kindMax]uint64{}, [kindMax]uint64{}
+	n.FromNs, n.Win = fromNs, win
+}
+
+// closeThreads closes a threads map made by Drain.
+func (p *Probe) closeThreads(m *ebpf.Map) {
+	if m != nil && m != p.objs.Threads {
+		m.Close()
+	}
+}
+
+// thread is one entry of a threads map.
+type thread struct {
+	tid uint32
+	v   schedThreadValue
+}
+
+// open is the time of a thread's entry that the entry has not counted
+// yet at the end of its window: on CPU since its last switch-in, or the
+// parts of its open off-CPU interval, each from the window's start
+// (FromNs) at the earliest to end at the latest. A part's count goes to
+// the window where it ends: nBlocked is 1 when the blocked part ended in
+// the window (the wakeup came in it), nRunq is 0 (the thread is still
+// waiting). At the end of the capture (final) both end: each part with
+// time counts 1.
+type open struct {
+	oncpu, blocked, runq uint64
+	nBlocked, nRunq      uint64
+}
+
+func openAt(v *schedThreadValue, end uint64, final bool) open {
+	at := func(x uint64) uint64 { return min(max(x, v.FromNs), end) }
+	var o open
+	if v.Open == offNone {
+		if v.InNs != 0 {
+			o.oncpu = end - at(v.InNs)
+		}
+		return o
+	}
+	if v.Open == offStack {
+		woken := end
+		if v.WakeNs != 0 {
+			woken = at(v.WakeNs)
+		}
+		o.blocked = woken - at(v.OffNs)
+		if o.blocked > 0 && (final || (v.WakeNs != 0 && v.WakeNs > v.FromNs && v.WakeNs <= end)) {
+			o.nBlocked = 1
+		}
+	}
+	if v.WakeNs != 0 {
+		o.runq = end - at(v.WakeNs)
+		if final && o.runq > 0 {
+			o.nRunq = 1
+		}
+	}
+	return o
+}
+
+// read adds what the threads map of window win (begun at fromNs) and the
+// window's slots in the other maps hold to c, closing what is open at
+// endNs, and returns the threads. Unless final (Collect), it then clears
+// the window's histograms, counts and per-stack time.
+func (p *Probe) read(c *profile.Capture, threads *ebpf.Map, win uint32, fromNs, endNs uint64, final bool) ([]thread, error) {
 	stacks := probes.NewStacks(p.objs.Stacks)
 	add := func(pid, tid uint32, name string, user, kernel int32, blocked, runq, nb, nr, dstate, nd uint64) {
 		u, k := stacks.Get(user), stacks.Get(kernel)
@@ -197,77 +358,74 @@ func (p *Probe) Collect(c *profile.Capture, endNs uint64) error {
 	}
 
 	var (
+		all  []thread
 		tk   uint32
 		tv   schedThreadValue
-		open []func()
 		seen = map[uint32]bool{}
 	)
-	it := p.objs.Threads.Iterate()
+	it := threads.Iterate()
 	for it.Next(&tk, &tv) {
-		th := probes.Thread(c, tv.Tgid, tk, probes.CommString(tv.Comm))
-		th.OnCPUNs += tv.OncpuNs
-		th.BlockedNs += tv.BlockedNs
-		th.RunqueueNs += tv.RunqNs
+		if tk != windowKey {
+			all = append(all, thread{tk, tv})
+		}
+	}
+	if err := it.Err(); err != nil {
+		return nil, fmt.Errorf("reading thread accounting: %w", err)
+	}
+	var pending []func() // stacks of time not yet in offcpu, added after its entries are read
+	for i := range all {
+		tid, tv := all[i].tid, &all[i].v
+		th := probes.Thread(c, tv.Tgid, tid, probes.CommString(tv.Comm))
+		o := openAt(tv, endNs, final)
+		th.OnCPUNs += tv.OncpuNs + o.oncpu
+		th.BlockedNs += tv.BlockedNs + o.blocked
+		th.RunqueueNs += tv.RunqNs + o.runq
+		th.UninterruptibleNs += tv.DstateNs
 		c.Counts["voluntary_switches"] += tv.Voluntary
 		c.Counts["involuntary_switches"] += tv.Involuntary
-		seen[tk] = true
-		th.UninterruptibleNs += tv.DstateNs
+		seen[tid] = true
+		pid, name := tv.Tgid, th.Name
 		for k := range kindMax { // time accumulated in the thread, not yet in offcpu
-			pid, tid, name, user, kernel := tv.Tgid, tk, th.Name, tv.UserStack[k], tv.KernelStack[k]
+			user, kernel := tv.UserStack[k], tv.KernelStack[k]
 			b, r, nb, nr := tv.AccBlockedNs[k], tv.AccRunqNs[k], tv.AccBlockedCount[k], tv.AccRunqCount[k]
 			var d, nd uint64
 			if k == kindDState {
 				d, nd = b, nb
 			}
 			if nb+nr > 0 {
-				open = append(open, func() { add(pid, tid, name, user, kernel, b, r, nb, nr, d, nd) })
+				pending = append(pending, func() { add(pid, tid, name, user, kernel, b, r, nb, nr, d, nd) })
 			}
 		}
-		switch {
-		case tv.Open == offNone && tv.InNs != 0 && tv.InNs < endNs: // on CPU at the end
-			th.OnCPUNs += endNs - tv.InNs
-		case tv.Open != offNone: // off CPU at the end: close the interval there
-			var blocked, runq uint64
-			switch {
-			case tv.WakeNs != 0 && tv.WakeNs < endNs:
-				runq = endNs - tv.WakeNs
-				if tv.Open == offStack {
-					blocked = tv.WakeNs - tv.OffNs
-				}
-			case tv.WakeNs == 0 && tv.Open == offStack && tv.OffNs < endNs:
-				blocked = endNs - tv.OffNs
+		if tv.Open == offStack { // open at the end: its part in this window
+			k := min(tv.Kind, kindMax-1)
+			user, kernel := tv.UserStack[k], tv.KernelStack[k]
+			var d uint64
+			if k == kindDState {
+				d = o.blocked
+				th.UninterruptibleNs += o.blocked
 			}
-			th.BlockedNs += blocked
-			th.RunqueueNs += runq
-			if tv.Open == offStack {
-				k := min(tv.Kind, kindMax-1)
-				pid, tid, name, user, kernel := tv.Tgid, tk, th.Name, tv.UserStack[k], tv.KernelStack[k]
-				var d uint64
-				if k == kindDState {
-					d = blocked
-					th.UninterruptibleNs += blocked
-				}
-				open = append(open, func() { add(pid, tid, name, user, kernel, blocked, runq, 1, 1, d, 1) })
-			}
+			pending = append(pending, func() { add(pid, tid, name, user, kernel, o.blocked, o.runq, o.nBlocked, o.nRunq, d, o.nBlocked) })
 		}
 	}
-	if err := it.Err(); err != nil {
-		return fmt.Errorf("reading thread accounting: %w", err)
-	}
-	for _, f := range open {
+	for _, f := range pending {
 		f()
 	}
 
 	var (
-		ok schedOffcpuKey
-		ov schedOffcpuValue
+		ok   schedOffcpuKey
+		ov   schedOffcpuValue
+		done []schedOffcpuKey
 	)
 	it = p.objs.Offcpu.Iterate()
 	for it.Next(&ok, &ov) {
+		if ok.Win != win {
+			continue // the next window's, written meanwhile
+		}
 		add(ok.Tgid, ok.Tid, probes.CommString(ov.Comm), ok.UserStack, ok.KernelStack, ov.BlockedNs, ov.RunqNs, ov.BlockedCount, ov.RunqCount, ov.DstateNs, ov.DstateCount)
+		done = append(done, ok)
 	}
 	if err := it.Err(); err != nil {
-		return fmt.Errorf("reading off-CPU stacks: %w", err)
+		return nil, fmt.Errorf("reading off-CPU stacks: %w", err)
 	}
 
 	// Threads the scheduler never switched while their process was a
@@ -277,7 +435,7 @@ func (p *Probe) Collect(c *profile.Capture, endNs uint64) error {
 		if !t.Exited.IsZero() || !t.Removed.IsZero() {
 			continue
 		}
-		since := p.startNs
+		since := fromNs
 		if t.Added.After(c.Start) {
 			since += uint64(t.Added.Sub(c.Start))
 		}
@@ -298,27 +456,39 @@ func (p *Probe) Collect(c *profile.Capture, endNs uint64) error {
 	}
 
 	for i, name := range []string{"runqueue", "blocked"} {
-		h, err := probes.SumHist(p.objs.Hists, uint32(i))
+		h, err := probes.SumHist(p.objs.Hists, win*histMax+uint32(i))
 		if err != nil {
-			return fmt.Errorf("reading histogram %s: %w", name, err)
+			return nil, fmt.Errorf("reading histogram %s: %w", name, err)
 		}
 		c.Histograms[name] = h
 	}
-	counts, err := probes.SumPerCPU(p.objs.Counters, countMax)
+	counts, err := probes.SumPerCPUAt(p.objs.Counters, int(win)*countMax, countMax)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	c.Counts["wakeups"] = counts[countWakeups]
 	c.Counts["new_threads"] = counts[countNewThreads]
 	c.Counts["offcpu_stacks_reused"] = counts[countStacksReused]
 	d, err := probes.SumPerCPU(p.objs.Drops, dropMax)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	for i, n := range dropNames {
-		c.Drops[n] = d[i]
+		c.Drops[n] = d[i] - p.drained[i]
 	}
-	return nil
+	if final {
+		return all, nil
+	}
+	p.drained = [dropMax]uint64(d)
+	p.switches += counts[countVoluntary] + counts[countInvoluntary]
+	probes.DeleteKeys(p.objs.Offcpu, done)
+	if err := probes.ClearPerCPU(p.objs.Hists, int(win)*histMax, histMax); err != nil {
+		return nil, err
+	}
+	if err := probes.ClearPerCPU(p.objs.Counters, int(win)*countMax, countMax); err != nil {
+		return nil, err
+	}
+	return all, nil
 }
 
 func threadState(pid int, tid uint32) byte {
@@ -350,6 +520,11 @@ func (p *Probe) Close() error {
 		for _, prog := range p.progs {
 			prog.Close()
 		}
+		if p.prev != p.cur {
+			p.closeThreads(p.prev)
+		}
+		p.closeThreads(p.cur)
+		p.cur, p.prev = nil, nil
 		return p.objs.Close()
 	}
 	return nil

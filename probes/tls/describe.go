@@ -31,6 +31,7 @@ func init() {
 			{Name: "tls_started_before_window", Desc: "handshakes started before the window (not counted)"},
 			{Name: "tls_stacks_reused", Desc: "handshakes that reused their connection's first stack"},
 			{Name: "tls_inflight_at_end", Desc: "handshakes still running when the window ended"},
+			{Name: "tls_files_probed", Desc: "executables and libraries with uprobes, each once whichever targets run it"},
 		},
 		Histograms: []probes.Fact{
 			{Name: "tls_handshake", Desc: "handshake duration, all sides"},
