@@ -643,12 +643,7 @@ func (s *Session) Collect(cause string) *profile.Capture {
 	}
 	c := s.newCapture(end, cause)
 	for _, p := range s.probes {
-		c.Probes = append(c.Probes, p.Name())
-		if d, ok := Describe(p.Name()); ok {
-			for _, t := range d.SampleTypes {
-				c.SampleTypes = append(c.SampleTypes, t.Name)
-			}
-		}
+		s.addProbe(c, p)
 		if err := p.Collect(c, endNs); err != nil {
 			c.Warnings = append(c.Warnings, fmt.Sprintf("probe %s: collecting: %v", p.Name(), err))
 		}
@@ -695,15 +690,67 @@ func (s *Session) Drain() (*profile.Capture, error) {
 	}
 	endNs, end := MonotonicNs(), time.Now()
 	c := s.newCapture(end, "drain")
-	for _, p := range s.probes {
-		c.Probes = append(c.Probes, p.Name())
-		if err := p.(Drainer).Drain(c, endNs); err != nil {
-			c.Warnings = append(c.Warnings, fmt.Sprintf("probe %s: draining: %v", p.Name(), err))
+	// A switch waits for the programs still running on the old window
+	// (milliseconds): every probe switches at once, in its own goroutine,
+	// so that all their windows end within about a millisecond of endNs;
+	// each hands over into a part of its own, merged here in probe order.
+	parts, errs := make([]*profile.Capture, len(s.probes)), make([]error, len(s.probes))
+	var wg sync.WaitGroup
+	for i, p := range s.probes {
+		parts[i] = part(c)
+		wg.Go(func() { errs[i] = p.(Drainer).Drain(parts[i], endNs) })
+	}
+	wg.Wait()
+	for i, p := range s.probes {
+		s.addProbe(c, p)
+		merge(c, parts[i])
+		if errs[i] != nil {
+			c.Warnings = append(c.Warnings, fmt.Sprintf("probe %s: draining: %v", p.Name(), errs[i]))
 		}
 	}
 	c.SelfCost = s.selfCost()
 	s.window = end
 	return c, nil
+}
+
+// addProbe lists probe p and its sample types in c.
+func (s *Session) addProbe(c *profile.Capture, p Probe) {
+	c.Probes = append(c.Probes, p.Name())
+	if d, ok := Describe(p.Name()); ok {
+		for _, t := range d.SampleTypes {
+			c.SampleTypes = append(c.SampleTypes, t.Name)
+		}
+	}
+}
+
+// part is an empty capture of c's window for one probe to fill.
+func part(c *profile.Capture) *profile.Capture {
+	return &profile.Capture{
+		Target: c.Target, Targets: c.Targets, Start: c.Start, End: c.End, Hz: c.Hz,
+		Histograms: map[string]*profile.Histogram{}, Counts: map[string]uint64{},
+		Drops: map[string]uint64{}, Threads: map[uint32]*profile.Thread{},
+	}
+}
+
+// merge adds what one probe put in part to c.
+func merge(c, part *profile.Capture) {
+	c.Stacks = append(c.Stacks, part.Stacks...)
+	maps.Copy(c.Histograms, part.Histograms)
+	for k, v := range part.Counts {
+		c.Counts[k] += v
+	}
+	for k, v := range part.Drops {
+		c.Drops[k] += v
+	}
+	for tid, t := range part.Threads {
+		th := Thread(c, t.PID, tid, t.Name)
+		th.OnCPUNs += t.OnCPUNs
+		th.BlockedNs += t.BlockedNs
+		th.RunqueueNs += t.RunqueueNs
+		th.UninterruptibleNs += t.UninterruptibleNs
+		th.Samples += t.Samples
+	}
+	c.Warnings = append(c.Warnings, part.Warnings...)
 }
 
 // newCapture starts the capture of the current window, ending at end.

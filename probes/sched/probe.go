@@ -80,7 +80,9 @@ type Probe struct {
 
 	// Rolling windows (Drain): each window has its own threads map.
 	threadsSpec *ebpf.MapSpec   // to make the next window's
-	cur, prev   *ebpf.Map       // this window's and the previous one's (objs.Threads is the first)
+	cur         *ebpf.Map       // this window's (objs.Threads is the first), in both slots of windows between drains
+	prev        *ebpf.Map       // in the WINDOW_PREV slot: cur, unless a Drain failed half-way
+	next        *ebpf.Map       // the next window's, made ahead so that a switch is one update
 	win         uint32          // this window's index, 0 or 1
 	fromNs      uint64          // when this window began
 	drained     [dropMax]uint64 // drops counted in earlier windows
@@ -149,7 +151,7 @@ func (p *Probe) Attach(t *probes.Target, o probes.Options) error {
 	if err != nil {
 		return fmt.Errorf("loading sched objects: %w", err)
 	}
-	p.loaded, p.cur = true, p.objs.Threads
+	p.loaded, p.cur, p.prev = true, p.objs.Threads, p.objs.Threads
 	if err := o.FillTargets(p.objs.Targets, t); err != nil {
 		return err
 	}
@@ -170,6 +172,7 @@ func (p *Probe) Begin(windowStartNs uint64) error {
 		return fmt.Errorf("starting the window: %w", err)
 	}
 	p.fromNs = windowStartNs
+	p.next, _ = ebpf.NewMap(p.threadsSpec) // or at the first Drain
 	return p.objs.WindowStartNs.Set(windowStartNs)
 }
 
@@ -217,43 +220,51 @@ func (p *Probe) Collect(c *profile.Capture, endNs uint64) error {
 // next), and each thread's entry is carried to the new window unless its
 // first event there did that already (carry). The histograms, counts and
 // per-stack time of the window are then cleared for the window after
-// next. Switch counts and histograms are exact per window; an interval that
-// ends in the microseconds between endNs and the switch counts whole in
-// the window that ends.
+// next. An interval that ends between endNs and the switch (one map update,
+// made ready beforehand) counts whole in the window that ends.
 func (p *Probe) Drain(c *profile.Capture, endNs uint64) error {
 	if !p.loaded {
 		return errors.New("probe not loaded")
 	}
-	win := p.win ^ 1
-	next, err := ebpf.NewMap(p.threadsSpec)
-	if err != nil {
-		return fmt.Errorf("creating the next window's threads map: %w", err)
+	if p.prev != p.cur { // the last Drain failed before the end
+		if err := p.setPrev(); err != nil {
+			return err
+		}
 	}
+	next := p.next
+	if next == nil {
+		var err error
+		if next, err = ebpf.NewMap(p.threadsSpec); err != nil {
+			return fmt.Errorf("creating the next window's threads map: %w", err)
+		}
+	}
+	p.next = nil
+	win := p.win ^ 1
 	if err := next.Put(uint32(windowKey), schedThreadValue{FromNs: endNs, Win: win}); err != nil {
 		next.Close()
 		return fmt.Errorf("starting the next window: %w", err)
 	}
-	// This window's map becomes the previous one, where threads are
-	// carried from; the one before is read by no program once the update
-	// returns.
-	if err := p.objs.Windows.Update(uint32(windowPrev), p.cur, ebpf.UpdateAny); err != nil {
+	if err := p.objs.Windows.Update(uint32(windowCur), next, ebpf.UpdateAny); err != nil {
 		next.Close()
 		return fmt.Errorf("switching windows: %w", err)
 	}
-	if p.prev != p.cur {
-		p.closeThreads(p.prev)
-	}
-	p.prev = p.cur
-	if err := p.objs.Windows.Update(uint32(windowCur), next, ebpf.UpdateAny); err != nil {
-		next.Close() // the window goes on, its map in both slots
-		return fmt.Errorf("switching windows: %w", err)
-	}
-	old, from := p.win, p.fromNs
+	old, oldWin, from := p.cur, p.win, p.fromNs
 	p.cur, p.win, p.fromNs = next, win, endNs
-	threads, err := p.read(c, p.prev, old, from, endNs, false)
-	if err != nil {
-		return err
+	threads, err := p.read(c, old, oldWin, from, endNs, false)
+	if err == nil {
+		p.carry(c, threads, endNs, win)
 	}
+	if err := p.setPrev(); err != nil {
+		c.Warnings = append(c.Warnings, "probe sched: "+err.Error())
+	}
+	p.next, _ = ebpf.NewMap(p.threadsSpec) // or at the next Drain
+	return err
+}
+
+// carry puts every thread of the window that ended and is still there in
+// the new window's map, as its first event there would (carry in
+// sched.bpf.c): the copy that gets there first stays, both being the same.
+func (p *Probe) carry(c *profile.Capture, threads []thread, fromNs uint64, win uint32) {
 	for _, th := range threads {
 		if th.v.Open == offNone && th.v.InNs == 0 {
 			continue // exited
@@ -263,12 +274,23 @@ func (p *Probe) Drain(c *profile.Capture, endNs uint64) error {
 			continue // its process is no target any more
 		}
 		n := th.v
-		carry(&n, endNs, win)
+		carry(&n, fromNs, win)
 		err := p.cur.Update(th.tid, &n, ebpf.UpdateNoExist)
 		if err != nil && !errors.Is(err, ebpf.ErrKeyExist) {
 			c.Warnings = append(c.Warnings, fmt.Sprintf("probe sched: carrying thread %d to the next window: %v", th.tid, err))
 		}
 	}
+}
+
+// setPrev makes the current map the one threads are carried from too, now
+// that every thread of the previous one is in it, and closes the previous
+// one, which no program reads once the update returns.
+func (p *Probe) setPrev() error {
+	if err := p.objs.Windows.Update(uint32(windowPrev), p.cur, ebpf.UpdateAny); err != nil {
+		return fmt.Errorf("retiring the previous window: %w", err)
+	}
+	p.closeThreads(p.prev)
+	p.prev = p.cur
 	return nil
 }
 
@@ -524,7 +546,10 @@ func (p *Probe) Close() error {
 			p.closeThreads(p.prev)
 		}
 		p.closeThreads(p.cur)
-		p.cur, p.prev = nil, nil
+		if p.next != nil {
+			p.next.Close()
+		}
+		p.cur, p.prev, p.next = nil, nil, nil
 		return p.objs.Close()
 	}
 	return nil

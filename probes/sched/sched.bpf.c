@@ -12,14 +12,15 @@
  * `offcpu` when the thread's stacks are walked anew.
  *
  * Rolling windows (probe.go, Drain): each window has its own threads map.
- * User space puts the new window's map in `windows` (the old one moves to
- * WINDOW_PREV); the update returns once no program still writes the old
- * one, which user space then reads as it stands. A thread's first event in
- * the new window carries its entry over (carry): its open interval and
+ * User space puts the new window's map in `windows` (WINDOW_CUR; the old
+ * one is WINDOW_PREV); the update returns once no program still writes the
+ * old one, which user space then reads as it stands. A thread's first event
+ * in the new window carries its entry over (carry): its open interval and
  * stacks go on, its time starts from the window's start, so an interval
  * open at the boundary is split there; user space carries the threads that
- * have no event yet the same way, whichever comes first. Histograms record
- * an interval whole when it ends, in the window where it ends. */
+ * have no event yet the same way, whichever comes first, and then makes
+ * the new map WINDOW_PREV too. Histograms record an interval whole when it
+ * ends, in the window where it ends. */
 #include "common.h"
 #include <bpf/bpf_core_read.h>
 #include "sched.h"
@@ -48,14 +49,15 @@ struct threads_map {
 	__uint(max_entries, THREADS_MAX + 1);
 } threads SEC(".maps");
 
-/* The current window's threads map and the previous one's. */
+/* The current window's threads map and the previous one's, which is the
+ * current one again once Drain has carried every thread over. */
 struct {
 	__uint(type, BPF_MAP_TYPE_ARRAY_OF_MAPS);
 	__type(key, __u32);
 	__uint(max_entries, WINDOW_SLOTS);
 	__array(values, struct threads_map);
 } windows SEC(".maps") = {
-	.values = {&threads},
+	.values = {&threads, &threads},
 };
 
 /* Where a new thread entry is built before it is inserted whole (it does
