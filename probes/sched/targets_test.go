@@ -8,6 +8,7 @@ import (
 	"github.com/perfprobe/perfprobe/internal/bpftest"
 	"github.com/perfprobe/perfprobe/internal/testtarget"
 	"github.com/perfprobe/perfprobe/probes"
+	"github.com/perfprobe/perfprobe/profile"
 )
 
 // Two sleepers, the second added one second into the window: each one's
@@ -60,4 +61,63 @@ func TestTargetsAccountedSinceAdded(t *testing.T) {
 		}
 		t.Logf("pid %d: accounted %v over %v", p.PID, sum, span)
 	}
+}
+
+// A thread sleeping 30 ms at a time, drained every 50 ms for a second, so
+// that most switches fall inside one of its sleeps: in each window its
+// on-CPU + blocked + run-queue time is the window's length (the interval
+// open at a switch is split there), and from the second window on, all its
+// blocked and run-queue time is in its off-CPU stacks (the split parts
+// keep the interval's stacks).
+func TestDrainSplitsIntervals(t *testing.T) {
+	bpftest.Require(t)
+	bin := testtarget.Build(t, "sleeper")
+	p := testtarget.Start(t, bin, "-interval", "30ms")
+	target, err := probes.OpenTarget(p.PID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer target.Close()
+	s, err := probes.Start(target, probes.Config{Probes: []string{"sched"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	done := make(chan struct{})
+	time.AfterFunc(time.Second, func() { close(done) })
+	windows := bpftest.Windows(t, s, 50*time.Millisecond, done)
+	tid := uint32(p.TID)
+	var total, span time.Duration
+	for i, c := range windows {
+		th := c.Threads[tid]
+		if th == nil {
+			t.Errorf("window %d: no accounting for thread %d", i, tid)
+			continue
+		}
+		d := c.End.Sub(c.Start)
+		got := time.Duration(th.OnCPUNs + th.BlockedNs + th.RunqueueNs)
+		total, span = total+got, span+d
+		if share := float64(got) / float64(d); (share < 0.99 || share > 1.01) && c.Drops["sched_unpaired_switch"] == 0 {
+			t.Errorf("window %d: thread explained for %v of %v (%.2f%%), want 100%% within 1%%", i, got, d, 100*share)
+		}
+		if i == 0 {
+			continue // blocked since before the probe attached: that part has no stack
+		}
+		var blocked, runq int64
+		for _, st := range c.Stacks {
+			if st.TID != tid {
+				continue
+			}
+			switch st.Type {
+			case profile.TypeOffCPUBlocked:
+				blocked += st.Value
+			case profile.TypeOffCPURunqueue:
+				runq += st.Value
+			}
+		}
+		if uint64(blocked) != th.BlockedNs || uint64(runq) != th.RunqueueNs {
+			t.Errorf("window %d: stacks hold %d ns blocked and %d ns in the run queue, the thread %d and %d: want the same", i, blocked, runq, th.BlockedNs, th.RunqueueNs)
+		}
+	}
+	t.Logf("%d windows: the thread explained for %v of %v", len(windows), total, span)
 }
