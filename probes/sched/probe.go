@@ -87,6 +87,16 @@ type Probe struct {
 	fromNs      uint64          // when this window began
 	drained     [dropMax]uint64 // drops counted in earlier windows
 	switches    uint64          // switches counted in earlier windows (Progress)
+
+	stacks *probes.Stacks            // stack ids stay valid across windows: read once
+	unseen map[int]map[uint32]unseen // per target: its threads not switched yet
+}
+
+// unseen is a thread the scheduler has not switched since its process
+// became a target: its name and state ('R' running, ...; 0: gone).
+type unseen struct {
+	name  string
+	state byte
 }
 
 // Path implements probes.Path.
@@ -265,12 +275,18 @@ func (p *Probe) Drain(c *profile.Capture, endNs uint64) error {
 // the new window's map, as its first event there would (carry in
 // sched.bpf.c): the copy that gets there first stays, both being the same.
 func (p *Probe) carry(c *profile.Capture, threads []thread, fromNs uint64, win uint32) {
+	targets := map[uint32]bool{}
 	for _, th := range threads {
 		if th.v.Open == offNone && th.v.InNs == 0 {
 			continue // exited
 		}
-		var ti schedTargetInfo
-		if p.objs.Targets.Lookup(th.v.Tgid, &ti) != nil {
+		target, ok := targets[th.v.Tgid]
+		if !ok {
+			var ti schedTargetInfo
+			target = p.objs.Targets.Lookup(th.v.Tgid, &ti) == nil
+			targets[th.v.Tgid] = target
+		}
+		if !target {
 			continue // its process is no target any more
 		}
 		n := th.v
@@ -365,7 +381,10 @@ func openAt(v *schedThreadValue, end uint64, final bool) open {
 // endNs, and returns the threads. Unless final (Collect), it then clears
 // the window's histograms, counts and per-stack time.
 func (p *Probe) read(c *profile.Capture, threads *ebpf.Map, win uint32, fromNs, endNs uint64, final bool) ([]thread, error) {
-	stacks := probes.NewStacks(p.objs.Stacks)
+	if p.stacks == nil {
+		p.stacks = probes.NewStacks(p.objs.Stacks)
+	}
+	stacks := p.stacks
 	add := func(pid, tid uint32, name string, user, kernel int32, blocked, runq, nb, nr, dstate, nd uint64) {
 		u, k := stacks.Get(user), stacks.Get(kernel)
 		if blocked > 0 {
@@ -379,20 +398,15 @@ func (p *Probe) read(c *profile.Capture, threads *ebpf.Map, win uint32, fromNs, 
 		}
 	}
 
-	var (
-		all  []thread
-		tk   uint32
-		tv   schedThreadValue
-		seen = map[uint32]bool{}
-	)
-	it := threads.Iterate()
-	for it.Next(&tk, &tv) {
-		if tk != windowKey {
-			all = append(all, thread{tk, tv})
-		}
-	}
-	if err := it.Err(); err != nil {
+	tids, values, err := probes.Entries[uint32, schedThreadValue](threads)
+	if err != nil {
 		return nil, fmt.Errorf("reading thread accounting: %w", err)
+	}
+	all, seen := make([]thread, 0, len(tids)), make(map[uint32]bool, len(tids))
+	for i, tid := range tids {
+		if tid != windowKey {
+			all = append(all, thread{tid, values[i]})
+		}
 	}
 	var pending []func() // stacks of time not yet in offcpu, added after its entries are read
 	for i := range all {
@@ -433,30 +447,36 @@ func (p *Probe) read(c *profile.Capture, threads *ebpf.Map, win uint32, fromNs, 
 		f()
 	}
 
-	var (
-		ok   schedOffcpuKey
-		ov   schedOffcpuValue
-		done []schedOffcpuKey
-	)
-	it = p.objs.Offcpu.Iterate()
-	for it.Next(&ok, &ov) {
+	keys, vals, err := probes.Entries[schedOffcpuKey, schedOffcpuValue](p.objs.Offcpu)
+	if err != nil {
+		return nil, fmt.Errorf("reading off-CPU stacks: %w", err)
+	}
+	var done []schedOffcpuKey
+	for i, ok := range keys {
 		if ok.Win != win {
 			continue // the next window's, written meanwhile
 		}
+		ov := &vals[i]
 		add(ok.Tgid, ok.Tid, probes.CommString(ov.Comm), ok.UserStack, ok.KernelStack, ov.BlockedNs, ov.RunqNs, ov.BlockedCount, ov.RunqCount, ov.DstateNs, ov.DstateCount)
 		done = append(done, ok)
 	}
-	if err := it.Err(); err != nil {
-		return nil, fmt.Errorf("reading off-CPU stacks: %w", err)
-	}
 
 	// Threads the scheduler never switched while their process was a
-	// target ran or slept through all of that time; their state now tells
-	// which.
+	// target ran or slept through all of that time; their state tells
+	// which. They are listed once per target, with their state, at the end
+	// of its first window: a thread cannot change state unseen (it would
+	// be switched or woken), a thread made later is seen when it is woken
+	// new, and a thread once seen keeps its entry, carried from window to
+	// window.
+	if p.unseen == nil {
+		p.unseen = map[int]map[uint32]unseen{}
+	}
+	live := map[int]bool{}
 	for _, t := range c.Targets {
 		if !t.Exited.IsZero() || !t.Removed.IsZero() {
 			continue
 		}
+		live[t.PID] = true
 		since := fromNs
 		if t.Added.After(c.Start) {
 			since += uint64(t.Added.Sub(c.Start))
@@ -464,16 +484,30 @@ func (p *Probe) read(c *profile.Capture, threads *ebpf.Map, win uint32, fromNs, 
 		if since >= endNs {
 			continue
 		}
-		for tid, name := range probes.ThreadNames(t.PID) {
-			if seen[tid] {
-				continue
+		list, ok := p.unseen[t.PID]
+		if !ok {
+			list = map[uint32]unseen{}
+			for tid, name := range probes.ThreadNames(t.PID) {
+				if !seen[tid] {
+					list[tid] = unseen{name, threadState(t.PID, tid)}
+				}
 			}
-			th := probes.Thread(c, uint32(t.PID), tid, name)
-			if state := threadState(t.PID, tid); state == 'R' {
-				th.OnCPUNs += endNs - since
-			} else if state != 0 {
-				th.BlockedNs += endNs - since
+			p.unseen[t.PID] = list
+		}
+		for tid, u := range list {
+			switch {
+			case seen[tid], u.state == 0: // seen from now on, or gone
+				delete(list, tid)
+			case u.state == 'R':
+				probes.Thread(c, uint32(t.PID), tid, u.name).OnCPUNs += endNs - since
+			default:
+				probes.Thread(c, uint32(t.PID), tid, u.name).BlockedNs += endNs - since
 			}
+		}
+	}
+	for pid := range p.unseen {
+		if !live[pid] {
+			delete(p.unseen, pid)
 		}
 	}
 

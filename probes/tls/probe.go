@@ -86,6 +86,7 @@ type Probe struct {
 	window     *probes.Window  // rolling windows (Drain)
 	drained    [dropMax]uint64 // drops counted in earlier windows
 	handshakes uint64          // handshakes counted in earlier windows (Progress)
+	stacks     *probes.Stacks  // stack ids stay valid across windows: read once
 }
 
 // fileID identifies a file whatever path reaches it (/proc/PID/exe,
@@ -456,14 +457,17 @@ func (p *Probe) read(c *profile.Capture, win uint32, endNs uint64, final bool) e
 	for _, n := range p.notes {
 		c.Warnings = append(c.Warnings, "probe tls: "+n)
 	}
-	stacks := probes.NewStacks(p.objs.Stacks)
-	var (
-		key  tlsStatKey
-		val  tlsStatValue
-		done []tlsStatKey
-	)
-	it := p.objs.Stats.Iterate()
-	for it.Next(&key, &val) {
+	if p.stacks == nil {
+		p.stacks = probes.NewStacks(p.objs.Stacks)
+	}
+	stacks := p.stacks
+	keys, vals, err := probes.Entries[tlsStatKey, tlsStatValue](p.objs.Stats)
+	if err != nil {
+		return fmt.Errorf("reading handshake stacks: %w", err)
+	}
+	var done []tlsStatKey
+	for i, key := range keys {
+		val := &vals[i]
 		if key.Win != win {
 			continue // the next window's, written meanwhile
 		}
@@ -481,9 +485,6 @@ func (p *Probe) read(c *profile.Capture, win uint32, endNs uint64, final bool) e
 			Count:  int64(val.Count),
 			Labels: map[string]string{"tls": sideNames[key.Side], "lib": libNames[key.Lib]},
 		})
-	}
-	if err := it.Err(); err != nil {
-		return fmt.Errorf("reading handshake stacks: %w", err)
 	}
 
 	counts, err := probes.SumPerCPUAt(p.objs.Counters, int(win)*countMax, countMax)
