@@ -322,9 +322,10 @@ func carry(n *schedThreadValue, fromNs uint64, win uint32) {
 	n.FromNs, n.Win = fromNs, win
 }
 
-// closeThreads closes a threads map made by Drain.
+// closeThreads closes a threads map no slot holds any more (objs.Threads
+// too: closing a map twice does nothing).
 func (p *Probe) closeThreads(m *ebpf.Map) {
-	if m != nil && m != p.objs.Threads {
+	if m != nil {
 		m.Close()
 	}
 }
