@@ -68,8 +68,8 @@ func DeleteKeys[K any](m *ebpf.Map, keys []K) {
 }
 
 // Entries reads every entry of hash map m: in batches of a few hundred
-// where the kernel can (Linux 5.6+; a drain of 200 processes read its
-// threads map ~3x faster so), else one by one.
+// where the kernel can (Linux 5.6+), else one by one (two syscalls an
+// entry).
 func Entries[K, V any](m *ebpf.Map) ([]K, []V, error) {
 	var (
 		keys   []K
