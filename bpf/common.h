@@ -78,6 +78,45 @@ static __always_inline __u64 target_since(const struct target_info *t, __u64 win
 	return t && t->start_ns > window_start ? t->start_ns : window_start;
 }
 
+/* Rolling windows (probes.Drainer): a probe keeps what it aggregates per
+ * window, 0 or 1: per-CPU arrays hold one set of slots per window
+ * (win * N + slot), hash keys carry the window. A program reads the
+ * current window once, when it starts, from a one-slot map of maps whose
+ * inner array holds it (WINDOW_MAP). To end a window, user space puts a
+ * new inner array there holding the other one; that update returns once
+ * no program still runs with the old window (the kernel waits for an RCU
+ * grace period after updating a map of maps), so the old window's figures
+ * are final when user space reads them, and it clears them before they are
+ * used again, two windows later. */
+struct window_array {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__type(key, __u32);
+	__type(value, __u32);
+	__uint(max_entries, 1);
+};
+
+/* WINDOW_MAP declares `window`, starting with window 0. */
+#define WINDOW_MAP()                                                      \
+	struct window_array window0 SEC(".maps");                         \
+	struct {                                                           \
+		__uint(type, BPF_MAP_TYPE_ARRAY_OF_MAPS);                  \
+		__type(key, __u32);                                        \
+		__uint(max_entries, 1);                                    \
+		__array(values, struct window_array);                      \
+	} window SEC(".maps") = {.values = {&window0}}
+
+/* window_index returns the current window, 0 or 1, of a WINDOW_MAP. */
+static __always_inline __u32 window_index(void *window)
+{
+	__u32 zero = 0, *w;
+	void *inner = bpf_map_lookup_elem(window, &zero);
+
+	if (!inner)
+		return 0;
+	w = bpf_map_lookup_elem(inner, &zero);
+	return w ? *w & 1 : 0;
+}
+
 /* COUNTER_ARRAY declares a per-CPU array of n __u64 counters, summed by
  * user space (event counts, drops). */
 #define COUNTER_ARRAY(name, n)                                            \

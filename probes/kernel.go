@@ -110,17 +110,43 @@ func OnlineCPUs() ([]int, error) {
 
 // SumPerCPU reads n slots of a per-CPU array of uint64, summed over CPUs.
 func SumPerCPU(m *ebpf.Map, n int) ([]uint64, error) {
+	return SumPerCPUAt(m, 0, n)
+}
+
+// SumPerCPUAt reads slots first..first+n-1 of a per-CPU array of uint64,
+// summed over CPUs: one window's set in an array that holds one per window.
+func SumPerCPUAt(m *ebpf.Map, first, n int) ([]uint64, error) {
 	out := make([]uint64, n)
 	for i := range n {
 		var vals []uint64
-		if err := m.Lookup(uint32(i), &vals); err != nil {
-			return nil, fmt.Errorf("reading %s[%d]: %w", m, i, err)
+		if err := m.Lookup(uint32(first+i), &vals); err != nil {
+			return nil, fmt.Errorf("reading %s[%d]: %w", m, first+i, err)
 		}
 		for _, v := range vals {
 			out[i] += v
 		}
 	}
 	return out, nil
+}
+
+// ClearPerCPU zeroes slots first..first+n-1 of a per-CPU array on every
+// CPU: a window's set, read and no longer written, made ready for the
+// window that will use it next.
+func ClearPerCPU(m *ebpf.Map, first, n int) error {
+	cpus, err := ebpf.PossibleCPU()
+	if err != nil {
+		return err
+	}
+	zero := make([][]byte, cpus)
+	for i := range zero {
+		zero[i] = make([]byte, m.ValueSize())
+	}
+	for i := range n {
+		if err := m.Update(uint32(first+i), zero, ebpf.UpdateExist); err != nil {
+			return fmt.Errorf("clearing %s[%d]: %w", m, first+i, err)
+		}
+	}
+	return nil
 }
 
 // SumHist reads slot key of a per-CPU array of `struct hist`

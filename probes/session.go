@@ -643,12 +643,7 @@ func (s *Session) Collect(cause string) *profile.Capture {
 	}
 	c := s.newCapture(end, cause)
 	for _, p := range s.probes {
-		c.Probes = append(c.Probes, p.Name())
-		if d, ok := Describe(p.Name()); ok {
-			for _, t := range d.SampleTypes {
-				c.SampleTypes = append(c.SampleTypes, t.Name)
-			}
-		}
+		s.addProbe(c, p)
 		if err := p.Collect(c, endNs); err != nil {
 			c.Warnings = append(c.Warnings, fmt.Sprintf("probe %s: collecting: %v", p.Name(), err))
 		}
@@ -658,7 +653,7 @@ func (s *Session) Collect(cause string) *profile.Capture {
 }
 
 // ErrNotDrainable is returned by Drain when a probe of the session cannot
-// drain (only cpu can so far).
+// drain (every probe of this module can).
 var ErrNotDrainable = errors.New("probe cannot hand over its figures while attached")
 
 // Drain ends the current window and begins the next while the probes stay
@@ -666,9 +661,19 @@ var ErrNotDrainable = errors.New("probe cannot hand over its figures while attac
 // window began (Start, or the last Drain); no event is lost or counted in
 // two windows. It polls the targets first, as Collect does. Every probe
 // must implement Drainer, or Drain fails with ErrNotDrainable and changes
-// nothing. Self-cost and targets_children cover the session so far, not
-// the window; drops are counted in the window that read them, so one that
-// happened at a switch may land in the next.
+// nothing.
+//
+// What spans the boundary: a thread's time (on CPU, blocked, in the run
+// queue) is split at it, each window getting its part, so per-thread time
+// adds up to each window's length; an event with a duration (a TLS
+// handshake, an I/O syscall, a block request, an off-CPU interval in the
+// histograms) counts whole in the window where it ends. Self-cost and
+// targets_children cover the session so far, not the window; drops are
+// counted in the window that read them, so one that happened at a switch
+// may land in the next. Stack ids stay valid across windows: the stack
+// maps are not cleared, so once one is full, new stacks are dropped
+// (counted in drops.*_user_stack and *_kernel_stack) for the rest of the
+// session.
 func (s *Session) Drain() (*profile.Capture, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -685,15 +690,67 @@ func (s *Session) Drain() (*profile.Capture, error) {
 	}
 	endNs, end := MonotonicNs(), time.Now()
 	c := s.newCapture(end, "drain")
-	for _, p := range s.probes {
-		c.Probes = append(c.Probes, p.Name())
-		if err := p.(Drainer).Drain(c, endNs); err != nil {
-			c.Warnings = append(c.Warnings, fmt.Sprintf("probe %s: draining: %v", p.Name(), err))
+	// A switch waits for the programs still running on the old window
+	// (milliseconds): every probe switches at once, in its own goroutine,
+	// so that all their windows end within about a millisecond of endNs;
+	// each hands over into a part of its own, merged here in probe order.
+	parts, errs := make([]*profile.Capture, len(s.probes)), make([]error, len(s.probes))
+	var wg sync.WaitGroup
+	for i, p := range s.probes {
+		parts[i] = part(c)
+		wg.Go(func() { errs[i] = p.(Drainer).Drain(parts[i], endNs) })
+	}
+	wg.Wait()
+	for i, p := range s.probes {
+		s.addProbe(c, p)
+		merge(c, parts[i])
+		if errs[i] != nil {
+			c.Warnings = append(c.Warnings, fmt.Sprintf("probe %s: draining: %v", p.Name(), errs[i]))
 		}
 	}
 	c.SelfCost = s.selfCost()
 	s.window = end
 	return c, nil
+}
+
+// addProbe lists probe p and its sample types in c.
+func (s *Session) addProbe(c *profile.Capture, p Probe) {
+	c.Probes = append(c.Probes, p.Name())
+	if d, ok := Describe(p.Name()); ok {
+		for _, t := range d.SampleTypes {
+			c.SampleTypes = append(c.SampleTypes, t.Name)
+		}
+	}
+}
+
+// part is an empty capture of c's window for one probe to fill.
+func part(c *profile.Capture) *profile.Capture {
+	return &profile.Capture{
+		Target: c.Target, Targets: c.Targets, Start: c.Start, End: c.End, Hz: c.Hz,
+		Histograms: map[string]*profile.Histogram{}, Counts: map[string]uint64{},
+		Drops: map[string]uint64{}, Threads: map[uint32]*profile.Thread{},
+	}
+}
+
+// merge adds what one probe put in part to c.
+func merge(c, part *profile.Capture) {
+	c.Stacks = append(c.Stacks, part.Stacks...)
+	maps.Copy(c.Histograms, part.Histograms)
+	for k, v := range part.Counts {
+		c.Counts[k] += v
+	}
+	for k, v := range part.Drops {
+		c.Drops[k] += v
+	}
+	for tid, t := range part.Threads {
+		th := Thread(c, t.PID, tid, t.Name)
+		th.OnCPUNs += t.OnCPUNs
+		th.BlockedNs += t.BlockedNs
+		th.RunqueueNs += t.RunqueueNs
+		th.UninterruptibleNs += t.UninterruptibleNs
+		th.Samples += t.Samples
+	}
+	c.Warnings = append(c.Warnings, part.Warnings...)
 }
 
 // newCapture starts the capture of the current window, ending at end.

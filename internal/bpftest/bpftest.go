@@ -75,6 +75,37 @@ func CaptureDuring(t testing.TB, pid int, cfg probes.Config, during func(s *prob
 	return Result{Capture: res.Capture, Profile: res.Profile}
 }
 
+// Windows drains session s every interval until done is closed, then
+// collects the last window (Collect, ended by "duration"), and returns the
+// windows in order, each checked for names its probes do not declare, and
+// checked to begin where the one before ended.
+func Windows(t testing.TB, s *probes.Session, every time.Duration, done <-chan struct{}) []*profile.Capture {
+	t.Helper()
+	var out []*profile.Capture
+	tick := time.NewTicker(every)
+	defer tick.Stop()
+	for running := true; running; {
+		select {
+		case <-done:
+			running = false
+		case <-tick.C:
+			c, err := s.Drain()
+			if err != nil {
+				t.Fatalf("draining: %v", err)
+			}
+			out = append(out, c)
+		}
+	}
+	out = append(out, s.Collect("duration"))
+	for i, c := range out {
+		CheckDeclared(t, c)
+		if i > 0 && !c.Start.Equal(out[i-1].End) {
+			t.Errorf("window %d starts at %v, the one before ended at %v", i, c.Start, out[i-1].End)
+		}
+	}
+	return out
+}
+
 // Share returns the part of sample type typ (restricted to thread tid when
 // tid != 0) whose stack contains a frame named fn, and that total.
 func (r Result) Share(typ, fn string, tid uint32) (share float64, matched, total int64) {

@@ -11,6 +11,7 @@ import (
 
 	"github.com/perfprobe/perfprobe/probes"
 	"github.com/perfprobe/perfprobe/profile"
+	"github.com/perfprobe/perfprobe/profile/fetch"
 	"github.com/perfprobe/perfprobe/profile/symbolize"
 )
 
@@ -344,8 +345,50 @@ func (s *Session) Stop(cause string) *Result {
 	s.Poll()
 	c := s.probes.Collect(cause)
 	goRes := s.goFetch.Wait(cause)
+	r := s.result(c, goRes)
+	if r.Go != nil {
+		for _, line := range r.Go.Report.Skipped {
+			// Mutex and block profiling being off is the target's normal
+			// state, not a failure: capture.json keeps the line.
+			if !isProfilingOff(line) {
+				s.notify(line)
+			}
+		}
+	}
+	return r
+}
+
+// Drain ends the current window and starts the next while the probes stay
+// attached, for rolling windows (an agent that hands over a profile every
+// interval): it polls the targets, takes what the probes aggregated since
+// Start or the last Drain (probes.Session.Drain: no event lost or counted
+// in two windows) and returns it symbolized, merged and diagnosed, as Stop
+// does; Stop then returns the window since the last Drain. The Go
+// runtime's profiles are fetched over one window only, so a session that
+// fetches them cannot drain (start it with Options.Go.Skip). The mappings
+// of processes that exited are released once the window that saw them
+// exit is built.
+func (s *Session) Drain() (*Result, error) {
+	if s.goFetch != nil {
+		return nil, errors.New("draining: the session fetches the Go runtime's profiles over one window; start it with Go.Skip to drain it")
+	}
+	s.Poll()
+	c, err := s.probes.Drain()
+	if err != nil {
+		return nil, err
+	}
+	r := s.result(c, nil)
+	s.release()
+	return r, nil
+}
+
+// result builds the Result of window c with the warnings noted since the
+// last one: symbolized in each process's mappings, merged with the Go
+// profiles goRes (may be nil), diagnosed.
+func (s *Session) result(c *profile.Capture, goRes *fetch.Result) *Result {
 	s.mu.Lock()
 	c.Warnings = append(append([]string{}, s.pending...), c.Warnings...)
+	s.pending = nil
 	procs := maps.Clone(s.procs)
 	s.mu.Unlock()
 	for _, t := range c.Targets { // a child that never exec'd maps its parent's files
@@ -361,16 +404,26 @@ func (s *Session) Stop(cause string) *Result {
 		c.Warnings = append(c.Warnings, "kernel symbols: "+err.Error())
 	}
 	r.build(profile.ProcessSymbols{Processes: procs, Kern: kern}, goRes)
-	if r.Go != nil {
-		for _, line := range r.Go.Report.Skipped {
-			// Mutex and block profiling being off is the target's normal
-			// state, not a failure: capture.json keeps the line.
-			if !isProfilingOff(line) {
-				s.notify(line)
-			}
+	return r
+}
+
+// release closes the mappings of targets that exited, unless a live
+// target that never exec'd still maps their files.
+func (s *Session) release() {
+	parents := map[int]bool{}
+	for _, t := range s.probes.Targets() {
+		if t.Exited.IsZero() && t.Parent != 0 {
+			parents[t.Parent] = true
 		}
 	}
-	return r
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for pid := range s.exited {
+		if p := s.procs[pid]; p != nil && !parents[pid] {
+			p.Close()
+			delete(s.procs, pid)
+		}
+	}
 }
 
 // Close detaches and frees every kernel object; safe to call more than

@@ -10,6 +10,9 @@
 //	res.WriteSummary(os.Stdout)
 //	s.Close()                                // after the outputs: detaching may take seconds
 //
+// For rolling windows (the agent), Drain returns each window's Result while
+// the probes stay attached, and Stop the last one.
+//
 // The package names no command-line flag: option errors say which Options
 // field is wrong (OptionError), and the caller names its own flag.
 package capture

@@ -10,7 +10,11 @@
  *
  * A syscall's entry time lives in task storage (no map insert or delete
  * per call, freed with the thread); the user stack is walked at exit and
- * only for slow calls, since it does not change during the syscall. */
+ * only for slow calls, since it does not change during the syscall.
+ *
+ * Rolling windows (common.h, WINDOW_MAP): a syscall counts in the window
+ * where it returns, a block request in the one where it completes, whole;
+ * the in-flight state (task storage, requests) goes on across windows. */
 #include "common.h"
 #include <bpf/bpf_core_read.h>
 #include "iostall.h"
@@ -44,6 +48,8 @@ volatile __u64 window_start_ns = 0;
 
 STACK_MAP(stacks, 4096);
 
+WINDOW_MAP();
+
 struct {
 	__uint(type, MAP_TYPE_TASK_STORAGE);
 	__uint(map_flags, MAP_F_NO_PREALLOC);
@@ -55,7 +61,7 @@ struct {
 	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
 	__type(key, __u32);
 	__type(value, struct sc_value);
-	__uint(max_entries, SC_MAX);
+	__uint(max_entries, 2 * SC_MAX);
 } syscalls SEC(".maps");
 
 struct {
@@ -87,7 +93,7 @@ struct {
 	__uint(max_entries, 1024);
 } disks SEC(".maps");
 
-COUNTER_ARRAY(counters, COUNT_MAX);
+COUNTER_ARRAY(counters, 2 * COUNT_MAX);
 
 COUNTER_ARRAY(drops, DROP_MAX);
 
@@ -122,14 +128,20 @@ static __always_inline void sys_enter(long nr)
 	in->start_ns = bpf_ktime_get_ns();
 }
 
-/* slow adds one slow syscall to the thread's user stack. */
-static __always_inline void slow(void *ctx, __u32 idx, __u64 ns)
+/* count bumps counter idx of window win. */
+static __always_inline void count(__u32 win, __u32 idx)
+{
+	counter_add(&counters, win * COUNT_MAX + idx, 1);
+}
+
+/* slow adds one slow syscall to the thread's user stack in window win. */
+static __always_inline void slow(void *ctx, __u32 win, __u32 idx, __u64 ns)
 {
 	__u64 id = bpf_get_current_pid_tgid();
-	struct iowait_key key = {.tid = (__u32)id, .tgid = id >> 32, .slot = idx};
+	struct iowait_key key = {.tid = (__u32)id, .tgid = id >> 32, .slot = idx, .win = win};
 	struct iowait_value *v, init = {};
 
-	counter_add(&counters, COUNT_SLOW, 1);
+	count(win, COUNT_SLOW);
 	key.user_stack = stack_id(ctx, &stacks, BPF_F_USER_STACK, &drops, DROP_USER_STACK);
 	v = bpf_map_lookup_elem(&iowait, &key);
 	if (!v) {
@@ -147,7 +159,7 @@ static __always_inline void sys_exit(void *ctx, long nr, long ret)
 {
 	struct sc_inflight *in;
 	struct sc_value *v;
-	__u32 slot, idx;
+	__u32 slot, idx, win;
 	__u64 ns;
 
 	if (!window_start_ns)
@@ -155,19 +167,21 @@ static __always_inline void sys_exit(void *ctx, long nr, long ret)
 	slot = syscall_slot(nr);
 	if (!slot)
 		return;
+	win = window_index(&window);
 	in = bpf_task_storage_get(&inflight, bpf_get_current_task_btf(), 0, 0);
 	if (!in || !in->start_ns || in->slot != slot) {
-		counter_add(&counters, COUNT_UNPAIRED_EXITS, 1);
+		count(win, COUNT_UNPAIRED_EXITS);
 		return;
 	}
 	ns = bpf_ktime_get_ns() - in->start_ns;
 	in->start_ns = 0;
 	if (ret <= -ERESTART_FIRST && ret >= -ERESTART_LAST) {
-		counter_add(&counters, COUNT_RESTARTED, 1);
+		count(win, COUNT_RESTARTED);
 		return;
 	}
 	idx = slot - 1;
-	v = bpf_map_lookup_elem(&syscalls, &idx);
+	slot = win * SC_MAX + idx;
+	v = bpf_map_lookup_elem(&syscalls, &slot);
 	if (v) {
 		hist_add(&v->hist, ns);
 		if (ret > 0)
@@ -176,7 +190,7 @@ static __always_inline void sys_exit(void *ctx, long nr, long ret)
 			v->errors++;
 	}
 	if (ns >= threshold_ns)
-		slow(ctx, idx, ns);
+		slow(ctx, win, idx, ns);
 }
 
 /* Two ways to see the syscalls, one attached (probe.go says which and
@@ -318,7 +332,7 @@ int BPF_PROG(handle_block_rq_issue, struct request *rq)
 	/* Built before the window, requeued, or made by the block layer itself
 	 * (flushes): block_io_start does not see those either. */
 	if (window_start_ns && !join_built(rq))
-		counter_add(&counters, COUNT_BLOCK_ISSUE_UNBUILT, 1);
+		count(window_index(&window), COUNT_BLOCK_ISSUE_UNBUILT);
 	return 0;
 }
 
@@ -329,26 +343,29 @@ int BPF_PROG(handle_block_rq_complete, struct request *rq, blk_status_t error, u
 	struct disk_value *v;
 	struct rq_inflight *in;
 	__u64 key = (__u64)rq, ns;
+	__u32 win;
 
 	if (!window_start_ns)
 		return 0;
+	win = window_index(&window);
 	in = bpf_map_lookup_elem(&requests, &key);
 	if (!in && join_built(rq))
 		in = bpf_map_lookup_elem(&requests, &key);
 	if (!in) {
-		counter_add(&counters, COUNT_BLOCK_UNPAIRED, 1);
+		count(win, COUNT_BLOCK_UNPAIRED);
 		return 0;
 	}
 	in->bytes += nr_bytes;
 	if (error)
 		in->error = 1;
 	if (nr_bytes < rq->__data_len) { /* more of the request to come */
-		counter_add(&counters, COUNT_BLOCK_PARTIAL, 1);
+		count(win, COUNT_BLOCK_PARTIAL);
 		return 0;
 	}
 	ns = bpf_ktime_get_ns() - in->start_ns;
 	dk.dev = in->dev;
 	dk.origin = in->origin;
+	dk.win = win;
 	v = bpf_map_lookup_elem(&disks, &dk);
 	if (!v) {
 		bpf_map_update_elem(&disks, &dk, &disk_zero, BPF_NOEXIST);

@@ -8,7 +8,8 @@
 /* Slots of the syscalls array: one per traced syscall. */
 #define SC_MAX 32
 
-/* One traced syscall over the window; a per-CPU array slot. */
+/* One traced syscall over a window; a per-CPU array slot (win * SC_MAX +
+ * slot). */
 struct sc_value {
 	struct hist hist; /* entry until exit, every call */
 	__u64 bytes;      /* sum of positive returns (bytes for the read/write family) */
@@ -28,6 +29,7 @@ struct iowait_key {
 	__s32 user_stack;
 	__u32 slot;
 	__u32 tgid;
+	__u32 win; /* the window the calls ended in */
 };
 
 struct iowait_value {
@@ -57,9 +59,10 @@ struct rq_inflight {
 struct disk_key {
 	__u32 dev; /* major << 20 | minor */
 	__u32 origin;
+	__u32 win; /* the window the requests completed in */
 };
 
-/* One disk and origin over the window; per-CPU hash values. */
+/* One disk and origin over a window; per-CPU hash values. */
 struct disk_value {
 	struct hist hist; /* built until the last byte completed */
 	__u64 reads;
@@ -71,6 +74,7 @@ struct disk_value {
 	__u64 errors;
 };
 
+/* Indexes of the counters array, one set per window: win * COUNT_MAX + count. */
 enum iostall_count {
 	COUNT_UNPAIRED_EXITS,   /* syscall exits whose entry was not seen (in flight at the window start) */
 	COUNT_RESTARTED,        /* syscalls interrupted to be restarted (-ERESTART*): not recorded */
@@ -87,7 +91,7 @@ enum iostall_drop {
 	DROP_INFLIGHT,        /* no task storage for a thread: its syscall is not timed */
 	DROP_REQUESTS_FULL,   /* requests map full: a block request is not timed */
 	DROP_DISKS_FULL,      /* disks map full: a block request is not recorded */
-	DROP_MAX,
+	DROP_MAX,             /* drops count over the session: user space takes differences */
 };
 
 #endif

@@ -17,6 +17,7 @@ type iostallDiskKey struct {
 	_      structs.HostLayout
 	Dev    uint32
 	Origin uint32
+	Win    uint32
 }
 
 type iostallDiskValue struct {
@@ -66,6 +67,7 @@ type iostallIowaitKey struct {
 	UserStack int32
 	Slot      uint32
 	Tgid      uint32
+	Win       uint32
 }
 
 type iostallIowaitValue struct {
@@ -139,6 +141,8 @@ const (
 	iostallMapStacks                 = "stacks"
 	iostallMapSyscalls               = "syscalls"
 	iostallMapTargets                = "targets"
+	iostallMapWindow                 = "window"
+	iostallMapWindow0                = "window0"
 	iostallProgHandleBlockGetrq      = "handle_block_getrq"
 	iostallProgHandleBlockIoStart    = "handle_block_io_start"
 	iostallProgHandleBlockRqComplete = "handle_block_rq_complete"
@@ -222,6 +226,8 @@ type iostallMapSpecs struct {
 	Stacks   *ebpf.MapSpec `ebpf:"stacks"`
 	Syscalls *ebpf.MapSpec `ebpf:"syscalls"`
 	Targets  *ebpf.MapSpec `ebpf:"targets"`
+	Window   *ebpf.MapSpec `ebpf:"window"`
+	Window0  *ebpf.MapSpec `ebpf:"window0"`
 }
 
 // iostallVariableSpecs contains global variables before they are loaded into the kernel.
@@ -267,6 +273,8 @@ type iostallMaps struct {
 	Stacks   *ebpf.Map `ebpf:"stacks"`
 	Syscalls *ebpf.Map `ebpf:"syscalls"`
 	Targets  *ebpf.Map `ebpf:"targets"`
+	Window   *ebpf.Map `ebpf:"window"`
+	Window0  *ebpf.Map `ebpf:"window0"`
 }
 
 func (m *iostallMaps) Close() error {
@@ -281,6 +289,8 @@ func (m *iostallMaps) Close() error {
 		m.Stacks,
 		m.Syscalls,
 		m.Targets,
+		m.Window,
+		m.Window0,
 	)
 }
 

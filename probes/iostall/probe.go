@@ -184,6 +184,11 @@ type Probe struct {
 	progs    map[string]*ebpf.Program
 	warnings []string
 	path     []string // the hooks chosen for this kernel, and why
+
+	window  *probes.Window  // rolling windows (Drain)
+	drained [dropMax]uint64 // drops counted in earlier windows
+	calls   uint64          // syscalls counted in earlier windows (Progress)
+	stacks  *probes.Stacks  // stack ids stay valid across windows: read once
 }
 
 // Path implements probes.Path.
@@ -280,6 +285,9 @@ func (p *Probe) Attach(t *probes.Target, o probes.Options) error {
 		return fmt.Errorf("loading iostall objects: %w", err)
 	}
 	p.loaded = true
+	if p.window, err = probes.NewWindow(p.objs.Window, p.objs.Window0); err != nil {
+		return err
+	}
 	if err := o.FillTargets(p.objs.Targets, t); err != nil {
 		return err
 	}
@@ -326,11 +334,14 @@ func (p *Probe) Progress() probes.Progress {
 	if !p.loaded {
 		return pr
 	}
-	for i := range syscallTable {
-		var per []iostallScValue
-		if err := p.objs.Syscalls.Lookup(uint32(i), &per); err == nil {
-			for _, v := range per {
-				pr.Events += v.Hist.Count
+	pr.Events = p.calls
+	for _, w := range []int{0, scMax} {
+		for i := range syscallTable {
+			var per []iostallScValue
+			if err := p.objs.Syscalls.Lookup(uint32(w+i), &per); err == nil {
+				for _, v := range per {
+					pr.Events += v.Hist.Count
+				}
 			}
 		}
 	}
@@ -364,15 +375,38 @@ func (p *Probe) Detach() {
 }
 
 // Collect adds the per-syscall histograms and counts, the iowait stacks,
-// the per-disk histograms and counts, and drops to c.
+// the per-disk histograms and counts, and drops of the current window
+// (since Begin or the last Drain) to c.
 func (p *Probe) Collect(c *profile.Capture, endNs uint64) error {
 	if !p.loaded {
 		return errors.New("probe not loaded")
 	}
+	return p.read(c, p.window.Index, true)
+}
+
+// Drain implements probes.Drainer: the programs move to the other window
+// and the one they leave is read into c and cleared. A syscall counts in
+// the window where it returns and a block request in the one where it
+// completes, whole; those in flight at the switch go on in the kernel.
+func (p *Probe) Drain(c *profile.Capture, _ uint64) error {
+	if !p.loaded {
+		return errors.New("probe not loaded")
+	}
+	old, err := p.window.Next()
+	if err != nil {
+		return err
+	}
+	return p.read(c, old, false)
+}
+
+// read adds what window win holds to c; unless final (Collect), it then
+// clears it for the window after next.
+func (p *Probe) read(c *profile.Capture, win uint32, final bool) error {
 	c.Warnings = append(c.Warnings, p.warnings...)
+	var calls uint64
 	for i, s := range syscallTable {
 		var per []iostallScValue
-		if err := p.objs.Syscalls.Lookup(uint32(i), &per); err != nil {
+		if err := p.objs.Syscalls.Lookup(win*scMax+uint32(i), &per); err != nil {
 			return fmt.Errorf("reading syscall %s: %w", s.name, err)
 		}
 		h := &profile.Histogram{}
@@ -385,6 +419,7 @@ func (p *Probe) Collect(c *profile.Capture, endNs uint64) error {
 		if h.Count == 0 {
 			continue
 		}
+		calls += h.Count
 		name := "syscall_" + s.name
 		c.Histograms[name] = h
 		c.Counts[name+"_calls"] = h.Count
@@ -394,32 +429,40 @@ func (p *Probe) Collect(c *profile.Capture, endNs uint64) error {
 		}
 	}
 
-	stacks := probes.NewStacks(p.objs.Stacks)
-	var (
-		ik iostallIowaitKey
-		iv iostallIowaitValue
-	)
-	it := p.objs.Iowait.Iterate()
-	for it.Next(&ik, &iv) {
+	if p.stacks == nil {
+		p.stacks = probes.NewStacks(p.objs.Stacks)
+	}
+	stacks := p.stacks
+	keys, vals, err := probes.Entries[iostallIowaitKey, iostallIowaitValue](p.objs.Iowait)
+	if err != nil {
+		return fmt.Errorf("reading iowait stacks: %w", err)
+	}
+	var done []iostallIowaitKey
+	for i, ik := range keys {
+		if ik.Win != win {
+			continue // the next window's, written meanwhile
+		}
+		done = append(done, ik)
 		if ik.Slot >= uint32(len(syscallTable)) {
 			continue
 		}
+		iv := &vals[i]
 		c.Stacks = append(c.Stacks, profile.Stack{
 			Type: profile.TypeIOWait, PID: ik.Tgid, TID: ik.Tid, Thread: probes.CommString(iv.Comm),
 			User: stacks.Get(ik.UserStack), Value: int64(iv.Ns), Count: int64(iv.Count),
 			Labels: map[string]string{"syscall": syscallTable[ik.Slot].name},
 		})
 	}
-	if err := it.Err(); err != nil {
-		return fmt.Errorf("reading iowait stacks: %w", err)
-	}
 
-	if err := p.collectDisks(c); err != nil {
+	disks, err := p.collectDisks(c, win)
+	if err != nil {
 		return err
 	}
-	p.collectInFlight(c)
+	if final {
+		p.collectInFlight(c)
+	}
 
-	counts, err := probes.SumPerCPU(p.objs.Counters, countMax)
+	counts, err := probes.SumPerCPUAt(p.objs.Counters, int(win)*countMax, countMax)
 	if err != nil {
 		return err
 	}
@@ -431,15 +474,28 @@ func (p *Probe) Collect(c *profile.Capture, endNs uint64) error {
 		return err
 	}
 	for i, n := range dropNames {
-		c.Drops[n] = d[i]
+		c.Drops[n] = d[i] - p.drained[i]
 	}
-	return nil
+	if final {
+		return nil
+	}
+	p.drained = [dropMax]uint64(d)
+	p.calls += calls
+	probes.DeleteKeys(p.objs.Iowait, done)
+	probes.DeleteKeys(p.objs.Disks, disks)
+	if err := probes.ClearPerCPU(p.objs.Syscalls, int(win)*scMax, scMax); err != nil {
+		return err
+	}
+	return probes.ClearPerCPU(p.objs.Counters, int(win)*countMax, countMax)
 }
 
 // collectInFlight notes the targets' threads that are inside a traced
-// syscall now, at the end: the probe times a syscall only once it returns,
-// so a thread stuck in one is otherwise invisible here (the sched probe
-// still sees it blocked). Counts syscall_<name>_in_flight and warns.
+// syscall now, at the end of the capture: the probe times a syscall only
+// once it returns, so a thread stuck in one is otherwise invisible here
+// (the sched probe still sees it blocked). Counts syscall_<name>_in_flight
+// and warns. Drain leaves it out: a call in flight at a switch counts in
+// the window where it returns, and reading every thread's
+// /proc/PID/task/TID/syscall took 40% of a drain of 200 processes.
 func (p *Probe) collectInFlight(c *profile.Capture) {
 	byNr := map[int]string{}
 	for _, s := range syscallTable {
@@ -494,15 +550,21 @@ func (s *diskStats) add(o *diskStats) {
 // _others (discards and the like), _bytes (read + written), _read_bytes,
 // _write_bytes and _errors; plus block_<major>_<minor>_other_ios (requests
 // from any other context: writeback, the journal, other processes) and
-// block_<major>_<minor>_dev_<name> = 1 naming the device.
-func (p *Probe) collectDisks(c *profile.Capture) error {
+// block_<major>_<minor>_dev_<name> = 1 naming the device. It reads window
+// win and returns its keys.
+func (p *Probe) collectDisks(c *profile.Capture, win uint32) ([]iostallDiskKey, error) {
 	var (
-		k   iostallDiskKey
-		per []iostallDiskValue
-		all = map[uint32]*[2]diskStats{}
+		k    iostallDiskKey
+		per  []iostallDiskValue
+		all  = map[uint32]*[2]diskStats{}
+		keys []iostallDiskKey
 	)
 	it := p.objs.Disks.Iterate()
 	for it.Next(&k, &per) {
+		if k.Win != win {
+			continue
+		}
+		keys = append(keys, k)
 		if k.Origin > originOther {
 			continue
 		}
@@ -520,7 +582,7 @@ func (p *Probe) collectDisks(c *profile.Capture) error {
 		}
 	}
 	if err := it.Err(); err != nil {
-		return fmt.Errorf("reading disk statistics: %w", err)
+		return nil, fmt.Errorf("reading disk statistics: %w", err)
 	}
 	for dev, d := range all {
 		major, minor := dev>>20, dev&(1<<20-1)
@@ -548,7 +610,7 @@ func (p *Probe) collectDisks(c *profile.Capture) error {
 			c.Counts[base+"_dev_"+name] = 1
 		}
 	}
-	return nil
+	return keys, nil
 }
 
 // deviceName returns the kernel's name of block device major:minor (DEVNAME
@@ -586,6 +648,7 @@ func (p *Probe) Close() error {
 		for _, prog := range p.progs {
 			prog.Close()
 		}
+		p.window.Close()
 		return p.objs.Close()
 	}
 	return nil

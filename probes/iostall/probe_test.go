@@ -488,3 +488,75 @@ func TestInFlight(t *testing.T) {
 		t.Errorf("syscall_read histogram %+v: the read never returned, want none", h)
 	}
 }
+
+// N fsyncs from main.doFsync, drained every 10 ms while they run, with
+// either syscall hook and every syscall given its stack: summed over the
+// windows, the probe counts exactly N fsyncs and N pwrite64s, all in
+// iowait with the time the histograms have, and no exit without its entry
+// but the target's first (a syscall in flight at a switch counts, whole, in
+// the window where it returns).
+func TestDrain(t *testing.T) {
+	bpftest.Require(t)
+	eachHook(t, testDrain)
+}
+
+func testDrain(t *testing.T) *profile.Capture {
+	bin := testtarget.Build(t, "fsyncer")
+	dir, _, _ := bpftest.BlockDir(t)
+	const n = 500
+	p, release := testtarget.StartHeld(t, bin, "-n", strconv.Itoa(n), "-dir", dir)
+	target, err := probes.OpenTarget(p.PID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer target.Close()
+	s, err := probes.Start(target, probes.Config{Probes: []string{"iostall"}, IOThreshold: 0})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	release()
+	done := make(chan struct{})
+	var sum summary
+	go func() {
+		defer close(done)
+		if err := p.Wait(&sum); err != nil {
+			t.Error(err)
+		}
+	}()
+	windows := bpftest.Windows(t, s, 10*time.Millisecond, done)
+	var fsyncs, writes, unpaired, histNs, with uint64
+	var calls, ns int64
+	for _, c := range windows {
+		fsyncs += c.Counts["syscall_fsync_calls"]
+		writes += c.Counts["syscall_pwrite64_calls"]
+		unpaired += c.Counts["syscalls_unpaired_exits"]
+		if h := c.Histograms["syscall_fsync"]; h != nil {
+			histNs += h.SumNs
+			with++
+		}
+		k, v := iowait(c, "fsync")
+		calls, ns = calls+k, ns+v
+		for k, v := range c.Drops {
+			if v != 0 {
+				t.Errorf("drop %s = %d", k, v)
+			}
+		}
+	}
+	t.Logf("target: %d fsyncs; %d windows, %d with fsyncs: %d fsyncs, %d pwrite64s, %d in iowait", sum.Fsyncs, len(windows), with, fsyncs, writes, calls)
+	if sum.Fsyncs != n || fsyncs != n || writes != n || calls != n {
+		t.Errorf("target did %d fsyncs; windows count %d fsyncs, %d pwrite64s, %d fsyncs in iowait: want exactly %d each", sum.Fsyncs, fsyncs, writes, calls, n)
+	}
+	if uint64(ns) != histNs {
+		t.Errorf("fsync iowait %d ns over the windows, histograms %d ns: want the same", ns, histNs)
+	}
+	// The read of the line that releases the target began before the probe
+	// attached: its exit is the one allowed without its entry.
+	if unpaired > 1 {
+		t.Errorf("%d syscall exits without their entry: a syscall in flight at a switch was lost", unpaired)
+	}
+	if with < 3 {
+		t.Errorf("fsyncs in %d windows only: want them spread over several", with)
+	}
+	return windows[len(windows)-1]
+}

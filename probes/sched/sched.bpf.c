@@ -6,10 +6,21 @@
  * preemption until switch-in), keeps log2 histograms of both, counts
  * voluntary and involuntary switches and accounts each thread's time.
  *
- * Everything about a thread lives in one long-lived entry of `threads`, so
- * a context switch costs two hash lookups and no map insert or delete; time
- * per stack is accumulated there and flushed to `offcpu` when the thread's
- * stacks are walked anew. */
+ * Everything about a thread lives in one entry of the current window's
+ * `threads` map, so a context switch costs two hash lookups and no map
+ * insert or delete; time per stack is accumulated there and flushed to
+ * `offcpu` when the thread's stacks are walked anew.
+ *
+ * Rolling windows (probe.go, Drain): each window has its own threads map.
+ * User space puts the new window's map in `windows` (WINDOW_CUR; the old
+ * one is WINDOW_PREV); the update returns once no program still writes the
+ * old one, which user space then reads as it stands. A thread's first event
+ * in the new window carries its entry over (carry): its open interval and
+ * stacks go on, its time starts from the window's start, so an interval
+ * open at the boundary is split there; user space carries the threads that
+ * have no event yet the same way, whichever comes first, and then makes
+ * the new map WINDOW_PREV too. Histograms record an interval whole when it
+ * ends, in the window where it ends. */
 #include "common.h"
 #include <bpf/bpf_core_read.h>
 #include "sched.h"
@@ -38,12 +49,33 @@ volatile __u64 window_start_ns = 0;
 
 STACK_MAP(stacks, 16384);
 
-struct {
+/* The threads of one window by tid, and the window itself at WINDOW_KEY. */
+struct threads_map {
 	__uint(type, BPF_MAP_TYPE_HASH);
 	__type(key, __u32);
 	__type(value, struct thread_value);
-	__uint(max_entries, 8192);
+	__uint(max_entries, THREADS_MAX + 1);
 } threads SEC(".maps");
+
+/* The current window's threads map and the previous one's, which is the
+ * current one again once Drain has carried every thread over. */
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY_OF_MAPS);
+	__type(key, __u32);
+	__uint(max_entries, WINDOW_SLOTS);
+	__array(values, struct threads_map);
+} windows SEC(".maps") = {
+	.values = {&threads, &threads},
+};
+
+/* Where a new thread entry is built before it is inserted whole (it does
+ * not fit on the BPF stack beside the rest). */
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__type(key, __u32);
+	__type(value, struct thread_value);
+	__uint(max_entries, 1);
+} scratch SEC(".maps");
 
 struct {
 	__uint(type, BPF_MAP_TYPE_HASH);
@@ -56,41 +88,131 @@ struct {
 	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
 	__type(key, __u32);
 	__type(value, struct hist);
-	__uint(max_entries, HIST_MAX);
+	__uint(max_entries, 2 * HIST_MAX);
 } hists SEC(".maps");
 
-COUNTER_ARRAY(counters, COUNT_MAX);
+COUNTER_ARRAY(counters, 2 * COUNT_MAX);
 
 COUNTER_ARRAY(drops, DROP_MAX);
 
-/* thread_get returns tid's entry, creating it; *created says if it is new. */
-static __always_inline struct thread_value *thread_get(struct task_struct *task, bool *created)
+/* elapsed returns to - from, 0 when from is later: a program that read the
+ * clock just before the window changed. */
+static __always_inline __u64 elapsed(__u64 to, __u64 from)
 {
-	__u32 tid = task->pid;
-	struct thread_value *t, init = {};
+	return to > from ? to - from : 0;
+}
 
-	*created = false;
-	t = bpf_map_lookup_elem(&threads, &tid);
-	if (t)
-		return t;
+/* counted returns x, or the window's start when x is earlier: where the
+ * window's part of an interval begins. */
+static __always_inline __u64 counted(const struct thread_value *t, __u64 x)
+{
+	return x > t->from_ns ? x : t->from_ns;
+}
+
+static __always_inline void window_count(__u32 win, __u32 idx)
+{
+	counter_add(&counters, (win & 1) * COUNT_MAX + idx, 1);
+}
+
+/* window_of returns the index of the window whose threads map is cur. */
+static __always_inline __u32 window_of(void *cur)
+{
+	__u32 key = WINDOW_KEY;
+	struct thread_value *w = bpf_map_lookup_elem(cur, &key);
+
+	return w ? w->win : 0;
+}
+
+/* carry turns n, a copy of a thread's entry in the previous window, into
+ * its entry in window w: the open interval, the switch-in and the stacks
+ * go on; the time, counts and accumulated time start from zero at the
+ * window's start. carry in probe.go does the same. */
+static __always_inline void carry(struct thread_value *n, const struct thread_value *w)
+{
+	n->oncpu_ns = n->blocked_ns = n->runq_ns = n->dstate_ns = 0;
+	n->voluntary = n->involuntary = 0;
 	for (int i = 0; i < KIND_MAX; i++) {
-		init.user_stack[i] = -1;
-		init.kernel_stack[i] = -1;
+		n->acc_blocked_ns[i] = n->acc_runq_ns[i] = 0;
+		n->acc_blocked_count[i] = n->acc_runq_count[i] = 0;
 	}
-	init.tgid = task->tgid;
-	bpf_probe_read_kernel_str(&init.comm, sizeof(init.comm), task->comm);
-	if (bpf_map_update_elem(&threads, &tid, &init, BPF_NOEXIST) == 0)
+	n->from_ns = w->from_ns;
+	n->win = w->win;
+}
+
+/* insert puts n in cur as tid's entry unless one is there already (user
+ * space or another CPU carried or created it first) and returns the entry. */
+static __always_inline struct thread_value *insert(void *cur, __u32 tid, struct thread_value *n, bool *created)
+{
+	struct thread_value *t;
+
+	if (bpf_map_update_elem(cur, &tid, n, BPF_NOEXIST) == 0)
 		*created = true;
-	t = bpf_map_lookup_elem(&threads, &tid);
+	t = bpf_map_lookup_elem(cur, &tid);
 	if (!t)
 		counter_add(&drops, DROP_THREADS_FULL, 1);
 	return t;
 }
 
+/* thread_find returns tid's entry in the current window (threads map cur),
+ * carried over from the previous window on its first event; NULL when the
+ * thread has none. */
+static __always_inline struct thread_value *thread_find(void *cur, __u32 tid)
+{
+	__u32 zero = 0, slot = WINDOW_PREV, key = WINDOW_KEY;
+	struct thread_value *t, *old, *w, *n;
+	bool created;
+	void *prev;
+
+	t = bpf_map_lookup_elem(cur, &tid);
+	if (t)
+		return t;
+	prev = bpf_map_lookup_elem(&windows, &slot);
+	old = prev ? bpf_map_lookup_elem(prev, &tid) : 0;
+	if (!old)
+		return 0;
+	w = bpf_map_lookup_elem(cur, &key);
+	n = bpf_map_lookup_elem(&scratch, &zero);
+	if (!w || !n)
+		return 0;
+	__builtin_memcpy(n, old, sizeof(*n));
+	carry(n, w);
+	return insert(cur, tid, n, &created);
+}
+
+/* thread_get returns tid's entry in the current window, creating it for a
+ * thread not seen before (its time then counts from the window's start, or
+ * from when its process became a target, target ti); *created says if it
+ * is new. */
+static __always_inline struct thread_value *thread_get(void *cur, struct task_struct *task,
+						       const struct target_info *ti, bool *created)
+{
+	__u32 tid = task->pid, zero = 0, key = WINDOW_KEY;
+	struct thread_value *t, *w, *n;
+
+	*created = false;
+	t = thread_find(cur, tid);
+	if (t)
+		return t;
+	w = bpf_map_lookup_elem(cur, &key);
+	n = bpf_map_lookup_elem(&scratch, &zero);
+	if (!w || !n)
+		return 0;
+	__builtin_memset(n, 0, sizeof(*n));
+	for (int i = 0; i < KIND_MAX; i++) {
+		n->user_stack[i] = -1;
+		n->kernel_stack[i] = -1;
+	}
+	n->tgid = task->tgid;
+	bpf_probe_read_kernel_str(&n->comm, sizeof(n->comm), task->comm);
+	n->from_ns = target_since(ti, w->from_ns);
+	n->win = w->win;
+	return insert(cur, tid, n, created);
+}
+
 /* flush adds the time accumulated for stacks[k] to the offcpu map. */
 static __always_inline void flush(__u32 tid, struct thread_value *t, __u32 k)
 {
-	struct offcpu_key key = {.tid = tid, .tgid = t->tgid};
+	struct offcpu_key key = {.tid = tid, .tgid = t->tgid, .win = t->win};
 	struct offcpu_value *v, init = {};
 
 	if (k >= KIND_MAX || (!t->acc_blocked_count[k] && !t->acc_runq_count[k]))
@@ -116,20 +238,20 @@ static __always_inline void flush(__u32 tid, struct thread_value *t, __u32 k)
 	t->acc_blocked_count[k] = t->acc_runq_count[k] = 0;
 }
 
-static __always_inline void switch_out(void *ctx, bool preempt, struct task_struct *prev,
-				       unsigned int prev_state, __u64 now, __u64 since)
+static __always_inline void switch_out(void *ctx, void *cur, bool preempt, struct task_struct *prev,
+				       unsigned int prev_state, __u64 now, const struct target_info *ti)
 {
 	bool runnable = preempt || prev_state == TASK_RUNNING, created;
-	struct thread_value *t = thread_get(prev, &created);
+	struct thread_value *t = thread_get(cur, prev, ti, &created);
 	__u32 k;
 
-	counter_add(&counters, runnable ? COUNT_INVOLUNTARY : COUNT_VOLUNTARY, 1);
 	if (!t)
 		return;
+	window_count(t->win, runnable ? COUNT_INVOLUNTARY : COUNT_VOLUNTARY);
 	if (t->in_ns)
-		t->oncpu_ns += now - t->in_ns;
+		t->oncpu_ns += elapsed(now, counted(t, t->in_ns));
 	else if (created) /* on CPU since before the window (or before it became a target) */
-		t->oncpu_ns += now - since;
+		t->oncpu_ns += elapsed(now, t->from_ns);
 	else /* its switch-in was not seen: leave the time unexplained */
 		counter_add(&drops, DROP_UNPAIRED, 1);
 	t->in_ns = 0;
@@ -160,7 +282,7 @@ static __always_inline void switch_out(void *ctx, bool preempt, struct task_stru
 	}
 	if (t->stack_ns[k] && now - t->stack_ns[k] < stack_interval_ns &&
 	    t->stack_ip[k] == ip && t->stack_sys[k] == sys) {
-		counter_add(&counters, COUNT_STACKS_REUSED, 1); /* keep the last walked stacks */
+		window_count(t->win, COUNT_STACKS_REUSED); /* keep the last walked stacks */
 		return;
 	}
 	flush(prev->pid, t, k);
@@ -171,40 +293,48 @@ static __always_inline void switch_out(void *ctx, bool preempt, struct task_stru
 	t->kernel_stack[k] = stack_id(ctx, &stacks, 0, &drops, DROP_KERNEL_STACK);
 }
 
-static __always_inline void switch_in(struct task_struct *next, __u64 now)
+/* switch_in closes the thread's open interval. Its parts before the
+ * window's start were counted in earlier windows (user space split them
+ * there); the histograms get the whole interval, and each part's count goes
+ * to the window where that part ended. */
+static __always_inline void switch_in(void *cur, struct task_struct *next, __u64 now, const struct target_info *ti)
 {
 	bool created;
-	struct thread_value *t = thread_get(next, &created);
-	__u64 blocked = 0, runq = 0;
+	struct thread_value *t = thread_get(cur, next, ti, &created);
+	__u64 blocked = 0, runq = 0, blocked_part = 0, runq_part = 0, end;
+	__u32 win;
 
 	if (!t)
 		return;
+	win = t->win & 1;
 	if (t->open != OFF_NONE) {
 		if (t->wake_ns) {
-			runq = now - t->wake_ns;
-			if (t->open == OFF_STACK)
-				blocked = t->wake_ns - t->off_ns;
-		} else if (t->open == OFF_STACK) {
-			blocked = now - t->off_ns; /* the wakeup was not seen */
+			runq = elapsed(now, t->wake_ns);
+			runq_part = elapsed(now, counted(t, t->wake_ns));
 		}
-		hist_record(&hists, HIST_RUNQ, runq);
+		end = t->wake_ns ? t->wake_ns : now; /* the wakeup was not seen: blocked until now */
+		if (t->open == OFF_STACK) {
+			blocked = elapsed(end, t->off_ns);
+			blocked_part = elapsed(end, counted(t, t->off_ns));
+		}
+		hist_record(&hists, win * HIST_MAX + HIST_RUNQ, runq);
 		if (blocked)
-			hist_record(&hists, HIST_BLOCKED, blocked);
-		t->blocked_ns += blocked;
-		t->runq_ns += runq;
+			hist_record(&hists, win * HIST_MAX + HIST_BLOCKED, blocked);
+		t->blocked_ns += blocked_part;
+		t->runq_ns += runq_part;
 		if (t->kind == KIND_DSTATE)
-			t->dstate_ns += blocked;
+			t->dstate_ns += blocked_part;
 		if (t->open == OFF_STACK) {
 			__u32 k = t->kind;
 
 			if (k >= KIND_MAX)
 				k = KIND_SLEEP;
-			if (blocked) {
-				t->acc_blocked_ns[k] += blocked;
+			if (blocked && end > t->from_ns) { /* the blocked part ended in this window */
+				t->acc_blocked_ns[k] += blocked_part;
 				t->acc_blocked_count[k]++;
 			}
 			if (runq) {
-				t->acc_runq_ns[k] += runq;
+				t->acc_runq_ns[k] += runq_part;
 				t->acc_runq_count[k]++;
 			}
 		}
@@ -213,31 +343,35 @@ static __always_inline void switch_in(struct task_struct *next, __u64 now)
 	t->in_ns = now;
 }
 
-static __always_inline void wakeup(struct task_struct *p, bool new_thread, __u64 since)
+static __always_inline void wakeup(void *cur, struct task_struct *p, bool new_thread, const struct target_info *ti)
 {
-	__u32 tid = p->pid;
+	__u32 tid = p->pid, count = new_thread ? COUNT_NEW_THREADS : COUNT_WAKEUPS;
 	__u64 now = bpf_ktime_get_ns();
 	struct thread_value *t;
 	bool created;
 
-	counter_add(&counters, new_thread ? COUNT_NEW_THREADS : COUNT_WAKEUPS, 1);
-	t = bpf_map_lookup_elem(&threads, &tid);
+	t = thread_find(cur, tid);
 	if (t && t->open != OFF_NONE) {
+		window_count(t->win, count);
 		if (!t->wake_ns)
 			t->wake_ns = now;
 		return;
 	}
-	if ((t && t->in_ns) || (!new_thread && p->on_cpu))
-		return; /* woken before it got off the CPU: never blocked */
+	if ((t && t->in_ns) || (!new_thread && p->on_cpu)) {
+		/* woken before it got off the CPU: never blocked */
+		window_count(t ? t->win : window_of(cur), count);
+		return;
+	}
 
 	/* Blocked since before the window (or before its process became a
 	 * target), or a new thread: account its time from then; there is no
 	 * stack to attribute it to. */
-	t = thread_get(p, &created);
+	t = thread_get(cur, p, ti, &created);
 	if (!t)
 		return;
+	window_count(t->win, count);
 	if (created && !new_thread)
-		t->blocked_ns += now - since;
+		t->blocked_ns += elapsed(now, t->from_ns);
 	t->open = OFF_NO_STACK;
 	t->wake_ns = now;
 }
@@ -246,6 +380,8 @@ static __always_inline void sched_switch(void *ctx, bool preempt, struct task_st
 					struct task_struct *next, unsigned int prev_state)
 {
 	struct target_info *out, *in;
+	__u32 slot = WINDOW_CUR;
+	void *cur;
 	__u64 now;
 
 	if (!window_start_ns)
@@ -253,15 +389,19 @@ static __always_inline void sched_switch(void *ctx, bool preempt, struct task_st
 	out = target_of(prev->tgid);
 	in = next->tgid == prev->tgid ? out : target_of(next->tgid);
 	if (out) {
+		if (!(cur = bpf_map_lookup_elem(&windows, &slot)))
+			return;
 		now = bpf_ktime_get_ns();
-		switch_out(ctx, preempt, prev, prev_state, now, target_since(out, window_start_ns));
+		switch_out(ctx, cur, preempt, prev, prev_state, now, out);
 	} else if (in) {
+		if (!(cur = bpf_map_lookup_elem(&windows, &slot)))
+			return;
 		now = bpf_ktime_get_ns();
 	} else {
 		return;
 	}
 	if (in)
-		switch_in(next, now);
+		switch_in(cur, next, now, in);
 }
 
 /* One of the two sched_switch programs is loaded, by the tracepoint's
@@ -291,10 +431,15 @@ int BPF_PROG(handle_sched_switch_task_state, bool preempt, struct task_struct *p
 
 static __always_inline void wakeup_target(struct task_struct *p, bool new_thread)
 {
+	__u32 slot = WINDOW_CUR;
 	struct target_info *t;
+	void *cur;
 
-	if (window_start_ns && (t = target_of(p->tgid)))
-		wakeup(p, new_thread, target_since(t, window_start_ns));
+	if (!window_start_ns || !(t = target_of(p->tgid)))
+		return;
+	cur = bpf_map_lookup_elem(&windows, &slot);
+	if (cur)
+		wakeup(cur, p, new_thread, t);
 }
 
 SEC("tp_btf/sched_wakeup")

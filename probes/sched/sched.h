@@ -8,6 +8,7 @@ struct offcpu_key {
 	__s32 user_stack;
 	__s32 kernel_stack;
 	__u32 tgid;
+	__u32 win; /* the window (thread_value.win) the time belongs to */
 };
 
 struct offcpu_value {
@@ -28,7 +29,23 @@ enum kind {
 	KIND_MAX,
 };
 
-/* One thread: its time over the window and its open off-CPU interval. */
+/* Threads followed at most (the threads map holds one more entry: the
+ * window's own, at key WINDOW_KEY). */
+#define THREADS_MAX 8192
+
+/* Key of the window's own entry in a threads map: from_ns is when the
+ * window starts, win its index. No target has a thread 0 (the idle task). */
+#define WINDOW_KEY 0
+
+/* Slots of the windows map: the threads of the current window and of the
+ * one before it. */
+#define WINDOW_CUR 0
+#define WINDOW_PREV 1
+#define WINDOW_SLOTS 2
+
+/* One thread in one window: its time in the window and its open off-CPU
+ * interval, which may have begun in an earlier window: only its part from
+ * from_ns on counts here. */
 struct thread_value {
 	__u64 oncpu_ns;
 	__u64 blocked_ns;
@@ -56,25 +73,28 @@ struct thread_value {
 	__u64 acc_blocked_count[KIND_MAX];
 	__u64 acc_runq_count[KIND_MAX];
 	__u64 dstate_ns; /* total blocked uninterruptible */
+	__u64 from_ns;   /* time counts from here: the window's start, or when the thread was first seen in it */
 	__u32 open;      /* enum interval */
 	__u32 kind;      /* enum kind of the open interval */
 	__u32 tgid;
-	__u32 pad;
+	__u32 win;       /* the window's index, 0 or 1: its slots in hists and counters, its offcpu keys */
 	char comm[16];
 };
 
 enum interval {
 	OFF_NONE,     /* on CPU, or gone */
-	OFF_STACK,    /* switched out in the window: off_ns and the stacks are valid */
-	OFF_NO_STACK, /* woken after blocking since before the window, or new: no stack */
+	OFF_STACK,    /* switched out while followed: off_ns and the stacks are valid */
+	OFF_NO_STACK, /* woken after blocking since before it was first seen, or new: no stack */
 };
 
+/* Indexes of the hists array, one set per window: win * HIST_MAX + hist. */
 enum sched_hist {
 	HIST_RUNQ,    /* wakeup or preemption until switch-in */
 	HIST_BLOCKED, /* switch-out until wakeup */
 	HIST_MAX,
 };
 
+/* Indexes of the counters array, one set per window: win * COUNT_MAX + count. */
 enum sched_count {
 	COUNT_VOLUNTARY,   /* switched out while blocking */
 	COUNT_INVOLUNTARY, /* switched out while still runnable (preempted) */
@@ -90,7 +110,7 @@ enum sched_drop {
 	DROP_OFFCPU_FULL,  /* offcpu map full: one interval not attributed to a stack */
 	DROP_THREADS_FULL, /* threads map full: a thread's events lost */
 	DROP_UNPAIRED,     /* a switch-out whose switch-in was not seen */
-	DROP_MAX,
+	DROP_MAX,          /* drops count over the session: user space takes differences */
 };
 
 #endif

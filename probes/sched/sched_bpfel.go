@@ -44,6 +44,7 @@ type schedOffcpuKey struct {
 	UserStack   int32
 	KernelStack int32
 	Tgid        uint32
+	Win         uint32
 }
 
 type schedOffcpuValue struct {
@@ -118,10 +119,11 @@ type schedThreadValue struct {
 	AccBlockedCount [3]uint64
 	AccRunqCount    [3]uint64
 	DstateNs        uint64
+	FromNs          uint64
 	Open            uint32
 	Kind            uint32
 	Tgid            uint32
-	Pad             uint32
+	Win             uint32
 	Comm            [16]int8
 }
 
@@ -133,9 +135,11 @@ const (
 	schedMapDrops                       = "drops"
 	schedMapHists                       = "hists"
 	schedMapOffcpu                      = "offcpu"
+	schedMapScratch                     = "scratch"
 	schedMapStacks                      = "stacks"
 	schedMapTargets                     = "targets"
 	schedMapThreads                     = "threads"
+	schedMapWindows                     = "windows"
 	schedProgHandleSchedSwitch          = "handle_sched_switch"
 	schedProgHandleSchedSwitchTaskState = "handle_sched_switch_task_state"
 	schedProgHandleSchedWakeup          = "handle_sched_wakeup"
@@ -206,9 +210,11 @@ type schedMapSpecs struct {
 	Drops    *ebpf.MapSpec `ebpf:"drops"`
 	Hists    *ebpf.MapSpec `ebpf:"hists"`
 	Offcpu   *ebpf.MapSpec `ebpf:"offcpu"`
+	Scratch  *ebpf.MapSpec `ebpf:"scratch"`
 	Stacks   *ebpf.MapSpec `ebpf:"stacks"`
 	Targets  *ebpf.MapSpec `ebpf:"targets"`
 	Threads  *ebpf.MapSpec `ebpf:"threads"`
+	Windows  *ebpf.MapSpec `ebpf:"windows"`
 }
 
 // schedVariableSpecs contains global variables before they are loaded into the kernel.
@@ -249,9 +255,11 @@ type schedMaps struct {
 	Drops    *ebpf.Map `ebpf:"drops"`
 	Hists    *ebpf.Map `ebpf:"hists"`
 	Offcpu   *ebpf.Map `ebpf:"offcpu"`
+	Scratch  *ebpf.Map `ebpf:"scratch"`
 	Stacks   *ebpf.Map `ebpf:"stacks"`
 	Targets  *ebpf.Map `ebpf:"targets"`
 	Threads  *ebpf.Map `ebpf:"threads"`
+	Windows  *ebpf.Map `ebpf:"windows"`
 }
 
 func (m *schedMaps) Close() error {
@@ -260,9 +268,11 @@ func (m *schedMaps) Close() error {
 		m.Drops,
 		m.Hists,
 		m.Offcpu,
+		m.Scratch,
 		m.Stacks,
 		m.Targets,
 		m.Threads,
+		m.Windows,
 	)
 }
 

@@ -8,6 +8,7 @@ import (
 	"github.com/perfprobe/perfprobe/internal/bpftest"
 	"github.com/perfprobe/perfprobe/internal/testtarget"
 	"github.com/perfprobe/perfprobe/probes"
+	"github.com/perfprobe/perfprobe/profile"
 )
 
 // Two sleepers, the second added one second into the window: each one's
@@ -59,5 +60,74 @@ func TestTargetsAccountedSinceAdded(t *testing.T) {
 			t.Errorf("no off-CPU stacks of thread %d", p.TID)
 		}
 		t.Logf("pid %d: accounted %v over %v", p.PID, sum, span)
+	}
+}
+
+// A thread sleeping 30 ms at a time, drained every 50 ms for a second, so
+// that most switches fall inside one of its sleeps: in each window its
+// on-CPU + blocked + run-queue time is the window's length within 1% (the
+// interval open at a switch is split there; what an interval that ends
+// between the window's end and the probe's switch, under a millisecond
+// later, adds to the window that ends is all the difference: under
+// emulation that can be milliseconds, so 10%), over all the windows within
+// 0.1%, and from the second window on, all its blocked and run-queue time
+// is in its off-CPU stacks (the split parts keep the interval's stacks).
+func TestDrainSplitsIntervals(t *testing.T) {
+	bpftest.Require(t)
+	bin := testtarget.Build(t, "sleeper")
+	p := testtarget.Start(t, bin, "-interval", "30ms")
+	target, err := probes.OpenTarget(p.PID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer target.Close()
+	s, err := probes.Start(target, probes.Config{Probes: []string{"sched"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	done := make(chan struct{})
+	time.AfterFunc(time.Second, func() { close(done) })
+	windows := bpftest.Windows(t, s, 50*time.Millisecond, done)
+	tid := uint32(p.TID)
+	tol := 0.01
+	if bpftest.Emulated() {
+		tol = 0.10
+	}
+	var total, span time.Duration
+	for i, c := range windows {
+		th := c.Threads[tid]
+		if th == nil {
+			t.Errorf("window %d: no accounting for thread %d", i, tid)
+			continue
+		}
+		d := c.End.Sub(c.Start)
+		got := time.Duration(th.OnCPUNs + th.BlockedNs + th.RunqueueNs)
+		total, span = total+got, span+d
+		if share := float64(got) / float64(d); math.Abs(share-1) > tol && c.Drops["sched_unpaired_switch"] == 0 {
+			t.Errorf("window %d: thread explained for %v of %v (%.2f%%), want 100%% within %.0f%%", i, got, d, 100*share, 100*tol)
+		}
+		if i == 0 {
+			continue // blocked since before the probe attached: that part has no stack
+		}
+		var blocked, runq int64
+		for _, st := range c.Stacks {
+			if st.TID != tid {
+				continue
+			}
+			switch st.Type {
+			case profile.TypeOffCPUBlocked:
+				blocked += st.Value
+			case profile.TypeOffCPURunqueue:
+				runq += st.Value
+			}
+		}
+		if uint64(blocked) != th.BlockedNs || uint64(runq) != th.RunqueueNs {
+			t.Errorf("window %d: stacks hold %d ns blocked and %d ns in the run queue, the thread %d and %d: want the same", i, blocked, runq, th.BlockedNs, th.RunqueueNs)
+		}
+	}
+	t.Logf("%d windows: the thread explained for %v of %v", len(windows), total, span)
+	if share := float64(total) / float64(span); math.Abs(share-1) > 0.001 {
+		t.Errorf("over the windows, the thread explained for %v of %v (%.3f%%), want 100%% within 0.1%%", total, span, 100*share)
 	}
 }

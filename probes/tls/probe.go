@@ -53,6 +53,10 @@ const (
 	countMax          = int(tlsTlsCountCOUNT_MAX)
 )
 
+// histMax is HIST_MAX of tls.h (a #define, which bpf2go cannot mirror):
+// the hists of one window.
+const histMax = libMax * sideMax
+
 const (
 	dropUserStack    = tlsTlsDropDROP_USER_STACK
 	dropStatsFull    = tlsTlsDropDROP_STATS_FULL
@@ -96,6 +100,11 @@ type Probe struct {
 	notes  []string        // what was found but not probed, and why
 	files  map[fileID]bool // every file looked at (probed or not), by identity
 	probed int             // files with uprobes
+
+	window     *probes.Window  // rolling windows (Drain)
+	drained    [dropMax]uint64 // drops counted in earlier windows
+	handshakes uint64          // handshakes counted in earlier windows (Progress)
+	stacks     *probes.Stacks  // stack ids stay valid across windows: read once
 }
 
 // fileID identifies a file whatever path reaches it (/proc/PID/exe,
@@ -248,6 +257,9 @@ func (p *Probe) Attach(t *probes.Target, o probes.Options) error {
 		return fmt.Errorf("loading tls objects: %w", err)
 	}
 	p.loaded = true
+	if p.window, err = probes.NewWindow(p.objs.Window, p.objs.Window0); err != nil {
+		return err
+	}
 	if err := o.FillTargets(p.objs.Targets, t); err != nil {
 		return err
 	}
@@ -405,9 +417,12 @@ func (p *Probe) Progress() probes.Progress {
 	if !p.loaded {
 		return pr
 	}
-	if c, err := probes.SumPerCPU(p.objs.Counters, countMax); err == nil {
-		for i := range libMax * sideMax * 2 {
-			pr.Events += c[i]
+	pr.Events = p.handshakes
+	if c, err := probes.SumPerCPU(p.objs.Counters, 2*countMax); err == nil {
+		for _, w := range []int{0, countMax} {
+			for i := range libMax * sideMax * 2 {
+				pr.Events += c[w+int(i)]
+			}
 		}
 	}
 	if d, err := probes.SumPerCPU(p.objs.Drops, dropMax); err == nil {
@@ -429,22 +444,52 @@ func (p *Probe) Detach() {
 	p.links = nil
 }
 
-// Collect adds the handshake stacks, counts, histograms and drops to c.
-// Handshakes still in flight at the end are counted, not timed.
+// Collect adds the handshake stacks, counts, histograms and drops of the
+// current window (since Begin or the last Drain) to c. Handshakes still in
+// flight at the end are counted, not timed.
 func (p *Probe) Collect(c *profile.Capture, endNs uint64) error {
 	if !p.loaded {
 		return errors.New("probe not loaded")
 	}
+	return p.read(c, p.window.Index, endNs, true)
+}
+
+// Drain implements probes.Drainer: the programs move to the other window
+// and the one they leave is read into c and cleared. A handshake counts,
+// whole, in the window where it ends; those in flight at endNs are counted
+// in tls_inflight_at_end and go on in the kernel.
+func (p *Probe) Drain(c *profile.Capture, endNs uint64) error {
+	if !p.loaded {
+		return errors.New("probe not loaded")
+	}
+	old, err := p.window.Next()
+	if err != nil {
+		return err
+	}
+	return p.read(c, old, endNs, false)
+}
+
+// read adds what window win holds to c; unless final (Collect), it then
+// clears it for the window after next.
+func (p *Probe) read(c *profile.Capture, win uint32, endNs uint64, final bool) error {
 	for _, n := range p.notes {
 		c.Warnings = append(c.Warnings, "probe tls: "+n)
 	}
-	stacks := probes.NewStacks(p.objs.Stacks)
-	var (
-		key tlsStatKey
-		val tlsStatValue
-	)
-	it := p.objs.Stats.Iterate()
-	for it.Next(&key, &val) {
+	if p.stacks == nil {
+		p.stacks = probes.NewStacks(p.objs.Stacks)
+	}
+	stacks := p.stacks
+	keys, vals, err := probes.Entries[tlsStatKey, tlsStatValue](p.objs.Stats)
+	if err != nil {
+		return fmt.Errorf("reading handshake stacks: %w", err)
+	}
+	var done []tlsStatKey
+	for i, key := range keys {
+		val := &vals[i]
+		if key.Win != win {
+			continue // the next window's, written meanwhile
+		}
+		done = append(done, key)
 		if key.Side >= sideMax || key.Lib >= libMax {
 			continue
 		}
@@ -459,11 +504,8 @@ func (p *Probe) Collect(c *profile.Capture, endNs uint64) error {
 			Labels: map[string]string{"tls": sideNames[key.Side], "lib": libNames[key.Lib]},
 		})
 	}
-	if err := it.Err(); err != nil {
-		return fmt.Errorf("reading handshake stacks: %w", err)
-	}
 
-	counts, err := probes.SumPerCPU(p.objs.Counters, countMax)
+	counts, err := probes.SumPerCPUAt(p.objs.Counters, int(win)*countMax, countMax)
 	if err != nil {
 		return err
 	}
@@ -501,7 +543,7 @@ func (p *Probe) Collect(c *profile.Capture, endNs uint64) error {
 	}
 	for lib := range libMax {
 		for side := range sideMax {
-			h, err := probes.SumHist(p.objs.Hists, uint32(lib*sideMax+side))
+			h, err := probes.SumHist(p.objs.Hists, win*histMax+uint32(lib*sideMax+side))
 			if err != nil {
 				return fmt.Errorf("reading histogram %s/%s: %w", libNames[lib], sideNames[side], err)
 			}
@@ -521,9 +563,18 @@ func (p *Probe) Collect(c *profile.Capture, endNs uint64) error {
 		return err
 	}
 	for i, n := range dropNames {
-		c.Drops[n] = d[i]
+		c.Drops[n] = d[i] - p.drained[i]
 	}
-	return nil
+	if final {
+		return nil
+	}
+	p.drained = [dropMax]uint64(d)
+	p.handshakes += c.Counts["tls_handshakes_ok"] + c.Counts["tls_handshakes_failed"]
+	probes.DeleteKeys(p.objs.Stats, done)
+	if err := probes.ClearPerCPU(p.objs.Hists, int(win*histMax), int(histMax)); err != nil {
+		return err
+	}
+	return probes.ClearPerCPU(p.objs.Counters, int(win)*countMax, countMax)
 }
 
 // withCaller inserts the direct caller's return address, which the
@@ -593,6 +644,7 @@ func (p *Probe) Close() error {
 	p.Detach()
 	if p.loaded {
 		p.loaded = false
+		p.window.Close()
 		return p.objs.Close()
 	}
 	return nil

@@ -466,3 +466,80 @@ func TestThroughputOverhead(t *testing.T) {
 		t.Errorf("throughput with the probe is %.1f%% lower, want <= 3%%", 100*(1-ratio))
 	}
 }
+
+// Exactly N Go handshakes, F of them failing, drained every 20 ms while
+// they run back to back (so that most switches fall inside one): summed
+// over the windows, every handshake is counted once, on its side,
+// with its result, in the counts, the histograms and the stacks, and none
+// is taken for one begun before the window or returning unpaired.
+func TestDrain(t *testing.T) {
+	bpftest.Require(t)
+	const n, fail = 300, 30
+	bin := testtarget.Build(t, "tlshandshakes")
+	p := testtarget.Start(t, bin, "-n", fmt.Sprint(n), "-fail", fmt.Sprint(fail), "-wait-signal")
+	target, err := probes.OpenTarget(p.PID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer target.Close()
+	s, err := probes.Start(target, tlsOnly)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	if err := p.Cmd.Process.Signal(syscall.SIGUSR1); err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan struct{})
+	var sum handshakeSummary
+	go func() {
+		defer close(done)
+		if err := p.Wait(&sum); err != nil {
+			t.Error(err)
+		}
+	}()
+	windows := bpftest.Windows(t, s, 20*time.Millisecond, done)
+	got := map[string]uint64{}
+	var hist, stacks, with uint64
+	for _, c := range windows {
+		for _, k := range []string{"tls_client_ok", "tls_client_failed", "tls_server_ok", "tls_server_failed",
+			"tls_handshakes_ok", "tls_handshakes_failed", "tls_unpaired_returns", "tls_started_before_window"} {
+			got[k] += c.Counts[k]
+		}
+		if h := c.Histograms["tls_handshake"]; h != nil && h.Count > 0 {
+			hist += h.Count
+			with++
+		}
+		for _, st := range c.Stacks {
+			if st.Type == profile.TypeTLSHandshake {
+				stacks += uint64(st.Count)
+			}
+		}
+		for k, v := range c.Drops {
+			if v != 0 {
+				t.Errorf("drop %s = %d, want 0", k, v)
+			}
+		}
+	}
+	t.Logf("target %+v; %d windows, %d with handshakes; counts %v", sum, len(windows), with, got)
+	if sum.Handshakes != n || sum.ClientFailed != fail || sum.ServerFailed != fail {
+		t.Fatalf("target summary %+v: want %d handshakes, %d failing on each side", sum, n, fail)
+	}
+	want := map[string]uint64{
+		"tls_client_ok": n - fail, "tls_client_failed": fail,
+		"tls_server_ok": n - fail, "tls_server_failed": fail,
+		"tls_handshakes_ok": 2 * (n - fail), "tls_handshakes_failed": 2 * fail,
+		"tls_unpaired_returns": 0, "tls_started_before_window": 0,
+	}
+	for k, v := range want {
+		if got[k] != v {
+			t.Errorf("%s summed over the windows = %d, want %d", k, got[k], v)
+		}
+	}
+	if hist != 2*n || stacks != 2*n {
+		t.Errorf("%d handshakes in the histograms, %d in the stacks, want %d each", hist, stacks, 2*n)
+	}
+	if with < 5 {
+		t.Errorf("handshakes in %d windows: want them spread over several", with)
+	}
+}

@@ -26,7 +26,10 @@
  *
  * Handshakes are counted when they began after window_start_ns; entries
  * are recorded from attach on, so that one begun before the window is
- * recognized and left out instead of being timed from a later retry. */
+ * recognized and left out instead of being timed from a later retry.
+ *
+ * Rolling windows (common.h, WINDOW_MAP): a handshake counts, whole, in the
+ * window where it ends; one in flight at a switch goes on in the kernel. */
 #include "common.h"
 #include "tls.h"
 
@@ -50,6 +53,8 @@ const volatile __u64 stack_interval_ns = 0;
 volatile __u64 window_start_ns = 0;
 
 STACK_MAP(stacks, 4096);
+
+WINDOW_MAP();
 
 /* LRU: entries of handshakes that never end (a panic unwinding past the
  * function) are evicted by newer ones instead of filling the map. */
@@ -102,12 +107,18 @@ struct {
 	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
 	__type(key, __u32);
 	__type(value, struct hist);
-	__uint(max_entries, HIST_MAX);
+	__uint(max_entries, 2 * HIST_MAX);
 } hists SEC(".maps");
 
-COUNTER_ARRAY(counters, COUNT_MAX);
+COUNTER_ARRAY(counters, 2 * COUNT_MAX);
 
 COUNTER_ARRAY(drops, DROP_MAX);
+
+/* count bumps counter idx of window win. */
+static __always_inline void count(__u32 win, __u32 idx)
+{
+	counter_add(&counters, win * COUNT_MAX + idx, 1);
+}
 
 /* user_stack walks the user stack, or reuses the one walked from the same
  * call site (three return addresses deep) less than stack_interval_ns ago:
@@ -130,7 +141,7 @@ static __always_inline __s32 user_stack(struct pt_regs *ctx, __u64 caller, __u32
 	}
 	w = bpf_map_lookup_elem(&walks, &key);
 	if (w && now - w->walked_ns < stack_interval_ns) {
-		counter_add(&counters, COUNT_STACKS_REUSED, 1);
+		count(window_index(&window), COUNT_STACKS_REUSED);
 		return w->user_stack;
 	}
 	init.walked_ns = now;
@@ -153,8 +164,9 @@ static __always_inline void inflight_init(struct pt_regs *ctx, struct inflight *
 	in->user_stack = user_stack(ctx, in->caller, in->side, lib, now);
 }
 
-/* done accounts one finished handshake that lasted end - in->start_ns. */
-static __always_inline void done(struct inflight *in, __u32 lib, bool failed, __u64 end)
+/* done accounts one finished handshake that lasted end - in->start_ns, in
+ * window win. */
+static __always_inline void done(struct inflight *in, __u32 win, __u32 lib, bool failed, __u64 end)
 {
 	__u64 ws = window_start_ns, ns;
 	__u32 side = in->side, idx;
@@ -162,7 +174,7 @@ static __always_inline void done(struct inflight *in, __u32 lib, bool failed, __
 	struct stat_value *v, init = {};
 
 	if (!ws || in->start_ns < ws) {
-		counter_add(&counters, COUNT_BEFORE_WINDOW, 1);
+		count(win, COUNT_BEFORE_WINDOW);
 		return;
 	}
 	if (side >= SIDE_MAX)
@@ -171,14 +183,15 @@ static __always_inline void done(struct inflight *in, __u32 lib, bool failed, __
 		lib = LIB_GO;
 	ns = end > in->start_ns ? end - in->start_ns : 0;
 	idx = lib * SIDE_MAX + side;
-	counter_add(&counters, idx * 2 + (failed ? 1 : 0), 1);
-	hist_record(&hists, idx, ns);
+	count(win, idx * 2 + (failed ? 1 : 0));
+	hist_record(&hists, win * HIST_MAX + idx, ns);
 
 	key.tgid = bpf_get_current_pid_tgid() >> 32;
 	key.user_stack = in->user_stack;
 	key.side = side;
 	key.lib = lib;
 	key.caller = in->caller;
+	key.win = win;
 	v = bpf_map_lookup_elem(&stats, &key);
 	if (!v) {
 		init.tid = in->tid;
@@ -223,18 +236,20 @@ int go_handshake_return(struct pt_regs *ctx)
 	__u64 now, id = current_target();
 	struct go_key key = {};
 	struct inflight *in;
+	__u32 win;
 
 	if (!id)
 		return 0;
 	now = bpf_ktime_get_ns();
 	key.tgid = id >> 32;
 	key.g = ctx->r14;
+	win = window_index(&window);
 	in = bpf_map_lookup_elem(&go_inflight, &key);
 	if (!in) {
-		counter_add(&counters, COUNT_UNPAIRED, 1);
+		count(win, COUNT_UNPAIRED);
 		return 0;
 	}
-	done(in, LIB_GO, ctx->ax != 0, now);
+	done(in, win, LIB_GO, ctx->ax != 0, now);
 	bpf_map_delete_elem(&go_inflight, &key);
 	return 0;
 }
@@ -301,28 +316,30 @@ int ssl_handshake_return(struct pt_regs *ctx)
 	int ret = (int)ctx->ax;
 	struct ssl_key key = {.tgid = id >> 32};
 	struct inflight *in;
+	__u32 win;
 
 	if (!id)
 		return 0;
 	now = bpf_ktime_get_ns();
+	win = window_index(&window);
 	ssl = bpf_map_lookup_elem(&ssl_call, &id);
 	if (!ssl) {
-		counter_add(&counters, COUNT_UNPAIRED, 1);
+		count(win, COUNT_UNPAIRED);
 		return 0;
 	}
 	key.ssl = *ssl;
 	bpf_map_delete_elem(&ssl_call, &id);
 	in = bpf_map_lookup_elem(&ssl_inflight, &key);
 	if (!in) {
-		counter_add(&counters, COUNT_UNPAIRED, 1);
+		count(win, COUNT_UNPAIRED);
 		return 0;
 	}
 	if (ret < 0) { /* WANT_READ/WANT_WRITE, or an error SSL_free will tell */
 		in->last_ns = now;
-		counter_add(&counters, COUNT_RETRIES, 1);
+		count(win, COUNT_RETRIES);
 		return 0;
 	}
-	done(in, LIB_OPENSSL, ret != 1, now);
+	done(in, win, LIB_OPENSSL, ret != 1, now);
 	bpf_map_delete_elem(&ssl_inflight, &key);
 	return 0;
 }
@@ -342,7 +359,7 @@ int ssl_free(struct pt_regs *ctx)
 	if (!in)
 		return 0;
 	if (in->last_ns) /* it returned at least once and never succeeded */
-		done(in, LIB_OPENSSL, true, in->last_ns);
+		done(in, window_index(&window), LIB_OPENSSL, true, in->last_ns);
 	bpf_map_delete_elem(&ssl_inflight, &key);
 	return 0;
 }

@@ -58,6 +58,8 @@ struct stat_key {
 	__u32 lib;
 	__u32 tgid;
 	__u64 caller;
+	__u32 win; /* the window the handshakes ended in */
+	__u32 pad;
 };
 
 struct stat_value {
@@ -84,11 +86,13 @@ struct walk_value {
 	__u32 pad;
 };
 
-/* Indexes of the hists array: lib * SIDE_MAX + side. */
+/* Indexes of the hists array, one set per window: win * HIST_MAX + lib *
+ * SIDE_MAX + side. */
 #define HIST_MAX (LIB_MAX * SIDE_MAX)
 
-/* Indexes of the counters array: the first (lib * SIDE_MAX + side) * 2 +
- * failed count completed handshakes, the rest follow. */
+/* Indexes of the counters array, one set per window (win * COUNT_MAX +
+ * count): the first (lib * SIDE_MAX + side) * 2 + failed count completed
+ * handshakes, the rest follow. */
 enum tls_count {
 	COUNT_UNPAIRED = LIB_MAX * SIDE_MAX * 2, /* returns whose start was not seen (began before attach) */
 	COUNT_BEFORE_WINDOW,                     /* handshakes that began before the window: not counted */
@@ -103,7 +107,7 @@ enum tls_drop {
 	DROP_INFLIGHT_FULL, /* in-flight map refused an entry: that handshake is lost */
 	DROP_EXPIRED,       /* in-flight handshake that never ended: a panic or Goexit unwound past the
 			     * Go function, or an OpenSSL one idle for max_idle_ns */
-	DROP_MAX,
+	DROP_MAX,           /* drops count over the session: user space takes differences */
 };
 
 #endif

@@ -70,6 +70,8 @@ type tlsStatKey struct {
 	Lib       uint32
 	Tgid      uint32
 	Caller    uint64
+	Win       uint32
+	Pad       uint32
 }
 
 type tlsStatValue struct {
@@ -143,6 +145,8 @@ const (
 	tlsMapStats               = "stats"
 	tlsMapTargets             = "targets"
 	tlsMapWalks               = "walks"
+	tlsMapWindow              = "window"
+	tlsMapWindow0             = "window0"
 	tlsProgGoHandshakeEnter   = "go_handshake_enter"
 	tlsProgGoHandshakeReturn  = "go_handshake_return"
 	tlsProgSslClientSide      = "ssl_client_side"
@@ -225,6 +229,8 @@ type tlsMapSpecs struct {
 	Stats       *ebpf.MapSpec `ebpf:"stats"`
 	Targets     *ebpf.MapSpec `ebpf:"targets"`
 	Walks       *ebpf.MapSpec `ebpf:"walks"`
+	Window      *ebpf.MapSpec `ebpf:"window"`
+	Window0     *ebpf.MapSpec `ebpf:"window0"`
 }
 
 // tlsVariableSpecs contains global variables before they are loaded into the kernel.
@@ -271,6 +277,8 @@ type tlsMaps struct {
 	Stats       *ebpf.Map `ebpf:"stats"`
 	Targets     *ebpf.Map `ebpf:"targets"`
 	Walks       *ebpf.Map `ebpf:"walks"`
+	Window      *ebpf.Map `ebpf:"window"`
+	Window0     *ebpf.Map `ebpf:"window0"`
 }
 
 func (m *tlsMaps) Close() error {
@@ -286,6 +294,8 @@ func (m *tlsMaps) Close() error {
 		m.Stats,
 		m.Targets,
 		m.Walks,
+		m.Window,
+		m.Window0,
 	)
 }
 

@@ -18,7 +18,8 @@
 //
 // It prints "ready pid=<pid> addr=<host:port>" once listening, waits -delay
 // and, with -wait-signal, until SIGUSR1 arrives (so a probe can attach),
-// does the handshakes, prints
+// does the handshakes (with -every D, handshake i starts at i*D after the
+// first, or at once when it is late: a steady rate), prints
 // {"handshakes":N,"failed":F,"client_ok":..,"client_failed":..,
 // "server_ok":..,"server_failed":..,"client_p50_ns":..,"server_p50_ns":..,
 // "client_mean_ns":..,"server_mean_ns":..} and exits 0. With -hold-after it
@@ -112,6 +113,7 @@ func main() {
 	delay := flag.Duration("delay", 0, "wait this long after the ready line before starting")
 	waitSignal := flag.Bool("wait-signal", false, "after -delay, also wait for SIGUSR1 before starting")
 	holdAfter := flag.Bool("hold-after", false, "after the summary, block in one more client handshake until killed")
+	every := flag.Duration("every", 0, "start a handshake every this long (0: one after another)")
 	flag.Parse()
 	if *fail > *n || *n < 0 || *fail < 0 {
 		fmt.Fprintln(os.Stderr, "tlshandshakes: need 0 <= -fail <= -n")
@@ -152,7 +154,11 @@ func main() {
 	bad := &tls.Config{RootCAs: pool, ServerName: "wrong.invalid"}
 	var r result
 	var client, srv []time.Duration
+	began := time.Now()
 	for i := range *n {
+		if *every > 0 {
+			time.Sleep(time.Until(began.Add(time.Duration(i) * *every)))
+		}
 		cfg := good
 		if i >= *n-*fail {
 			cfg = bad
