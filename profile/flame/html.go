@@ -287,13 +287,13 @@ type pageType struct {
 // perfprobe did not write; perfprobe's own are declared with their probes
 // (profile.RegisterSampleType).
 var typeDescriptions = map[string]string{
-	"cpu":                    "CPU time",
-	"alloc_space":            "Bytes allocated, over the program's life",
-	"alloc_objects":          "Objects allocated, over the program's life",
-	"inuse_space":            "Bytes in use at the last GC",
-	"inuse_objects":          "Objects in use at the last GC",
-	"contentions":            "Lock contention events",
-	"delay":                  "Time spent waiting",
+	"cpu":           "CPU time",
+	"alloc_space":   "Bytes allocated, over the program's life",
+	"alloc_objects": "Objects allocated, over the program's life",
+	"inuse_space":   "Bytes in use at the last GC",
+	"inuse_objects": "Objects in use at the last GC",
+	"contentions":   "Lock contention events",
+	"delay":         "Time spent waiting",
 }
 
 // writePage encodes the tree and writes the page.
