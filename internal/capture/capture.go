@@ -270,8 +270,9 @@ func (s *Session) allExited() bool {
 }
 
 // Wait runs the capture window until the duration ends (EndDuration), ctx
-// is cancelled (EndSignal), done is closed (doneCause), or every target of
-// a fixed set of pids has exited (EndTargetExited), polling the targets,
+// is cancelled (EndSignal), done is closed (doneCause), or, when done is
+// nil, every target of a fixed set of pids has exited (EndTargetExited),
+// polling the targets,
 // refreshing their mappings and reporting progress, and returns why it
 // ended.
 func (s *Session) Wait(ctx context.Context, done <-chan struct{}, doneCause string) string {
@@ -304,7 +305,7 @@ func (s *Session) Wait(ctx context.Context, done <-chan struct{}, doneCause stri
 			s.notify(note)
 		case <-rt.C:
 			s.Poll()
-			if s.allExited() {
+			if done == nil && s.allExited() { // a caller's done says it first, with its own cause
 				return EndTargetExited
 			}
 		case <-tick.C:
