@@ -57,7 +57,7 @@ func OpenTarget(pid int) (*Target, error) {
 		return nil, err
 	}
 	t := &Target{PID: pid, Comm: st.comm, startTime: st.startTime, pidfd: -1}
-	if st.flags&0x00200000 != 0 { // PF_KTHREAD
+	if st.flags&pfKthread != 0 {
 		return nil, fmt.Errorf("pid %d (%s) is a kernel thread: perfprobe profiles user-space processes", pid, st.comm)
 	}
 	t.Exe, _ = os.Readlink(fmt.Sprintf("/proc/%d/exe", pid))
@@ -69,6 +69,16 @@ func OpenTarget(pid int) (*Target, error) {
 	}
 	return t, nil
 }
+
+// IsKernelThread reports whether pid is a kernel thread (PF_KTHREAD), which
+// has no user space to profile; a pid that is gone counts as one.
+func IsKernelThread(pid int) bool {
+	st, err := readStat(pid)
+	return err != nil || st.flags&pfKthread != 0
+}
+
+// pfKthread is PF_KTHREAD, the task flag of kernel threads.
+const pfKthread = 0x00200000
 
 type procStat struct {
 	comm      string

@@ -179,12 +179,6 @@ func TestRunGoTestBench(t *testing.T) {
 	}
 }
 
-// startNamed starts a copy of cspin named name with args.
-func startNamed(t *testing.T, bin string, args ...string) *testtarget.Proc {
-	t.Helper()
-	return testtarget.Start(t, bin, args...)
-}
-
 // cpuOf is the CPU time a process used in all, once it has exited.
 func cpuOf(t *testing.T, p *testtarget.Proc) time.Duration {
 	t.Helper()
@@ -209,7 +203,7 @@ func TestAttachComm(t *testing.T) {
 	if err := os.WriteFile(bin, b, 0o755); err != nil {
 		t.Fatal(err)
 	}
-	early := []*testtarget.Proc{startNamed(t, bin, "-duration", "3"), startNamed(t, bin, "-duration", "3")}
+	early := []*testtarget.Proc{testtarget.Start(t, bin, "-duration", "3"), testtarget.Start(t, bin, "-duration", "3")}
 	dir := filepath.Join(t.TempDir(), "cap")
 	cmd := exec.Command(perfprobeBin, "attach", "-q", "--probes", "cpu", "-d", "4s", "-o", dir, "--comm", "^"+name+"$")
 	var stdout, stderr bytes.Buffer
@@ -230,7 +224,7 @@ func TestAttachComm(t *testing.T) {
 			for _, p := range early { // what they used before the window
 				before[p.PID], _ = p.CPUTime()
 			}
-			late = []*testtarget.Proc{startNamed(t, bin, "-duration", "2"), startNamed(t, bin, "-duration", "2")}
+			late = []*testtarget.Proc{testtarget.Start(t, bin, "-duration", "2"), testtarget.Start(t, bin, "-duration", "2")}
 		}
 	}
 	if err := cmd.Wait(); err != nil {

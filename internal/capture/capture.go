@@ -234,13 +234,14 @@ func (s *Session) snapshot() {
 // Refresh re-reads the mappings of every live target (a library loaded,
 // an exec), so that symbols survive their exit.
 func (s *Session) Refresh() {
+	one := len(s.probes.Targets()) == 1 // a refresh error is news for one target, noise among many
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	for pid, p := range s.procs {
 		if s.exited[pid] {
 			continue
 		}
-		if err := p.Refresh(); err != nil && len(s.probes.Targets()) == 1 {
+		if err := p.Refresh(); err != nil && one {
 			s.pending = append(s.pending, "refreshing mappings: "+err.Error())
 		}
 	}

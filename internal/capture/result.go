@@ -17,7 +17,6 @@ import (
 	"github.com/perfprobe/perfprobe/profile"
 	"github.com/perfprobe/perfprobe/profile/fetch"
 	"github.com/perfprobe/perfprobe/profile/flame"
-	"github.com/perfprobe/perfprobe/profile/symbolize"
 )
 
 // Result is what one capture found: the raw capture, the merged profile
@@ -46,19 +45,6 @@ type GoProfiles struct {
 type Report struct {
 	*profile.Report
 	Findings []plugins.Finding `json:"findings"`
-}
-
-// NewResult builds a result from a capture collected elsewhere (a test's
-// probe session): symbolized through proc and kern (either may be nil),
-// merged with the Go profiles in goRes (may be nil) and diagnosed.
-func NewResult(c *profile.Capture, proc *symbolize.Process, kern *symbolize.Kernel, goRes *fetch.Result) *Result {
-	r := &Result{Capture: c}
-	r.build(symbolsOf(proc, kern), goRes)
-	return r
-}
-
-func symbolsOf(proc *symbolize.Process, kern *symbolize.Kernel) profile.ProcessSymbols {
-	return profile.ProcessSymbols{Process: proc, Kern: kern}
 }
 
 func (r *Result) build(syms profile.Symbols, goRes *fetch.Result) {

@@ -97,7 +97,7 @@ func (s Selector) Match() ([]int, error) {
 	}
 	out := make([]int, 0, len(set))
 	for pid := range set {
-		if pid != self && !kernelThread(pid) {
+		if pid != self && !probes.IsKernelThread(pid) {
 			out = append(out, pid)
 		}
 	}
@@ -147,25 +147,6 @@ func cgroupProcs(dir string) ([]int, error) {
 func exists(pid int) bool {
 	_, err := os.Stat(fmt.Sprintf("/proc/%d", pid))
 	return err == nil
-}
-
-// kernelThread reports whether pid is a kernel thread (PF_KTHREAD), which
-// has no user space to profile.
-func kernelThread(pid int) bool {
-	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
-	if err != nil {
-		return true // gone
-	}
-	i := strings.LastIndexByte(string(b), ')')
-	if i < 0 {
-		return true
-	}
-	f := strings.Fields(string(b[i+1:]))
-	if len(f) < 7 {
-		return true
-	}
-	flags, _ := strconv.ParseUint(f[6], 10, 64)
-	return flags&0x00200000 != 0
 }
 
 // ParsePIDs parses "PID[,PID...]" as given on the command line.
