@@ -64,6 +64,37 @@ type Target struct {
 	Added   time.Time `json:"added,omitzero"`   // it became a target: the window start for those given at the start
 	Exited  time.Time `json:"exited,omitzero"`  // its last thread exited, during the capture
 	Removed time.Time `json:"removed,omitzero"` // it stopped being a target while it ran
+	// Meta is what the diagnosis needs to know about the process: its
+	// language and runtime, the CPUs it may use and its cgroup's CPU quota
+	// and throttling over the window. Nil when it could not be read.
+	Meta *TargetMeta `json:"meta,omitempty"`
+}
+
+// TargetMeta describes a target process for the diagnosis.
+type TargetMeta struct {
+	Language   string `json:"language,omitempty"`   // "go", "c", "c++", "rust", ... best guess from the executable
+	GoVersion  string `json:"go_version,omitempty"` // from the executable's build info
+	GOMAXPROCS int    `json:"gomaxprocs,omitempty"` // when known (environment, or the runtime's default)
+	// GOMAXPROCSFrom says where GOMAXPROCS came from: "env", "default".
+	GOMAXPROCSFrom string `json:"gomaxprocs_from,omitempty"`
+	CPUs           int    `json:"cpus"` // CPUs the process may run on (its affinity mask)
+	// Cgroup is the CPU controller of the process's cgroup, nil when
+	// there is none to read.
+	Cgroup *CgroupCPU `json:"cgroup_cpu,omitempty"`
+}
+
+// CgroupCPU is a cgroup's CPU quota and what it did over the window:
+// counters are deltas between the start and the end of the capture.
+type CgroupCPU struct {
+	Path      string  `json:"path"`       // e.g. /sys/fs/cgroup/system.slice/foo.service
+	Version   int     `json:"version"`    // 1 or 2
+	QuotaCPUs float64 `json:"quota_cpus"` // quota / period; 0: no limit
+	PeriodUs  uint64  `json:"period_us"`
+	// Over the window:
+	Periods     uint64 `json:"nr_periods"`
+	Throttled   uint64 `json:"nr_throttled"`
+	ThrottledNs uint64 `json:"throttled_ns"`
+	UsageNs     uint64 `json:"usage_ns"`
 }
 
 // Stack is one aggregated stack of one thread for one sample type. Addresses

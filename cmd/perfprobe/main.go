@@ -8,7 +8,7 @@ import (
 	"os"
 
 	"github.com/perfprobe/perfprobe/internal/capture"
-	_ "github.com/perfprobe/perfprobe/plugins/runqueue"
+	_ "github.com/perfprobe/perfprobe/plugins/builtin"
 	_ "github.com/perfprobe/perfprobe/probes/cpu"
 	_ "github.com/perfprobe/perfprobe/probes/iostall"
 	_ "github.com/perfprobe/perfprobe/probes/sched"

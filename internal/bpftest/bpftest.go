@@ -4,6 +4,7 @@
 package bpftest
 
 import (
+	"context"
 	"os"
 	"strings"
 	"testing"
@@ -152,4 +153,34 @@ func CheckDeclared(t testing.TB, c *profile.Capture) {
 	for name := range c.Drops {
 		check("drop", name, func(d probes.Description) []probes.Fact { return d.Drops })
 	}
+}
+
+// Attach runs one capture of pid the way `perfprobe attach` does, with
+// opts as the command builds them (start from capture.DefaultOptions():
+// Duration bounds the window, the Go profiles are discovered and fetched),
+// stopped, diagnosed and written into a temporary directory, whose path is
+// res.Dir. Which plugins run is what the test binary imports
+// (plugins/builtin for all of them).
+func Attach(t testing.TB, pid int, opts capture.Options) *capture.Result {
+	t.Helper()
+	Require(t)
+	target, err := probes.OpenTarget(pid)
+	if err != nil {
+		t.Fatalf("opening target: %v", err)
+	}
+	defer target.Close()
+	s, err := capture.Start(target, opts)
+	if err != nil {
+		t.Fatalf("starting capture: %v", err)
+	}
+	defer s.Close()
+	res := s.Stop(s.Wait(context.Background(), target.Exited(), capture.EndTargetExited))
+	for _, w := range res.Capture.Warnings {
+		t.Logf("capture warning: %s", w)
+	}
+	CheckDeclared(t, res.Capture)
+	if err := res.WriteDir(t.TempDir()); err != nil {
+		t.Fatalf("writing the capture: %v", err)
+	}
+	return res
 }

@@ -26,7 +26,9 @@ type Result struct {
 	Capture  *profile.Capture
 	Profile  *pprof.Profile // nil when the capture could not be symbolized
 	Go       *GoProfiles    // nil when no Go profile was fetched
-	Findings []plugins.Finding
+	// Diagnosis is what the plugins found (set by build, redone by
+	// WriteDir with the profile's path for external plugins).
+	Diagnosis *plugins.Report
 	// Dir and Files are set by WriteDir: the output directory and each
 	// file written, by key ("profile", "flamegraph", "go_cpu", ...).
 	Dir   string
@@ -47,6 +49,14 @@ type Report struct {
 	Findings []plugins.Finding `json:"findings"`
 }
 
+// Findings are the diagnosis's findings, ranked.
+func (r *Result) Findings() []plugins.Finding {
+	if r.Diagnosis == nil {
+		return []plugins.Finding{}
+	}
+	return r.Diagnosis.Findings
+}
+
 func (r *Result) build(syms profile.Symbols, goRes *fetch.Result) {
 	c := r.Capture
 	p, err := c.ToPprof(syms)
@@ -59,10 +69,11 @@ func (r *Result) build(syms profile.Symbols, goRes *fetch.Result) {
 		r.Go = &GoProfiles{Raw: map[string]*pprof.Profile{}}
 		r.Profile, r.Go.Report = mergeGo(p, goRes, r.Go.Raw)
 	}
-	r.Findings = plugins.Diagnose(&plugins.Evidence{Capture: c, Profile: r.Profile})
-	if r.Findings == nil {
-		r.Findings = []plugins.Finding{}
+	ev := &plugins.Evidence{Capture: c, Profile: r.Profile, Source: "capture of " + who(c)}
+	if r.Go != nil {
+		ev.Go = r.Go.Report
 	}
+	r.Diagnosis = plugins.Run(ev)
 }
 
 // goKinds are the Go profile kinds in the order they are merged and saved.
@@ -194,7 +205,7 @@ func (r *Result) Report() Report {
 	if files == nil {
 		files = map[string]string{}
 	}
-	rep := Report{Report: r.Capture.Report(r.Profile, files), Findings: r.Findings}
+	rep := Report{Report: r.Capture.Report(r.Profile, files), Findings: r.Findings()}
 	if r.Go != nil {
 		rep.Go = r.Go.Report
 	}

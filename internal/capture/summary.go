@@ -18,7 +18,7 @@ import (
 // WriteSummary says in plain words what the capture found, and where
 // WriteDir put the files when it has run.
 func (r *Result) WriteSummary(w io.Writer) {
-	c, p, findings, dir := r.Capture, r.Profile, r.Findings, r.Dir
+	c, p, findings, dir := r.Capture, r.Profile, r.Findings(), r.Dir
 	var g *profile.GoReport
 	if r.Go != nil {
 		g = r.Go.Report

@@ -76,10 +76,10 @@ func TestDiagnoseSaturation(t *testing.T) {
 	for _, s := range stacksProfile(profile.TypeOnCPU, map[string]int64{"main.hot;main.main": 900e6}).Sample {
 		p.Sample = append(p.Sample, s)
 	}
-	fs := plugins.Diagnose(&plugins.Evidence{Capture: c, Profile: p})
+	fs := plugins.Run(&plugins.Evidence{Capture: c, Profile: p}).Findings
 	var f *plugins.Finding
 	for i := range fs {
-		if fs[i].Plugin == "runqueue" {
+		if fs[i].Plugin == "cpu-saturation" {
 			f = &fs[i]
 		}
 	}
@@ -95,15 +95,15 @@ func TestDiagnoseSaturation(t *testing.T) {
 		"p50_ns": float64(h.Percentile(0.5)), "p99_ns": float64(h.Percentile(0.99)),
 	}
 	for k, v := range want {
-		if f.Figures[k] != v {
-			t.Errorf("figure %s = %v, want %v", k, f.Figures[k], v)
+		if got, _ := f.Figure(k); got != v {
+			t.Errorf("figure %s = %v, want %v", k, got, v)
 		}
 	}
 	// The percentiles themselves: 90% of waits at 50 µs, 10% at 2 ms.
-	if p50 := f.Figures["p50_ns"]; p50 < 40e3 || p50 > 62.5e3 {
+	if p50, _ := f.Figure("p50_ns"); p50 < 40e3 || p50 > 62.5e3 {
 		t.Errorf("p50 %v ns, want ~50 µs (its slot)", p50)
 	}
-	if p99 := f.Figures["p99_ns"]; p99 < 1.6e6 || p99 > 2e6 {
+	if p99, _ := f.Figure("p99_ns"); p99 < 1.6e6 || p99 > 2e6 {
 		t.Errorf("p99 %v ns, want ~2 ms (its slot, capped at the max)", p99)
 	}
 	for _, s := range []string{"waited 250ms", "25% of the time", "(750ms on CPU)", "max 2ms over 1000 waits"} {
@@ -145,8 +145,8 @@ func TestDiagnoseThresholds(t *testing.T) {
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			var got []plugins.Finding
-			for _, f := range plugins.Diagnose(&plugins.Evidence{Capture: c.capture}) {
-				if f.Plugin == "runqueue" {
+			for _, f := range plugins.Run(&plugins.Evidence{Capture: c.capture}).Findings {
+				if f.Plugin == "cpu-saturation" {
 					got = append(got, f)
 				}
 			}

@@ -42,7 +42,7 @@ func TestThresholds(t *testing.T) {
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
-			fs := Plugin{}.Diagnose(tc.ev)
+			fs, _ := Plugin{}.Diagnose(tc.ev)
 			if (len(fs) > 0) != tc.want {
 				t.Fatalf("findings %+v, want finding=%v", fs, tc.want)
 			}
@@ -63,7 +63,7 @@ func TestContendedTarget(t *testing.T) {
 	threads := 4 * runtime.NumCPU()
 	p := testtarget.Start(t, testtarget.Build(t, "contended"), "-threads", strconv.Itoa(threads))
 	r := bpftest.Capture(t, p.PID, probes.Config{Probes: []string{"sched"}}, 2*time.Second)
-	fs := Plugin{}.Diagnose(&plugins.Evidence{Capture: r.Capture, Profile: r.Profile})
+	fs, _ := Plugin{}.Diagnose(&plugins.Evidence{Capture: r.Capture, Profile: r.Profile})
 	if len(fs) != 1 || fs[0].Severity != plugins.Critical {
 		t.Fatalf("findings %+v, want one critical", fs)
 	}
