@@ -209,7 +209,7 @@ func (ev *Evidence) Total(typ string) int64 {
 
 // Match is what part of one sample type a set of stacks accounts for.
 type Match struct {
-	Type    string
+	Type  string
 	Value int64 // in the type's unit (nanoseconds for time types)
 	// Samples counts the events behind Value: the profile's "samples"
 	// count where the matched samples carry one, else the pprof samples

@@ -23,9 +23,9 @@ import (
 // (eBPF and Go sample types), the Go runtime's profiles as fetched, and
 // the plugins' findings.
 type Result struct {
-	Capture  *profile.Capture
-	Profile  *pprof.Profile // nil when the capture could not be symbolized
-	Go       *GoProfiles    // nil when no Go profile was fetched
+	Capture *profile.Capture
+	Profile *pprof.Profile // nil when the capture could not be symbolized
+	Go      *GoProfiles    // nil when no Go profile was fetched
 	// Diagnosis is what the plugins found (set by build, redone by
 	// WriteDir with the profile's path for external plugins).
 	Diagnosis *plugins.Report
