@@ -59,3 +59,21 @@ func TestPercentile(t *testing.T) {
 		t.Errorf("buckets hold %d values, want 10000", n)
 	}
 }
+
+// A histogram survives capture.json: rebuilt from its report's buckets it
+// gives the same percentiles, count, mean and max.
+func TestHistogramFromReport(t *testing.T) {
+	h := &Histogram{}
+	for i := range uint64(5000) {
+		h.Record(1000 + i*i%7_000_000)
+	}
+	g := HistogramFromReport(Summarize(h))
+	for _, q := range []float64{0.5, 0.95, 0.99, 1} {
+		if a, b := h.Percentile(q), g.Percentile(q); a != b {
+			t.Errorf("p%v: %d rebuilt as %d", q*100, a, b)
+		}
+	}
+	if g.Count != h.Count || g.MaxNs != h.MaxNs || g.MeanNs() != h.MeanNs() {
+		t.Errorf("rebuilt count %d max %d mean %d, want %d %d %d", g.Count, g.MaxNs, g.MeanNs(), h.Count, h.MaxNs, h.MeanNs())
+	}
+}

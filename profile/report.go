@@ -2,6 +2,7 @@ package profile
 
 import (
 	"encoding/json"
+	"fmt"
 	"os"
 	"sort"
 	"time"
@@ -150,4 +151,59 @@ func (r *Report) WriteJSON(path string) error {
 		return err
 	}
 	return os.WriteFile(path, append(b, '\n'), 0o644)
+}
+
+// ReadReport reads a capture.json.
+func ReadReport(path string) (*Report, error) {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return nil, err
+	}
+	var r Report
+	if err := json.Unmarshal(b, &r); err != nil {
+		return nil, fmt.Errorf("%s is not a capture.json: %w", path, err)
+	}
+	if r.Schema == 0 || r.Schema > ReportSchema {
+		return nil, fmt.Errorf("%s: capture.json schema %d, this perfprobe reads schema %d", path, r.Schema, ReportSchema)
+	}
+	return &r, nil
+}
+
+// Capture rebuilds the capture a report was written from, without its raw
+// stacks (those are in the profile): targets, window, histograms (from
+// their buckets), counts, drops, threads, self-cost and warnings.
+func (r *Report) Capture() *Capture {
+	c := &Capture{
+		Target: r.Target, Targets: r.Targets,
+		Start: r.Window.Start, End: r.Window.End, EndCause: r.Window.EndCause,
+		Probes: r.Probes, Kernel: r.Kernel, Hz: r.Hz,
+		Histograms: map[string]*Histogram{},
+		Counts:     r.Counts, Drops: r.Drops,
+		Threads:  map[uint32]*Thread{},
+		SelfCost: r.SelfCost, Warnings: r.Warnings,
+	}
+	if c.Counts == nil {
+		c.Counts = map[string]uint64{}
+	}
+	if c.Drops == nil {
+		c.Drops = map[string]uint64{}
+	}
+	for name, hr := range r.Histograms {
+		c.Histograms[name] = HistogramFromReport(hr)
+	}
+	for _, t := range r.Threads {
+		th := t.Thread
+		c.Threads[th.TID] = &th
+	}
+	return c
+}
+
+// HistogramFromReport rebuilds a histogram from its report's buckets: the
+// slots are exact, the sum is the mean times the count.
+func HistogramFromReport(hr HistogramReport) *Histogram {
+	h := &Histogram{Count: hr.Count, MaxNs: hr.MaxNs, SumNs: hr.MeanNs * hr.Count}
+	for _, b := range hr.Buckets {
+		h.Slots[SlotOf(b.LowNs)] += b.Count
+	}
+	return h
 }

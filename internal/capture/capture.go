@@ -398,7 +398,7 @@ func (s *Session) result(c *profile.Capture, goRes *fetch.Result) *Result {
 			procs[t.PID] = procs[t.Parent]
 		}
 	}
-	r := &Result{Capture: c}
+	r := &Result{Capture: c, DiagnosisOptions: s.opts.Diagnosis}
 	var kern *symbolize.Kernel
 	if k, err := s.syms.Kernel(); err == nil {
 		kern = k

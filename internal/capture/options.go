@@ -22,6 +22,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/perfprobe/perfprobe/internal/diagnosis"
 	"github.com/perfprobe/perfprobe/probes"
 	"github.com/perfprobe/perfprobe/profile/fetch"
 )
@@ -61,6 +62,9 @@ type Options struct {
 	Children bool
 	// Go says whether and how the Go runtime's own profiles are fetched.
 	Go GoOptions
+	// Diagnosis says what the diagnosis at the end runs besides the
+	// built-in plugins (the bottleneck list, external plugins).
+	Diagnosis diagnosis.Options
 
 	// Progress, when set, is called about once a second while Wait runs.
 	Progress func(Progress)

@@ -1,6 +1,7 @@
 package capture
 
 import (
+	"context"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -13,6 +14,7 @@ import (
 
 	pprof "github.com/google/pprof/profile"
 
+	"github.com/perfprobe/perfprobe/internal/diagnosis"
 	"github.com/perfprobe/perfprobe/plugins"
 	"github.com/perfprobe/perfprobe/profile"
 	"github.com/perfprobe/perfprobe/profile/fetch"
@@ -26,9 +28,14 @@ type Result struct {
 	Capture *profile.Capture
 	Profile *pprof.Profile // nil when the capture could not be symbolized
 	Go      *GoProfiles    // nil when no Go profile was fetched
-	// Diagnosis is what the plugins found (set by build, redone by
-	// WriteDir with the profile's path for external plugins).
+	// Diagnosis is what the plugins found, with the bottleneck list and
+	// SLOs applied; set by Diagnose (WriteDir calls it once the profile is
+	// written, so external plugins get its path). Nil before.
 	Diagnosis *plugins.Report
+	// DiagnosisOptions are the session's (Options.Diagnosis).
+	DiagnosisOptions diagnosis.Options
+	// DiagnosisSeconds is how long Diagnose took.
+	DiagnosisSeconds float64
 	// Dir and Files are set by WriteDir: the output directory and each
 	// file written, by key ("profile", "flamegraph", "go_cpu", ...).
 	Dir   string
@@ -69,11 +76,30 @@ func (r *Result) build(syms profile.Symbols, goRes *fetch.Result) {
 		r.Go = &GoProfiles{Raw: map[string]*pprof.Profile{}}
 		r.Profile, r.Go.Report = mergeGo(p, goRes, r.Go.Raw)
 	}
-	ev := &plugins.Evidence{Capture: c, Profile: r.Profile, Source: "capture of " + who(c)}
+}
+
+// Evidence is what the plugins read of this result; profilePath is the
+// written profile ("" when not written).
+func (r *Result) Evidence(profilePath string) *plugins.Evidence {
+	ev := &plugins.Evidence{Capture: r.Capture, Profile: r.Profile, Source: "capture of " + who(r.Capture), ProfilePath: profilePath}
 	if r.Go != nil {
 		ev.Go = r.Go.Report
 	}
-	r.Diagnosis = plugins.Run(ev)
+	return ev
+}
+
+// Diagnose runs the diagnosis over the result (DiagnosisOptions) and sets
+// r.Diagnosis. A bottleneck list that cannot be read becomes a warning of
+// the capture: the findings are still made, without it.
+func (r *Result) Diagnose(ctx context.Context, profilePath string) *plugins.Report {
+	start := time.Now()
+	rep, err := diagnosis.Run(ctx, r.Evidence(profilePath), r.DiagnosisOptions)
+	if err != nil {
+		r.Capture.Warnings = append(r.Capture.Warnings, "bottleneck list: "+err.Error())
+	}
+	r.Diagnosis = rep
+	r.DiagnosisSeconds = time.Since(start).Seconds()
+	return rep
 }
 
 // goKinds are the Go profile kinds in the order they are merged and saved.
@@ -191,8 +217,20 @@ func (r *Result) WriteDir(dir string) error {
 			r.Files["flamegraph"] = "flamegraph.html"
 		}
 	}
+	profilePath := ""
+	if r.Files["profile"] != "" {
+		profilePath, _ = filepath.Abs(filepath.Join(dir, r.Files["profile"]))
+	}
+	rep := r.Diagnose(context.Background(), profilePath)
+	written, err := diagnosis.Write(dir, rep, r.Evidence(profilePath), []string{"md", "json"}, "")
+	for f, name := range written {
+		r.Files["report_"+f] = name
+	}
+	if err != nil {
+		c.Warnings = append(c.Warnings, "diagnosis report: "+err.Error())
+	}
 	r.Files["report"] = "capture.json"
-	err := WriteFile(filepath.Join(dir, "capture.json"), r.WriteReport)
+	err = WriteFile(filepath.Join(dir, "capture.json"), r.WriteReport)
 	if err != nil {
 		return fmt.Errorf("writing capture.json: %w", err)
 	}

@@ -10,6 +10,7 @@ import (
 
 	pprof "github.com/google/pprof/profile"
 
+	"github.com/perfprobe/perfprobe/internal/diagnosis"
 	"github.com/perfprobe/perfprobe/probes"
 	"github.com/perfprobe/perfprobe/profile"
 	"github.com/perfprobe/perfprobe/profile/text"
@@ -18,7 +19,7 @@ import (
 // WriteSummary says in plain words what the capture found, and where
 // WriteDir put the files when it has run.
 func (r *Result) WriteSummary(w io.Writer) {
-	c, p, findings, dir := r.Capture, r.Profile, r.Findings(), r.Dir
+	c, p, dir := r.Capture, r.Profile, r.Dir
 	var g *profile.GoReport
 	if r.Go != nil {
 		g = r.Go.Report
@@ -26,11 +27,8 @@ func (r *Result) WriteSummary(w io.Writer) {
 	window := c.End.Sub(c.Start)
 	fmt.Fprintf(w, "\nperfprobe: %s, %s window (ended by %s), probes %s\n",
 		who(c), window.Round(time.Millisecond), c.EndCause, strings.Join(c.Probes, ","))
-	if len(findings) > 0 {
-		fmt.Fprintln(w, "\nFindings:")
-		for _, f := range findings {
-			fmt.Fprintf(w, "  [%s] %s\n    %s\n    Try: %s\n", strings.ToUpper(f.Severity.String()), f.Title, f.Detail, f.Advice)
-		}
+	if r.Diagnosis != nil {
+		diagnosis.WriteText(w, r.Diagnosis, false)
 	}
 	if len(c.Targets) > 1 && p != nil {
 		printProcesses(w, p)
@@ -65,7 +63,7 @@ func (r *Result) WriteSummary(w io.Writer) {
 		return
 	}
 	prof := filepath.Join(dir, "profile.pb.gz")
-	fmt.Fprintf(w, "\nWrote %s/ (profile.pb.gz, capture.json, *.folded, flamegraph.html)\n", dir)
+	fmt.Fprintf(w, "\nWrote %s/ (profile.pb.gz, capture.json, report.md, report.json, *.folded, flamegraph.html)\n", dir)
 	fmt.Fprintf(w, "Flamegraph: %s   (opens offline in any browser)\n", filepath.Join(dir, "flamegraph.html"))
 	var types []string
 	if p != nil {
