@@ -47,6 +47,7 @@ func (f *captureFlags) bind(cmd *cobra.Command, defaultDuration time.Duration, p
 	fl.BoolVar(&o.Go.Skip, "no-go-profiles", false, "do not fetch the Go runtime's profiles (pprof CPU, fgprof wall clock, mutex, block, goroutines)")
 	fl.StringVar(&o.Go.URL, "pprof-url", "", pprofURLHelp)
 	fl.BoolVar(&o.Go.Insecure, "pprof-insecure", false, "do not verify the TLS certificate of --pprof-url")
+	bindDiagnosisFlags(cmd, &o.Diagnosis)
 	fl.StringSliceVar(&o.Go.Kinds, "go-profiles", fetch.KindNames,
 		"Go profiles to fetch: cpu (costs the target ~5%), wall (fgprof, ~10%: it samples every goroutine 99 times a second), mutex, block, goroutine")
 }

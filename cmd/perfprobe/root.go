@@ -47,7 +47,7 @@ flame, diff and convert work on any profile file, as any user.`,
 		SilenceErrors: true,
 		Version:       version(),
 	}
-	root.AddCommand(newCmdAttach(), newCmdRun(), newCmdFlame(), newCmdDiff(), newCmdConvert(), newCmdDoctor())
+	root.AddCommand(newCmdAttach(), newCmdRun(), newCmdDiagnose(), newCmdFlame(), newCmdDiff(), newCmdConvert(), newCmdDoctor())
 	return root
 }
 

@@ -201,22 +201,6 @@ func (r *Result) WriteDir(dir string) error {
 			r.Files[st.Type+"_folded"] = name
 		}
 	}
-	if p != nil && len(p.Sample) > 0 {
-		fp := p
-		if len(c.Targets) > 1 {
-			fp = profile.GroupByProcess(p) // one tower per process
-		}
-		opt := flame.HTMLOptions{
-			Title:    "perfprobe: " + who(c),
-			Subtitle: fmt.Sprintf("%.1f s from %s (ended by %s); probes %s", c.End.Sub(c.Start).Seconds(), c.Start.Format(time.RFC3339), c.EndCause, strings.Join(c.Probes, ",")),
-		}
-		err := WriteFile(filepath.Join(dir, "flamegraph.html"), func(w io.Writer) error { return flame.WriteHTML(w, fp, opt) })
-		if err != nil {
-			c.Warnings = append(c.Warnings, "flamegraph: "+err.Error())
-		} else {
-			r.Files["flamegraph"] = "flamegraph.html"
-		}
-	}
 	profilePath := ""
 	if r.Files["profile"] != "" {
 		profilePath, _ = filepath.Abs(filepath.Join(dir, r.Files["profile"]))
@@ -229,9 +213,25 @@ func (r *Result) WriteDir(dir string) error {
 	if err != nil {
 		c.Warnings = append(c.Warnings, "diagnosis report: "+err.Error())
 	}
+	if p != nil && len(p.Sample) > 0 {
+		fp := p
+		if len(c.Targets) > 1 {
+			fp = profile.GroupByProcess(p) // one tower per process
+		}
+		opt := flame.HTMLOptions{
+			Title:    "perfprobe: " + who(c),
+			Subtitle: fmt.Sprintf("%.1f s from %s (ended by %s); probes %s", c.End.Sub(c.Start).Seconds(), c.Start.Format(time.RFC3339), c.EndCause, strings.Join(c.Probes, ",")),
+			Findings: diagnosis.FlameFindings(rep),
+		}
+		err := WriteFile(filepath.Join(dir, "flamegraph.html"), func(w io.Writer) error { return flame.WriteHTML(w, fp, opt) })
+		if err != nil {
+			c.Warnings = append(c.Warnings, "flamegraph: "+err.Error())
+		} else {
+			r.Files["flamegraph"] = "flamegraph.html"
+		}
+	}
 	r.Files["report"] = "capture.json"
-	err = WriteFile(filepath.Join(dir, "capture.json"), r.WriteReport)
-	if err != nil {
+	if err := WriteFile(filepath.Join(dir, "capture.json"), r.WriteReport); err != nil {
 		return fmt.Errorf("writing capture.json: %w", err)
 	}
 	return nil

@@ -6,10 +6,12 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"time"
 
 	"github.com/perfprobe/perfprobe/plugins"
+	"github.com/perfprobe/perfprobe/profile/flame"
 )
 
 // Options say what a diagnosis runs besides the built-in plugins.
@@ -153,4 +155,39 @@ func writeFile(path string, write func(io.Writer) error) error {
 		return fmt.Errorf("writing %s: %w", path, err)
 	}
 	return os.Rename(tmp.Name(), path)
+}
+
+// FlameFindings lists the findings for the flamegraph page: each with the
+// sample type of its query, its first stack root first, and the frame to
+// zoom to (its key when that is on the stack).
+func FlameFindings(rep *plugins.Report) []flame.Finding {
+	var out []flame.Finding
+	for _, f := range rep.Findings {
+		ff := flame.Finding{Severity: f.Severity.String(), Title: f.Title, Detail: f.Detail, Type: sampleIndex(f.Query)}
+		if len(f.Stacks) > 0 {
+			st := f.Stacks[0]
+			ff.Path = make([]string, len(st))
+			for i, fr := range st {
+				ff.Path[len(st)-1-i] = fr
+			}
+			for _, k := range f.Key {
+				if slices.Contains(st, k) {
+					ff.Focus = k
+					break
+				}
+			}
+		}
+		out = append(out, ff)
+	}
+	return out
+}
+
+// sampleIndex is the -sample_index of a pprof query, or "".
+func sampleIndex(query string) string {
+	_, rest, ok := strings.Cut(query, "-sample_index=")
+	if !ok {
+		return ""
+	}
+	typ, _, _ := strings.Cut(rest, " ")
+	return typ
 }

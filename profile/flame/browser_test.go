@@ -260,6 +260,7 @@ type pageState struct {
 	HighlightedFrames int      `json:"highlightedFrames"`
 	TotalFrames       int      `json:"totalFrames"`
 	TableRows         int      `json:"tableRows"`
+	Findings          int      `json:"findings"`
 	Sandwich          *struct {
 		Name         string       `json:"name"`
 		Value        float64      `json:"value"`
@@ -420,6 +421,39 @@ func TestBrowser(t *testing.T) {
 			if !strings.Contains(text, want) {
 				t.Errorf("tooltip %q lacks %q", text, want)
 			}
+		}
+	})
+
+	// The findings listed above the graph: a click shows the finding's
+	// sample type and zooms to the frame it names on its proving stack.
+	t.Run("findings", func(t *testing.T) {
+		page := htmlPage(t, treeFixture(), HTMLOptions{Title: "findings", Findings: []Finding{
+			{Severity: "warning", Title: "funcD is hot", Detail: "50% of oncpu", Type: "oncpu", Path: []string{"main", "funcC", "funcD"}, Focus: "funcC"},
+			{Severity: "critical", Title: "blocked in schedule", Detail: "300 ms", Type: "offcpu_blocked", Path: []string{"main", "funcE", "schedule_[k]"}},
+			{Severity: "info", Title: "no stack", Detail: "nothing to show"},
+		}})
+		tb := openPage(t, browser, page)
+		wantState(t, "findings", tb.state().Findings, 3)
+		if n := evalJS[float64](tb, `document.querySelectorAll('#findings-list button').length`); n != 3 {
+			t.Fatalf("%v finding buttons, want 3", n)
+		}
+		if text := evalJS[string](tb, `document.getElementById('findings-list').textContent`); !strings.Contains(text, "WARNING: funcD is hot 50% of oncpu") {
+			t.Errorf("findings list %q", text)
+		}
+		tb.do(chromedp.Click(chromedp.CSS("#findings-list li:nth-child(1) button")))
+		st := tb.state()
+		wantState(t, "type after the first finding", st.Type, "oncpu")
+		if st.ZoomedTo == nil || *st.ZoomedTo != "funcC" {
+			t.Errorf("zoomed to %v, want funcC (the finding's focus)", st.ZoomedTo)
+		}
+		tb.do(chromedp.Click(chromedp.CSS("#findings-list li:nth-child(2) button")))
+		st = tb.state()
+		wantState(t, "type after the second finding", st.Type, "offcpu_blocked")
+		if st.ZoomedTo == nil || *st.ZoomedTo != "schedule_[k]" {
+			t.Errorf("zoomed to %v, want schedule_[k] (the deepest frame)", st.ZoomedTo)
+		}
+		if dis := evalJS[bool](tb, `document.querySelector('#findings-list li:nth-child(3) button').disabled`); !dis {
+			t.Error("a finding without a stack has an enabled button")
 		}
 	})
 

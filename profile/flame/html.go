@@ -29,6 +29,19 @@ type HTMLOptions struct {
 	Title       string // page title and heading, e.g. "perfprobe: pid 1234 (demo)"
 	Subtitle    string // one line under the heading (window, probes), may be empty
 	DefaultType string // sample type shown first; "" = the profile's DefaultSampleType, else the first type with a non-zero total
+	// Findings are listed above the graph; a click on one shows its
+	// sample type and zooms to its proving stack.
+	Findings []Finding
+}
+
+// Finding is one diagnosis finding as the page lists it.
+type Finding struct {
+	Severity string // info | warning | critical
+	Title    string
+	Detail   string
+	Type     string   // the sample type that proves it ("" = the one shown)
+	Path     []string // the proving stack, root first
+	Focus    string   // the frame of Path to zoom to ("" = the deepest)
 }
 
 // ErrNoSamples is returned when a profile has nothing to draw: no sample
@@ -267,6 +280,16 @@ type pageData struct {
 	Nodes       json.RawMessage   `json:"nodes"`                // per node after the root, in pre-order: name index, depth
 	Values      []json.RawMessage `json:"values"`               // per type: pairs of (node index - previous node index, self value / scale)
 	BaseValues  []json.RawMessage `json:"baseValues,omitempty"` // the same for the base profile of a diff
+	Findings    []pageFinding     `json:"findings,omitempty"`
+}
+
+type pageFinding struct {
+	Severity string   `json:"severity"`
+	Title    string   `json:"title"`
+	Detail   string   `json:"detail"`
+	Type     int      `json:"type"` // index in Types, -1: the one shown
+	Path     []string `json:"path"`
+	Focus    string   `json:"focus,omitempty"`
 }
 
 // pageType describes one sample type on the page. The page offers to
@@ -323,6 +346,14 @@ func writePage(w io.Writer, opt HTMLOptions, t *stackTrie, cols []htmlColumn, de
 		DefaultType: def,
 		Names:       t.names,
 		Nodes:       nodes,
+	}
+	for _, f := range opt.Findings {
+		typ := slices.IndexFunc(cols, func(c htmlColumn) bool { return c.typ.Type == f.Type })
+		path := f.Path
+		if path == nil {
+			path = []string{}
+		}
+		d.Findings = append(d.Findings, pageFinding{Severity: f.Severity, Title: f.Title, Detail: f.Detail, Type: typ, Path: path, Focus: f.Focus})
 	}
 	for c, col := range cols {
 		vals, scale := t.column(order, c)

@@ -971,6 +971,74 @@
     setQuery(q);
     tableDirty = true;
   }
+  // ---- Findings -----------------------------------------------------------
+
+  // The diagnosis's findings, listed above the graph; a click shows the
+  // finding's sample type and zooms to its proving stack.
+  const findings = data.findings || [];
+
+  // findPath walks tree t from the root along names (root first) and
+  // returns the node named focus on that path, else the deepest node
+  // reached, or -1. When the first name is not a child of the root (a page
+  // with one tower per process), the walk starts one level down.
+  function findPath(t, path, focus) {
+    const childNamed = (i, name) => {
+      for (let j = i + 1; j < t.end[i]; j = t.end[j]) if (t.cum[j] > 0 && label(t, j) === name) return j;
+      return -1;
+    };
+    let starts = [0];
+    if (path.length > 0 && childNamed(0, path[0]) < 0) {
+      starts = [];
+      for (let j = 1; j < t.end[0]; j = t.end[j]) starts.push(j);
+    }
+    let best = -1, bestFocus = -1, bestDepth = 0;
+    for (const s of starts) {
+      let i = s, d = 0, f = -1;
+      for (const name of path) {
+        const c = childNamed(i, name);
+        if (c < 0) break;
+        i = c;
+        d++;
+        if (name === focus && f < 0) f = i;
+      }
+      if (d > bestDepth) [bestDepth, best, bestFocus] = [d, i, f];
+    }
+    return bestFocus >= 0 ? bestFocus : best;
+  }
+
+  function focusFinding(k) {
+    const f = findings[k];
+    if (!f) return false;
+    if (view === 'sandwich') closeSandwich();
+    if (f.type >= 0 && f.type !== typeIdx) chooseType(f.type);
+    const i = findPath(currentTree(), f.path || [], f.focus || '');
+    if (i < 0) return false;
+    clickFrame(mainGraph, i);
+    return true;
+  }
+
+  function renderFindings() {
+    if (findings.length === 0) return;
+    $('findings').hidden = false;
+    const list = $('findings-list');
+    findings.forEach((f, k) => {
+      const li = document.createElement('li');
+      li.className = 'sev-' + f.severity;
+      const b = document.createElement('button');
+      b.type = 'button';
+      b.textContent = f.severity.toUpperCase() + ': ' + f.title;
+      b.title = f.path && f.path.length ? 'Show the proving stack' : 'No stack to show';
+      b.disabled = !(f.path && f.path.length);
+      b.addEventListener('click', () => act(() => focusFinding(k)));
+      const d = document.createElement('span');
+      d.className = 'finding-detail';
+      d.textContent = f.detail;
+      li.append(b, ' ', d);
+      list.appendChild(li);
+    });
+  }
+  renderFindings();
+
   let searchPending = false;
   searchInput.addEventListener('input', () => {
     if (searchPending) return;
@@ -1147,6 +1215,7 @@
       totalFrames: t.frames,
       sandwich: null,
       tableRows: $('functions-body').rows.length,
+      findings: findings.length,
       timings: Object.assign({}, timings),
     };
     if (matchName !== null) {
@@ -1195,6 +1264,10 @@
       },
       setView(v) {
         return act(() => setView(v));
+      },
+      // focusFinding(k) does what a click on the k-th finding does.
+      focusFinding(k) {
+        return act(() => focusFinding(k));
       },
       zoom(name) {
         if (name === null || name === undefined || name === '') return act(resetZoom);
