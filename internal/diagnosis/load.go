@@ -90,7 +90,7 @@ func loadDir(dir string) (*plugins.Evidence, error) {
 
 // Normalize names a foreign profile's sample types as a perfprobe capture
 // would: a CPU profile's cpu/nanoseconds becomes go_cpu when the profile is
-// a Go program's (it has runtime frames) and oncpu otherwise; fgprof's
+// a Go program's (its functions are in .go files) and oncpu otherwise; fgprof's
 // time becomes go_wall; contention delay becomes go_mutex_delay (or
 // go_block_delay when the file name says block); goroutine counts become
 // go_goroutines; folded stacks of no named type become oncpu. A profile
@@ -153,10 +153,11 @@ var perfprobeTypes = map[string]bool{
 	profile.TypeOffCPUUninterruptible: true, profile.TypeIOWait: true, profile.TypeTLSHandshake: true,
 }
 
-// isGo reports whether a profile's functions are a Go program's.
+// isGo reports whether a profile is a Go program's: its functions are in
+// .go files, or are the Go runtime's.
 func isGo(p *pprof.Profile) bool {
 	for _, f := range p.Function {
-		if strings.HasPrefix(f.Name, "runtime.") {
+		if strings.HasSuffix(f.Filename, ".go") || strings.HasPrefix(f.Name, "runtime.") {
 			return true
 		}
 	}
