@@ -43,6 +43,7 @@ type Evidence struct {
 type sampleInfo struct {
 	frames []string // leaf first
 	cats   uint64   // inclusive: a bit per category any frame is in
+	stack  uint64   // a hash of the locations: samples of one stack (other labels) share it
 }
 
 // Window is the time the evidence covers.
@@ -149,7 +150,7 @@ func (ev *Evidence) index() {
 		ev.samples = make([]sampleInfo, len(ev.Profile.Sample))
 		memo := map[*pprof.Location]locInfo{}
 		for i, s := range ev.Profile.Sample {
-			var si sampleInfo
+			si := sampleInfo{stack: 0xcbf29ce484222325}
 			for _, l := range s.Location {
 				li, ok := memo[l]
 				if !ok {
@@ -158,6 +159,7 @@ func (ev *Evidence) index() {
 				}
 				si.frames = append(si.frames, li.frames...)
 				si.cats |= li.cats
+				si.stack = (si.stack ^ l.ID) * 0x100000001b3 // FNV-1a over location ids
 			}
 			ev.samples[i] = si
 		}
@@ -283,7 +285,7 @@ func (ev *Evidence) match(typ string, keep func(*sampleInfo) bool, frame func(st
 		frames []string
 		value  int64
 	}
-	stacks := map[string]*acc{}
+	stacks := map[uint64]*acc{}
 	entries, leaves := map[string]int64{}, map[string]int64{}
 	for i, s := range ev.Profile.Sample {
 		v := s.Value[j]
@@ -299,11 +301,10 @@ func (ev *Evidence) match(typ string, keep func(*sampleInfo) bool, frame func(st
 		if cnt >= 0 {
 			events += s.Value[cnt]
 		}
-		k := strings.Join(si.frames, "\x00")
-		a := stacks[k]
+		a := stacks[si.stack]
 		if a == nil {
 			a = &acc{frames: si.frames}
-			stacks[k] = a
+			stacks[si.stack] = a
 		}
 		a.value += v
 		leaf, entry := -1, ""
@@ -339,7 +340,7 @@ func (ev *Evidence) match(typ string, keep func(*sampleInfo) bool, frame func(st
 		if all[a].value != all[b].value {
 			return all[a].value > all[b].value
 		}
-		return strings.Join(all[a].frames, ";") < strings.Join(all[b].frames, ";")
+		return slices.Compare(all[a].frames, all[b].frames) < 0
 	})
 	for _, a := range all[:min(3, len(all))] {
 		st := profile.StackShare{Frames: a.frames, Value: a.value}
