@@ -1,0 +1,167 @@
+package main
+
+import (
+	"encoding/json"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+
+	"github.com/perfprobe/perfprobe/internal/bpftest"
+	"github.com/perfprobe/perfprobe/internal/testtarget"
+	"github.com/perfprobe/perfprobe/plugins"
+)
+
+func readDiagnosis(t *testing.T, path string) plugins.Report {
+	t.Helper()
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var r plugins.Report
+	if err := json.Unmarshal(b, &r); err != nil {
+		t.Fatalf("%s: %v", path, err)
+	}
+	return r
+}
+
+func byCategory(r plugins.Report, cat plugins.Category) *plugins.Finding {
+	for i, f := range r.Findings {
+		if f.Category == string(cat) {
+			return &r.Findings[i]
+		}
+	}
+	return nil
+}
+
+// demoCapture attaches to the demo service under load for 6 s and returns
+// the capture directory and attach's stdout.
+func demoCapture(t *testing.T) (dir, stdout string) {
+	t.Helper()
+	bpftest.Require(t)
+	p := testtarget.Start(t, testtarget.Build(t, "demo"), "-load", "4", "-data-dir", t.TempDir())
+	dir = filepath.Join(t.TempDir(), "demo")
+	r := perfprobe(t, func(c *exec.Cmd) { c.Dir = t.TempDir() }, "attach", "-d", "6s", "-q", "-o", dir, fmt.Sprint(p.PID))
+	if r.code != 0 {
+		t.Fatalf("attach exited %d: %s", r.code, r.stderr)
+	}
+	return dir, r.stdout
+}
+
+// The demo service hashes, does a TLS handshake per request, fsyncs every
+// write and has a contended lock: attach names all four, prints them
+// first, writes report.md and report.json, lists them on the flamegraph
+// page; diagnose on the written capture finds the same problems with the
+// same ids, and its --fail-on, --format sarif and exit statuses work.
+func TestDemoDiagnosis(t *testing.T) {
+	dir, stdout := demoCapture(t)
+	t.Logf("summary:\n%s", stdout)
+	rep := readDiagnosis(t, filepath.Join(dir, "report.json"))
+	for _, f := range rep.Findings {
+		t.Logf("%s [%s %d] %s: %s", f.Category, f.Severity, f.Score, f.Title, f.Detail)
+	}
+	for _, st := range rep.Plugins {
+		t.Logf("plugin %s: %s %s %s", st.Name, st.Status, st.Reason, st.Enable)
+		if st.Status == plugins.StatusFailed {
+			t.Errorf("plugin %s failed: %s", st.Name, st.Reason)
+		}
+	}
+	for _, cat := range []plugins.Category{plugins.CatHashing, plugins.CatTLSHandshake, plugins.CatBlockedIO, plugins.CatLock} {
+		if byCategory(rep, cat) == nil {
+			t.Errorf("the demo's findings do not name %s", cat)
+		}
+	}
+	if f := byCategory(rep, plugins.CatBlockedIO); f != nil && !strings.Contains(strings.ToLower(f.Title+f.Detail), "fsync") {
+		t.Errorf("blocked-io finding does not name fsync: %s / %s", f.Title, f.Detail)
+	}
+	if f := byCategory(rep, plugins.CatTLSHandshake); f != nil && !strings.Contains(strings.ToLower(f.Title+f.Detail+f.Advice), "resum") {
+		t.Errorf("tls-handshake finding does not say the sessions are not resumed: %s / %s / %s", f.Title, f.Detail, f.Advice)
+	}
+	// Findings come first in the summary, before the probes' sections.
+	if i, j := strings.Index(stdout, "Findings:"), strings.Index(stdout, "On CPU:"); i < 0 || j < 0 || i > j {
+		t.Errorf("findings are not printed first (at %d, On CPU at %d)", i, j)
+	}
+	md, err := os.ReadFile(filepath.Join(dir, "report.md"))
+	if err != nil || !strings.Contains(string(md), "# perfprobe diagnosis") {
+		t.Errorf("report.md: %v", err)
+	}
+	page, _ := os.ReadFile(filepath.Join(dir, "flamegraph.html"))
+	if f := byCategory(rep, plugins.CatHashing); f != nil && !strings.Contains(string(page), `"findings":[`) {
+		t.Error("flamegraph.html lists no findings")
+	}
+
+	// diagnose on the written capture: the same findings, by id.
+	out := t.TempDir()
+	r := perfprobe(t, nil, "diagnose", "--format", "md,json,sarif", "-o", out, dir)
+	if r.code != 0 {
+		t.Fatalf("diagnose exited %d: %s", r.code, r.stderr)
+	}
+	again := readDiagnosis(t, filepath.Join(out, "report.json"))
+	ids := func(r plugins.Report) []string {
+		var s []string
+		for _, f := range r.Findings {
+			if f.Severity >= plugins.Warning {
+				s = append(s, f.Category+"/"+f.ID)
+			}
+		}
+		slices.Sort(s)
+		return s
+	}
+	if a, b := ids(rep), ids(again); !slices.Equal(a, b) {
+		t.Errorf("diagnose of the written capture found %v, attach found %v", b, a)
+	}
+	var sarif struct {
+		Runs []struct {
+			Results []struct {
+				RuleID              string            `json:"ruleId"`
+				PartialFingerprints map[string]string `json:"partialFingerprints"`
+			} `json:"results"`
+		} `json:"runs"`
+	}
+	b, _ := os.ReadFile(filepath.Join(out, "report.sarif"))
+	if err := json.Unmarshal(b, &sarif); err != nil || len(sarif.Runs) != 1 || len(sarif.Runs[0].Results) != len(again.Findings) {
+		t.Errorf("report.sarif: %v, %d results for %d findings", err, len(sarif.Runs[0].Results), len(again.Findings))
+	}
+	if r := perfprobe(t, nil, "diagnose", "-q", "--fail-on", "warning", dir); r.code != exitFound {
+		t.Errorf("diagnose --fail-on warning exited %d, want %d (the demo has warnings): %s", r.code, exitFound, r.stderr)
+	}
+}
+
+// diagnose refuses what it cannot read with exit status 2 and one line.
+func TestDiagnoseBadInput(t *testing.T) {
+	dir := t.TempDir()
+	corrupt := filepath.Join(dir, "corrupt.pb.gz")
+	os.WriteFile(corrupt, []byte("\x1f\x8b\x08\x00garbage"), 0o644)
+	prof := goTestProfile(t)
+	for _, c := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{corrupt}, "corrupt.pb.gz"},
+		{[]string{filepath.Join(dir, "nope")}, "no such file"},
+		{[]string{dir}, "directory without profile.pb.gz"},
+		{[]string{"--fail-on", "sometimes", prof}, "--fail-on"},
+		{[]string{"--format", "pdf", prof}, "--format"},
+		{[]string{"--bottlenecks", filepath.Join(dir, "missing.yaml"), prof}, "missing.yaml"},
+	} {
+		r := perfprobe(t, nil, append([]string{"diagnose"}, c.args...)...)
+		lines := strings.Split(strings.TrimSpace(r.stderr), "\n")
+		if r.code != exitUnusable || len(lines) != 1 || !strings.Contains(r.stderr, c.want) {
+			t.Errorf("diagnose %v: exit %d, stderr %q; want %d and one line with %q", c.args, r.code, r.stderr, exitUnusable, c.want)
+		}
+	}
+	// A good profile with nothing at --fail-on: exit 0, files in --out.
+	out := filepath.Join(dir, "out")
+	r := perfprobe(t, nil, "diagnose", "--fail-on", "critical", "-o", out, prof)
+	if r.code != 0 {
+		t.Errorf("diagnose of a clean profile exited %d: %s", r.code, r.stderr)
+	}
+	for _, f := range []string{"report.md", "report.json"} {
+		if _, err := os.Stat(filepath.Join(out, f)); err != nil {
+			t.Errorf("%s not written: %v", f, err)
+		}
+	}
+}
