@@ -136,4 +136,7 @@ type SelfCost struct {
 	SystemCPUNs   uint64            `json:"system_cpu_ns"`   // perfprobe's own system CPU time
 	PeakRSSBytes  uint64            `json:"peak_rss_bytes"`  // perfprobe's peak resident set
 	AttachSeconds float64           `json:"attach_seconds"`  // from start to attached
+	// DiagnosisSeconds is what the diagnosis at the end added (plugins,
+	// external plugins, the bottleneck list), before the files were written.
+	DiagnosisSeconds float64 `json:"diagnosis_seconds"`
 }

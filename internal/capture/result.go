@@ -34,8 +34,6 @@ type Result struct {
 	Diagnosis *plugins.Report
 	// DiagnosisOptions are the session's (Options.Diagnosis).
 	DiagnosisOptions diagnosis.Options
-	// DiagnosisSeconds is how long Diagnose took.
-	DiagnosisSeconds float64
 	// Dir and Files are set by WriteDir: the output directory and each
 	// file written, by key ("profile", "flamegraph", "go_cpu", ...).
 	Dir   string
@@ -98,7 +96,7 @@ func (r *Result) Diagnose(ctx context.Context, profilePath string) *plugins.Repo
 		r.Capture.Warnings = append(r.Capture.Warnings, "bottleneck list: "+err.Error())
 	}
 	r.Diagnosis = rep
-	r.DiagnosisSeconds = time.Since(start).Seconds()
+	r.Capture.SelfCost.DiagnosisSeconds = time.Since(start).Seconds()
 	return rep
 }
 
