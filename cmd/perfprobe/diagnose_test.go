@@ -1,14 +1,17 @@
 package main
 
 import (
+	"crypto/sha256"
 	"encoding/json"
 	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"runtime/pprof"
 	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/perfprobe/perfprobe/internal/bpftest"
 	"github.com/perfprobe/perfprobe/internal/testtarget"
@@ -163,5 +166,105 @@ func TestDiagnoseBadInput(t *testing.T) {
 		if _, err := os.Stat(filepath.Join(out, f)); err != nil {
 			t.Errorf("%s not written: %v", f, err)
 		}
+	}
+}
+
+//go:noinline
+func hashForProfile(d time.Duration) {
+	buf := make([]byte, 32<<10)
+	for end := time.Now().Add(d); time.Now().Before(end); {
+		s := sha256.Sum256(buf)
+		buf[0] ^= s[0]
+	}
+}
+
+// hashingProfile writes a Go CPU profile whose CPU is nearly all hashing.
+func hashingProfile(t *testing.T) string {
+	t.Helper()
+	path := filepath.Join(t.TempDir(), "hash.pprof")
+	f, err := os.Create(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := pprof.StartCPUProfile(f); err != nil {
+		t.Fatal(err)
+	}
+	hashForProfile(1500 * time.Millisecond)
+	pprof.StopCPUProfile()
+	f.Close()
+	return path
+}
+
+// The same profile against the hot spot listed as acceptable, must-fix,
+// acceptable over its budget and acceptable but expired: status, severity
+// and diagnose --fail-on must-fix's exit status change as documented
+// (docs/bottlenecks.md), the same whether the list is perfprobe.yaml in the
+// working directory, a PERFORMANCE.md fenced block or --bottlenecks; an
+// SLO breach is reported with its value.
+func TestDiagnoseBottleneckStatuses(t *testing.T) {
+	prof := hashingProfile(t)
+	entry := func(extra string) string {
+		return "bottlenecks:\n  - name: upload-hashing\n    category: hashing\n    type: go_cpu\n    owner: storage-team\n" + extra
+	}
+	for _, c := range []struct {
+		name, yaml, status string
+		severe             bool // warning or critical
+		exit               int
+	}{
+		{"acceptable", entry("    status: acceptable\n    budget: 99%\n"), plugins.StatusAcceptable, false, 0},
+		{"must-fix", entry("    status: must-fix\n"), plugins.StatusMustFix, true, exitFound},
+		{"over-budget", entry("    status: acceptable\n    budget: 30%\n"), plugins.StatusOverBudget, true, exitFound},
+		{"expired", entry("    status: acceptable\n    budget: 99%\n    expires: 2020-01-01\n"), plugins.StatusExpired, true, exitFound},
+	} {
+		for _, where := range []string{"perfprobe.yaml", "PERFORMANCE.md", "--bottlenecks"} {
+			t.Run(c.name+"/"+where, func(t *testing.T) {
+				dir, out := t.TempDir(), t.TempDir()
+				args := []string{"diagnose", "--fail-on", "must-fix", "-o", out, prof}
+				switch where {
+				case "perfprobe.yaml":
+					os.WriteFile(filepath.Join(dir, "perfprobe.yaml"), []byte(c.yaml), 0o644)
+				case "PERFORMANCE.md":
+					md := "# Performance\n\n## 4. Bottlenecks\n\nSha256 of uploads is known.\n\n```perfprobe\n" + c.yaml + "```\n\n```sh\nmake bench\n```\n"
+					os.WriteFile(filepath.Join(dir, "PERFORMANCE.md"), []byte(md), 0o644)
+				case "--bottlenecks":
+					list := filepath.Join(t.TempDir(), "list.yml")
+					os.WriteFile(list, []byte(c.yaml), 0o644)
+					args = append(args[:1], append([]string{"--bottlenecks", list}, args[1:]...)...)
+				}
+				r := perfprobe(t, func(cmd *exec.Cmd) { cmd.Dir = dir }, args...)
+				if r.code != c.exit {
+					t.Errorf("exit %d, want %d: %s", r.code, c.exit, r.stderr)
+				}
+				rep := readDiagnosis(t, filepath.Join(out, "report.json"))
+				f := byCategory(rep, plugins.CatHashing)
+				if f == nil {
+					t.Fatalf("no hashing finding:\n%s", r.stdout)
+				}
+				if f.Status != c.status || f.Bottleneck != "upload-hashing" || (f.Severity >= plugins.Warning) != c.severe {
+					t.Errorf("status %s (%s), severity %s; want %s, severe=%v", f.Status, f.Bottleneck, f.Severity, c.status, c.severe)
+				}
+				if rep.Bottlenecks == "" {
+					t.Error("report.json does not say where the list came from")
+				}
+			})
+		}
+	}
+	// An SLO on the hashing share, broken: reported with its value.
+	list := filepath.Join(t.TempDir(), "perfprobe.yaml")
+	os.WriteFile(list, []byte("slos:\n  - name: hashing-share\n    metric: share(hashing, go_cpu)\n    max: 25%\n"), 0o644)
+	out := t.TempDir()
+	r := perfprobe(t, nil, "diagnose", "--bottlenecks", list, "--fail-on", "slo", "-o", out, prof)
+	if r.code != exitFound {
+		t.Errorf("--fail-on slo exited %d, want %d: %s", r.code, exitFound, r.stderr)
+	}
+	rep := readDiagnosis(t, filepath.Join(out, "report.json"))
+	if len(rep.SLOs) != 1 || rep.SLOs[0].OK || rep.SLOs[0].Value < 80 || rep.SLOs[0].Limit != 25 {
+		t.Errorf("SLOs %+v: want hashing-share broken at >= 80%% against 25%%", rep.SLOs)
+	}
+	if slo := byCategory(rep, plugins.CatSLO); slo == nil || len(slo.Explains) == 0 {
+		t.Errorf("no SLO finding explained by the hashing finding: %+v", slo)
+	}
+	if !strings.Contains(r.stdout, "hashing-share") {
+		t.Errorf("the terminal text does not show the SLO:\n%s", r.stdout)
 	}
 }
