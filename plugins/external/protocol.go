@@ -20,7 +20,8 @@ const Protocol = 1
 // Limits on a response.
 const (
 	MaxFindings = 100
-	topN        = 20 // functions per sample type in a summary
+	topN        = 20  // functions per sample type in a summary
+	maxTitle    = 300 // runes of a finding's title, made one line
 )
 
 // Request is what a plugin reads on stdin.
@@ -177,8 +178,11 @@ const notProtocol = "printed something that is not the protocol's JSON: "
 // output is not a valid response. Findings are not yet finished
 // (plugins.Finish).
 func decodeResponse(out []byte) ([]plugins.Finding, error) {
-	if len(bytes.TrimSpace(out)) == 0 {
+	switch trimmed := bytes.TrimSpace(out); {
+	case len(trimmed) == 0:
 		return nil, errors.New("printed nothing: want the protocol's JSON response on stdout")
+	case string(trimmed) == "null":
+		return nil, errors.New(notProtocol + "the response is null, want an object")
 	}
 	dec := json.NewDecoder(bytes.NewReader(out))
 	var r wireResponse
@@ -213,7 +217,7 @@ func decodeResponse(out []byte) ([]plugins.Finding, error) {
 
 func (w *wireFinding) finding() (plugins.Finding, error) {
 	f := plugins.Finding{
-		Category: w.Category, Title: strings.TrimSpace(w.Title), Score: w.Score,
+		Category: w.Category, Title: oneLine(w.Title, maxTitle), Score: w.Score,
 		Detail: w.Detail, Share: w.Share, Figures: w.Figures, Stacks: w.Stacks,
 		Query: w.Query, Advice: w.Advice, Key: w.Key,
 	}
