@@ -110,16 +110,16 @@ func execute(ctx context.Context, path string, req []byte, id identity, timeout 
 	cmd.WaitDelay = time.Second
 
 	if err := cmd.Start(); err != nil {
-		msg := err.Error()
+		as := ""
 		if id.root {
-			msg = "as " + id.String() + ": " + msg
+			as = " as " + id.String()
 		}
-		return nil, errors.New("cannot start " + oneLine(msg, 300))
+		return nil, errors.New("cannot start" + as + ": " + oneLine(err.Error(), 300))
 	}
 	werr := cmd.Wait()
 	// Whatever the plugin left running in its group goes with it. The
-	// group's id stays reserved while any member lives, so this reaches
-	// no other process.
+	// kernel does not reuse a group's id while a member lives; once all
+	// are gone, only a pid reused within these microseconds could match.
 	_ = syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
 
 	last := stderr.lastLine()

@@ -81,23 +81,23 @@ func TestFailures(t *testing.T) {
 		name, body string
 		timeout    time.Duration
 		reason     string
-		maxSeconds float64
+		maxSeconds float64 // for the hangs: the timeout and the kill (0: no bound)
 	}{
 		{"hangs", "sleep 60", time.Second, "timed out after 1s", 2},
 		{"hangs-after-stderr", "echo 'loading the model' >&2\nsleep 60", time.Second, "timed out after 1s: loading the model", 2},
-		{"crashes", "echo 'panic: index out of range' >&2\nexit 3", 0, "exited 3: panic: index out of range", 1},
-		{"crashes-after-output", `echo '{"findings": []}'` + "\nexit 1", 0, "exited 1", 1},
-		{"segfaults", "kill -SEGV $$", 0, "killed by signal 11 (segmentation fault)", 1},
-		{"floods", "head -c 10000000 /dev/zero | tr '\\0' a", 0, "printed more than 1 MiB", 2},
-		{"garbage", "echo hello world", 0, `printed something that is not the protocol's JSON: the response: invalid character 'h' looking for beginning of value ("hello world")`, 1},
-		{"two-objects", `echo '{"findings": []} {}'`, 0, `printed something that is not the protocol's JSON: more after the response object ("{}")`, 1},
-		{"silent", "true", 0, "printed nothing: want the protocol's JSON response on stdout", 1},
-		{"analysis-error", `printf '{"error": "no GC cycles\\nin this window"}'`, 0, "no GC cycles in this window", 1},
-		{"untitled", `echo '{"findings": [{"title": "ok"}, {"detail": "x"}]}'`, 0, "printed something that is not the protocol's JSON: finding 2: no title", 1},
-		{"bad-severity", `echo '{"findings": [{"title": "x", "severity": "urgent"}]}'`, 0, `printed something that is not the protocol's JSON: finding 1: unknown severity "urgent": use info, warning or critical`, 1},
-		{"bad-score", `echo '{"findings": [{"title": "x", "score": 150}]}'`, 0, "printed something that is not the protocol's JSON: finding 1: score 150 is not in 0..100", 1},
-		{"string-score", `echo '{"findings": [{"title": "x", "score": "high"}]}'`, 0, "printed something that is not the protocol's JSON: finding 1: score is a JSON string, want an integer", 1},
-		{"too-many", `printf '{"findings": ['; i=0; while [ $i -lt 100 ]; do printf '{"title": "t"},'; i=$((i+1)); done; echo '{"title": "last"}]}'`, 0, "printed something that is not the protocol's JSON: 101 findings, at most 100", 1},
+		{"crashes", "echo 'panic: index out of range' >&2\nexit 3", 0, "exited 3: panic: index out of range", 0},
+		{"crashes-after-output", `echo '{"findings": []}'` + "\nexit 1", 0, "exited 1", 0},
+		{"segfaults", "kill -SEGV $$", 0, "killed by signal 11 (segmentation fault)", 0},
+		{"floods", "head -c 10000000 /dev/zero | tr '\\0' a", 0, "printed more than 1 MiB", 0},
+		{"garbage", "echo hello world", 0, `printed something that is not the protocol's JSON: the response: invalid character 'h' looking for beginning of value ("hello world")`, 0},
+		{"two-objects", `echo '{"findings": []} {}'`, 0, `printed something that is not the protocol's JSON: more after the response object ("{}")`, 0},
+		{"silent", "true", 0, "printed nothing: want the protocol's JSON response on stdout", 0},
+		{"analysis-error", `printf '{"error": "no GC cycles\\nin this window"}'`, 0, "no GC cycles in this window", 0},
+		{"untitled", `echo '{"findings": [{"title": "ok"}, {"detail": "x"}]}'`, 0, "printed something that is not the protocol's JSON: finding 2: no title", 0},
+		{"bad-severity", `echo '{"findings": [{"title": "x", "severity": "urgent"}]}'`, 0, `printed something that is not the protocol's JSON: finding 1: unknown severity "urgent": use info, warning or critical`, 0},
+		{"bad-score", `echo '{"findings": [{"title": "x", "score": 150}]}'`, 0, "printed something that is not the protocol's JSON: finding 1: score 150 is not in 0..100", 0},
+		{"string-score", `echo '{"findings": [{"title": "x", "score": "high"}]}'`, 0, "printed something that is not the protocol's JSON: finding 1: score is a JSON string, want an integer", 0},
+		{"too-many", `printf '{"findings": ['; i=0; while [ $i -lt 100 ]; do printf '{"title": "t"},'; i=$((i+1)); done; echo '{"title": "last"}]}'`, 0, "printed something that is not the protocol's JSON: 101 findings, at most 100", 0},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			bin := script(t, dir, c.name, c.body)
@@ -110,7 +110,7 @@ func TestFailures(t *testing.T) {
 			if st.Status != plugins.StatusFailed || st.Reason != c.reason || !st.External || len(rep.Findings) != 0 {
 				t.Errorf("status %s %q, %d findings; want failed %q", st.Status, st.Reason, len(rep.Findings), c.reason)
 			}
-			if elapsed.Seconds() > c.maxSeconds {
+			if c.maxSeconds > 0 && elapsed.Seconds() > c.maxSeconds {
 				t.Errorf("took %s, want under %gs", elapsed, c.maxSeconds)
 			}
 			if c.timeout > 0 && elapsed < c.timeout {
@@ -297,7 +297,7 @@ echo "{\"findings\": [{\"title\": \"$!\"}]}"`)
 	if len(rep.Findings) != 1 {
 		t.Fatalf("status %+v", rep.Plugins)
 	}
-	if elapsed := time.Since(start); elapsed > time.Second {
+	if elapsed := time.Since(start); elapsed > 5*time.Second {
 		t.Errorf("took %s: waited for the leftover", elapsed)
 	}
 	pid, err := strconv.Atoi(rep.Findings[0].Title)
@@ -330,8 +330,8 @@ func TestCanceled(t *testing.T) {
 	rep := emptyReport()
 	start := time.Now()
 	Run(ctx, spinEvidence(t, ""), rep, Options{Listed: []string{slow, next}, NoPath: true})
-	if elapsed := time.Since(start); elapsed > time.Second {
-		t.Errorf("took %s after the cancel at 200ms", elapsed)
+	if elapsed := time.Since(start); elapsed > 3*time.Second {
+		t.Errorf("took %s after the cancel at 200ms (the plugin sleeps 60 s)", elapsed)
 	}
 	if st := status(t, rep, "slow"); st.Reason != "canceled: context deadline exceeded" {
 		t.Errorf("slow: %+v", st)

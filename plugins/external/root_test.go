@@ -67,12 +67,25 @@ func TestRootRunsAs(t *testing.T) {
 		if err := os.Chmod(ev.ProfilePath, 0o600); err != nil {
 			t.Fatal(err)
 		}
+		defer os.Chmod(ev.ProfilePath, 0o644)
 		rep := emptyReport()
 		Run(context.Background(), ev, rep, Options{Listed: []string{bin}, NoPath: true})
 		st := status(t, rep, "who")
 		want := "the profile " + ev.ProfilePath + " is not readable by uid 65534 (nobody), which the plugin runs as"
 		if st.Status != plugins.StatusOK || st.Reason != want || st.Findings != 4 {
 			t.Errorf("status %+v, want ok with reason %q", st, want)
+		}
+	})
+
+	t.Run("cannot-exec", func(t *testing.T) {
+		sudo(t, "", "")
+		private := t.TempDir() // 0700: nobody cannot reach into it
+		bin := script(t, private, "private", whoScript)
+		rep := emptyReport()
+		Run(context.Background(), spinEvidence(t, ""), rep, Options{Listed: []string{bin}, NoPath: true})
+		want := "cannot start as uid 65534 (nobody): fork/exec " + bin + ": permission denied"
+		if st := status(t, rep, "private"); st.Status != plugins.StatusFailed || st.Reason != want {
+			t.Errorf("status %+v, want failed %q", st, want)
 		}
 	})
 
