@@ -13,6 +13,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/perfprobe/perfprobe/internal/diagnosis"
+	"github.com/perfprobe/perfprobe/plugins/external"
 )
 
 // Exit statuses of diagnose.
@@ -133,7 +134,8 @@ func bindDiagnosisFlags(cmd *cobra.Command, o *diagnosis.Options) {
 	fl := cmd.Flags()
 	fl.StringVar(&o.Bottlenecks, "bottlenecks", "", "bottleneck list and SLOs: a YAML file, or Markdown with fenced perfprobe blocks (default ./perfprobe.yaml, else ./PERFORMANCE.md)")
 	fl.BoolVar(&o.NoBottlenecks, "no-bottlenecks", false, "do not read a bottleneck list")
-	fl.BoolVar(&o.NoExternal, "no-external-plugins", false, "run only the built-in plugins")
+	fl.BoolVar(&o.NoExternal, "no-external-plugins", false, "run only the built-in plugins (external ones: perfprobe-plugin-* on PATH, or listed under plugins: in the bottleneck list)")
+	fl.DurationVar(&o.External.Timeout, "plugin-timeout", external.DefaultTimeout, "how long one external plugin may run")
 }
 
 func failWhat(level string) string {

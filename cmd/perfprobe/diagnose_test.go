@@ -268,3 +268,64 @@ func TestDiagnoseBottleneckStatuses(t *testing.T) {
 		t.Errorf("the terminal text does not show the SLO:\n%s", r.stdout)
 	}
 }
+
+// External plugins that hang, crash, print 10 MB or are world-writable are
+// each reported as failed with the reason; a good one's finding is in the
+// report, and the report is written.
+func TestDiagnoseExternalPlugins(t *testing.T) {
+	bin := t.TempDir()
+	os.Chmod(bin, 0o755)
+	os.Chmod(filepath.Dir(bin), 0o755) // as root the plugins run as nobody, who must reach them
+	plugin := func(name, body string, mode os.FileMode) {
+		path := filepath.Join(bin, "perfprobe-plugin-"+name)
+		if err := os.WriteFile(path, []byte("#!/bin/sh\n"+body+"\n"), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		os.Chmod(path, mode)
+	}
+	plugin("good", `cat >/dev/null; echo '{"findings":[{"title":"from outside","severity":"warning","category":"custom","detail":"it works"}]}'`, 0o755)
+	plugin("hangs", "sleep 60", 0o755)
+	plugin("crashes", "echo 'segfault, sort of' >&2; exit 3", 0o755)
+	plugin("floods", "head -c 10000000 /dev/zero | tr '\\0' x", 0o755)
+	plugin("writable", `echo '{"findings":[]}'`, 0o777)
+	prof := goTestProfile(t)
+	out := t.TempDir()
+	r := perfprobe(t, func(c *exec.Cmd) { c.Env = append(os.Environ(), "PATH="+bin+":"+os.Getenv("PATH")) },
+		"diagnose", "--plugin-timeout", "2s", "-o", out, prof)
+	if r.code != 0 {
+		t.Fatalf("diagnose exited %d: %s", r.code, r.stderr)
+	}
+	if r.took > 15*time.Second {
+		t.Errorf("diagnose took %v with a 2 s plugin timeout", r.took)
+	}
+	rep := readDiagnosis(t, filepath.Join(out, "report.json"))
+	want := map[string]string{"good": "ok", "hangs": "timed out", "crashes": "exited 3", "floods": "more than 1 MiB"}
+	if os.Geteuid() == 0 {
+		want["writable"] = "writable"
+	}
+	for _, st := range rep.Plugins {
+		if !st.External {
+			continue
+		}
+		w, ok := want[st.Name]
+		if !ok {
+			continue
+		}
+		delete(want, st.Name)
+		if w == "ok" {
+			if st.Status != plugins.StatusOK || st.Findings != 1 {
+				t.Errorf("plugin good: %+v", st)
+			}
+			continue
+		}
+		if st.Status != plugins.StatusFailed || !strings.Contains(st.Reason, w) {
+			t.Errorf("plugin %s: %s %q, want failed with %q", st.Name, st.Status, st.Reason, w)
+		}
+	}
+	if len(want) > 0 {
+		t.Errorf("plugins not reported: %v", want)
+	}
+	if byCategory(rep, plugins.CatCustom) == nil {
+		t.Error("the good plugin's finding is not in the report")
+	}
+}

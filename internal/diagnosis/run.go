@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/perfprobe/perfprobe/plugins"
+	"github.com/perfprobe/perfprobe/plugins/external"
 	"github.com/perfprobe/perfprobe/profile/flame"
 )
 
@@ -26,6 +27,9 @@ type Options struct {
 	NoBottlenecks bool
 	// NoExternal runs no external plugin.
 	NoExternal bool
+	// External says how external plugins are found and run; the
+	// bottleneck list's plugins: entries are added to External.Listed.
+	External external.Options
 	// Now decides whether an acceptance has expired (zero: time.Now()).
 	Now time.Time
 }
@@ -35,6 +39,9 @@ type Options struct {
 // that the bottleneck list could not be read (the report then has none).
 func Run(ctx context.Context, ev *plugins.Evidence, o Options) (*plugins.Report, error) {
 	rep := plugins.Run(ev)
+	if !o.NoExternal {
+		external.Run(ctx, ev, rep, o.External)
+	}
 	plugins.Rank(rep.Findings)
 	return rep, nil
 }
