@@ -48,6 +48,7 @@ flame, diff and convert work on any profile file, as any user.`,
 		Version:       version(),
 	}
 	root.AddCommand(newCmdAttach(), newCmdRun(), newCmdFlame(), newCmdDiff(), newCmdConvert(), newCmdDoctor())
+	root.AddCommand(newCmdInit())
 	return root
 }
 

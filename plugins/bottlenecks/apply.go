@@ -119,7 +119,7 @@ func (l *List) mark(f *plugins.Finding, b *Bottleneck, now time.Time) {
 	case plugins.StatusMustFix:
 		words += ", must-fix"
 	case plugins.StatusExpired:
-		words += fmt.Sprintf(", accepted until %s, which has passed: fix it or renew the acceptance", b.Expires.Format(time.DateOnly))
+		words += fmt.Sprintf(", accepted until %s, which has passed: fix it or renew the acceptance", expiry(b.Expires))
 	case plugins.StatusOverBudget:
 		words += fmt.Sprintf(", acceptable up to %s, and this is %s: over budget", plugins.Pct(b.Budget), plugins.Pct(f.Share))
 	default:
@@ -128,7 +128,7 @@ func (l *List) mark(f *plugins.Finding, b *Bottleneck, now time.Time) {
 			words += " up to " + plugins.Pct(b.Budget)
 		}
 		if !b.Expires.IsZero() {
-			words += " until " + b.Expires.Format(time.DateOnly)
+			words += " until " + expiry(b.Expires)
 		}
 	}
 	if b.Owner != "" {
@@ -138,6 +138,14 @@ func (l *List) mark(f *plugins.Finding, b *Bottleneck, now time.Time) {
 		words += "; note: " + b.Note
 	}
 	f.Detail = strings.TrimSpace(f.Detail + " " + words + ".")
+}
+
+// expiry writes an expiry as it was given: a date, or a time.
+func expiry(t time.Time) string {
+	if t.Equal(t.Truncate(24 * time.Hour)) {
+		return t.Format(time.DateOnly)
+	}
+	return t.Format(time.RFC3339)
 }
 
 // cpuType resolves a sample type the way Evidence.CPUType does: oncpu

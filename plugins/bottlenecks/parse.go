@@ -238,32 +238,40 @@ func yamlError(err error, data []byte) (line int, msg string) {
 
 // problemLine refines the line of a YAML syntax error: the library gives
 // the line where the construct with the problem starts (the list whose
-// item is mis-indented), so the first longer prefix of data that fails
-// with the same error ends at the problem's line. Past maxRefine lines
-// (the prefixes cost a parse each) the construct's line stands.
+// item is mis-indented), and the shortest prefix of data that fails with
+// the same error ends at the problem's line. The parser stops at the first
+// error, so longer prefixes fail the same way and a binary search finds it
+// in a few parses.
 func problemLine(data []byte, line int, msg string) int {
 	lines := bytes.SplitAfter(data, []byte("\n"))
-	if len(lines) > maxRefine {
-		return line
+	last := len(lines) // the last line that has text
+	if len(lines[last-1]) == 0 {
+		last--
 	}
-	for k := max(line, 1); k < len(lines); k++ {
+	fails := func(k int) bool {
 		dec := yaml.NewDecoder(bytes.NewReader(bytes.Join(lines[:k], nil)))
 		for {
 			var n yaml.Node
 			err := dec.Decode(&n)
-			if err == nil {
-				continue
+			if err != nil {
+				return err != io.EOF && err.Error() == msg
 			}
-			if err != io.EOF && err.Error() == msg {
-				return k
-			}
-			break
 		}
 	}
-	return line
+	lo, hi := max(line, 1), len(lines)
+	if lo >= hi {
+		return line
+	}
+	for lo < hi {
+		mid := (lo + hi) / 2
+		if fails(mid) {
+			hi = mid
+		} else {
+			lo = mid + 1
+		}
+	}
+	return max(min(lo, last), 1)
 }
-
-const maxRefine = 2000
 
 var topKeys = []string{"slos", "bottlenecks", "plugins"}
 
