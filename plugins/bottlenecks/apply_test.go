@@ -8,10 +8,10 @@ import (
 	pprof "github.com/google/pprof/profile"
 
 	"github.com/perfprobe/perfprobe/plugins"
-	"github.com/perfprobe/perfprobe/profile"
 	_ "github.com/perfprobe/perfprobe/probes/iostall" // the probes declare their histograms and counts
 	_ "github.com/perfprobe/perfprobe/probes/sched"
 	_ "github.com/perfprobe/perfprobe/probes/tls"
+	"github.com/perfprobe/perfprobe/profile"
 )
 
 // stacks builds a profile of one sample type with one sample per stack
