@@ -114,7 +114,11 @@ func (l *List) mark(f *plugins.Finding, b *Bottleneck, now time.Time) {
 	} else {
 		f.Severity = max(f.Severity, plugins.Warning)
 	}
-	words := fmt.Sprintf("%s lists it as %s", filepath.Base(l.Path), b.Name)
+	from := "the bottleneck list"
+	if l.Path != "" {
+		from = filepath.Base(l.Path)
+	}
+	words := fmt.Sprintf("%s lists it as %s", from, b.Name)
 	switch st {
 	case plugins.StatusMustFix:
 		words += ", must-fix"
