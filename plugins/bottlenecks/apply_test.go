@@ -291,6 +291,7 @@ func TestApplySLOs(t *testing.T) {
   - {name: fsync, metric: syscall_fsync.p99, max: 5ms}
   - {name: blocked, metric: total(offcpu_blocked), max: 1s}
   - {name: cpu-as-count, metric: total(oncpu), max: 5}
+  - {name: nocount, metric: rate(nosuch), max: 1}
 `)
 	l.Apply(rep, ev, now)
 	type want struct {
@@ -320,6 +321,7 @@ func TestApplySLOs(t *testing.T) {
 		"unknown":      {err: "no histogram nosuch in this capture (it has: tls_handshake)", unit: "ns"},
 		"fsync":        {err: "no histogram syscall_fsync: the capture did not run the iostall probe (run with --probes iostall)", unit: "ns"},
 		"blocked":      {err: "no sample type offcpu_blocked in this profile (it has: oncpu)", unit: "ns"},
+		"nocount":      {err: "no count nosuch in this capture (it has: oncpu_samples, tls_handshakes_failed, tls_handshakes_ok)", unit: "/s"},
 		"cpu-as-count": {value: 1e9, sev: plugins.Critical, unit: "ns", expl: []string{hashingID, tls.ID}}, // TLS handshakes burn CPU too
 	}
 	if len(rep.SLOs) != len(wants) {
