@@ -41,13 +41,15 @@ flame, diff and convert work on any profile file, as any user.`,
   sudo perfprobe run -- ./bench -n 1000      # profile a command from exec to exit
   sudo perfprobe doctor                      # which probes work on this machine
   perfprobe flame perfprobe-1234-20261126-101500     # flamegraph.html of a capture
+  perfprobe diagnose perfprobe-1234-20261126-101500  # what is wrong, against your bottleneck list
+  perfprobe init                             # a starter bottleneck list and SLOs
   perfprobe diff before/ after/              # what grew, what shrank
   perfprobe convert cpu.pprof --to speedscope -o cpu.json`,
 		SilenceUsage:  true,
 		SilenceErrors: true,
 		Version:       version(),
 	}
-	root.AddCommand(newCmdAttach(), newCmdRun(), newCmdDiagnose(), newCmdFlame(), newCmdDiff(), newCmdConvert(), newCmdDoctor())
+	root.AddCommand(newCmdAttach(), newCmdRun(), newCmdDiagnose(), newCmdInit(), newCmdFlame(), newCmdDiff(), newCmdConvert(), newCmdDoctor())
 	return root
 }
 

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/perfprobe/perfprobe/plugins"
+	"github.com/perfprobe/perfprobe/plugins/bottlenecks"
 	"github.com/perfprobe/perfprobe/plugins/external"
 	"github.com/perfprobe/perfprobe/profile/flame"
 )
@@ -36,14 +37,42 @@ type Options struct {
 
 // Run diagnoses ev: the built-in plugins, then the external ones, then the
 // bottleneck list and SLOs. The report is always complete; err says only
-// that the bottleneck list could not be read (the report then has none).
+// that the bottleneck list could not be read (the report then has none;
+// diagnose stops on it, a capture keeps it as a warning).
 func Run(ctx context.Context, ev *plugins.Evidence, o Options) (*plugins.Report, error) {
 	rep := plugins.Run(ev)
+	var list *bottlenecks.List
+	var err error
+	if !o.NoBottlenecks {
+		dir := o.Dir
+		if dir == "" {
+			dir = "."
+		}
+		list, err = bottlenecks.Find(o.Bottlenecks, dir)
+	}
 	if !o.NoExternal {
-		external.Run(ctx, ev, rep, o.External)
+		eo := o.External
+		if list != nil {
+			// Listed plugin paths are relative to the list's file.
+			for _, p := range list.Plugins {
+				if strings.ContainsRune(p, '/') && !filepath.IsAbs(p) {
+					p = filepath.Join(filepath.Dir(list.Path), p)
+				}
+				eo.Listed = append(eo.Listed, p)
+			}
+		}
+		external.Run(ctx, ev, rep, eo)
+	}
+	if list != nil {
+		now := o.Now
+		if now.IsZero() {
+			now = time.Now()
+		}
+		list.Apply(rep, ev, now)
+		rep.Bottlenecks = list.Path
 	}
 	plugins.Rank(rep.Findings)
-	return rep, nil
+	return rep, err
 }
 
 // FailOn levels for --fail-on.
