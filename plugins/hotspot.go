@@ -2,6 +2,7 @@ package plugins
 
 import (
 	"fmt"
+	"regexp"
 	"strings"
 	"time"
 
@@ -76,7 +77,7 @@ func (h CPUHotSpot) Diagnose(ev *Evidence) ([]Finding, error) {
 			Fig("window_ns", float64(window), "ns", ""),
 		},
 		Stacks: m.StackFrames(),
-		Query:  Query(typ, h.Category.Focus()),
+		Query:  Query(typ, h.focus(m)),
 		Advice: h.Advice,
 	}
 	if window > 0 {
@@ -110,6 +111,21 @@ func (h CPUHotSpot) Diagnose(ev *Evidence) ([]Finding, error) {
 		h.Extra(ev, &f, m)
 	}
 	return []Finding{f}, nil
+}
+
+// focus is the query's -focus: the category frames the matched stacks
+// went through, by name (exactly the matched stacks: any stack through one
+// of them is in the category), or the category's patterns when there are
+// many or when Except leaves stacks out.
+func (h CPUHotSpot) focus(m Match) string {
+	if len(h.Except) > 0 || len(m.Frames) == 0 || len(m.Frames) > 12 {
+		return h.Category.Focus()
+	}
+	q := make([]string, len(m.Frames))
+	for i, f := range m.Frames {
+		q[i] = regexp.QuoteMeta(f)
+	}
+	return "^(" + strings.Join(q, "|") + ")$"
 }
 
 // shortFunc drops a Go function's package path: "main.checksum",

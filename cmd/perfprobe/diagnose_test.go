@@ -204,7 +204,7 @@ func hashingProfile(t *testing.T) string {
 func TestDiagnoseBottleneckStatuses(t *testing.T) {
 	prof := hashingProfile(t)
 	entry := func(extra string) string {
-		return "bottlenecks:\n  - name: upload-hashing\n    category: hashing\n    type: go_cpu\n    owner: storage-team\n" + extra
+		return "bottlenecks:\n  - name: upload-hashing\n    category: hashing\n    owner: storage-team\n" + extra
 	}
 	for _, c := range []struct {
 		name, yaml, status string
