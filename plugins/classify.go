@@ -4,6 +4,8 @@ import (
 	"regexp"
 	"strings"
 	"sync"
+
+	"github.com/ianlancetaylor/demangle"
 )
 
 // Category names a kind of problem. The frame categories below are also
@@ -175,6 +177,7 @@ func (c Category) bit() uint64 { return catBits[c] }
 func (c Category) Focus() string { return focusOf[c] }
 
 func classify(name, file string) uint64 {
+	name = demangled(name)
 	var bits uint64
 	for _, r := range compiledRules {
 		if r.fn.MatchString(name) && (r.file == nil || r.file.MatchString(file)) {
@@ -192,6 +195,16 @@ func classifyKernel(name string) uint64 {
 		}
 	}
 	return bits
+}
+
+// demangled is a C++ or Rust symbol's demangled name without its
+// parameters ("std::mutex::lock"), which the rules are written against;
+// other names as they are.
+func demangled(name string) string {
+	if !strings.HasPrefix(name, "_Z") && !strings.HasPrefix(name, "_R") {
+		return name
+	}
+	return demangle.Filter(name, demangle.NoParams, demangle.NoTemplateParams)
 }
 
 // Classify returns the categories of one frame: a function name as
