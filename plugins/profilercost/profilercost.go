@@ -18,7 +18,10 @@
 //	                   at least 100 ms and 10 samples
 //
 // The target's CPU is the scheduler's exact per-thread on-CPU time when the
-// capture has it, else the CPU samples' total. perfprobe's own user and
+// capture has it, else the CPU samples' total. BPF run time is the whole
+// machine's: the programs run on every process's context switches and
+// syscalls and filter for the target in the kernel, so a busy neighbour
+// raises it too; the share of one CPU says what the machine paid. perfprobe's own user and
 // system CPU time is reported as a figure but not scored: it is counted
 // from perfprobe's start (the attach and its BTF loading included, and
 // every earlier capture of a long-lived process), not over the window, and
