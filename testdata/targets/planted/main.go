@@ -34,10 +34,11 @@
 //	            when a P's thread waits for a CPU: not the denominator
 //	            a CPU profile has.)
 //	alloc       the plant allocates small pointer-free buffers it does
-//	            not keep, nearly all its time inside runtime.mallocgc;
-//	            a 32 MiB ballast keeps GC cycles rare. Sweeping the
-//	            spans the buffers fill is GC work that allocation
-//	            implies: the gc plugin reports it too.
+//	            not keep, nearly all its time inside runtime.mallocgc
+//	            (its own loop is ~3 points of a 50% plant); a 32 MiB
+//	            ballast keeps GC cycles rare. Sweeping the spans the
+//	            buffers fill is GC work that allocation implies: the gc
+//	            plugin reports it too.
 //	goroutines  before the ready line, -goroutines goroutines (20,000 by
 //	            default) are started by main.spawnParked and park forever
 //	            on a channel receive in main.parkedGoroutine; the workers
@@ -50,8 +51,7 @@
 // {"mode":..,"threads":N,"share":..,"seconds":..,"planted_seconds":..,
 // "neutral_seconds":..,"planted_fraction":..,"workers_cpu_seconds":..,
 // "process_cpu_seconds":..,"gc_cpu_share":..,"gc_cpu_seconds":..,
-// "expected_share":..,
-// "goroutines":..,"units":..} and exits 0. The figures cover the time from
+// "expected_share":..,"goroutines":..,"units":..} and exits 0. The figures cover the time from
 // the start to the end, or, when the target got SIGUSR1, from the last
 // SIGUSR1 to the SIGUSR2 after it (or the end): a test brackets its
 // capture window with them while the target keeps running.
