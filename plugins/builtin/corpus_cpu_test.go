@@ -53,9 +53,11 @@ type plant struct {
 
 // Shares reproduce within this many points (of 100). Sampling at sampleHz
 // over the 3 s window gives ~1,500 samples of a busy worker thread, so the
-// sampling error of a 50% share is under 1.5 points: 10 points is left
-// for what the target's own clock cannot see (the runtime's threads, the
-// profile requests).
+// sampling error of a 50% share is under 1.5 points; the rest is left for
+// what the target's clock counts as the plant but the plant's frames do
+// not hold (the alloc plant's own loop, ~3 points) and for the target's
+// interval, bracketed by signals, not matching the window exactly.
+// Measured: within 2 points but alloc (5) and regexp (3).
 const (
 	shareTolerance = 0.10
 	sampleHz       = 499
@@ -84,8 +86,11 @@ var corpus = []plant{
 	{name: "alloc", target: "planted", args: []string{"-mode", "alloc"}, plugin: "allocation",
 		inherent: map[string]string{"gc": "sweeping the spans the allocations fill is GC work"}},
 	{name: "regexp", target: "planted", args: []string{"-mode", "regexp"}, plugin: "regexp",
-		inherent: map[string]string{"gc": "compiling allocates, and collecting it is GC work"},
-		pick:     func(f plugins.Finding) bool { return strings.Contains(f.Title, "compiles") },
+		inherent: map[string]string{
+			"allocation": "compiling allocates: 15-19% of the CPU is the allocator under regexp.MustCompile",
+			"gc":         "compiling allocates, and collecting it is GC work",
+		},
+		pick: func(f plugins.Finding) bool { return strings.Contains(f.Title, "compiles") },
 		check: func(t *testing.T, f plugins.Finding, s summary) {
 			// The plant compiles a pattern and matches one line with it:
 			// compiling and matching together are the planted share,
