@@ -90,6 +90,12 @@ var rules = []rule{
 	// fmt and logging.
 	{cat: CatFmtLogging, fn: `^fmt\.|^log\.|^log/slog\.|^go\.uber\.org/zap|^github\.com/(sirupsen/logrus|rs/zerolog|go-kit/log|golang/glog)|^k8s\.io/klog|^(v?s?n?printf|v?fprintf|__vfprintf_internal|__printf_fp.*|syslog|vsyslog)$|^(std::fmt::|log::|tracing::|spdlog::|fmt::v)`},
 
+	// The Go runtime's profilers at work in the target: serving a profile
+	// (as profile.IsProfilerStack marks them) and the CPU profiler's
+	// signal handler. Their time is the capture's own cost, so the hot-spot
+	// plugins leave these stacks out.
+	{cat: CatProfilerCost, fn: `^runtime/pprof\.|^net/http/pprof\.|^github\.com/felixge/fgprof\.|^runtime\.(sigprof|sigprofNonGo|sigprofNonGoPC)$`},
+
 	// Syscall entry points (the frames that leave user space), and the
 	// durability ones.
 	{cat: CatSyscall, fn: `^syscall\.(Syscall6?|RawSyscall6?|syscall)$|^internal/runtime/syscall\.Syscall6$|^internal/runtime/syscall/linux\.Syscall6$|^runtime/internal/syscall\.Syscall6$|^syscall\.(Read|Write|Pread|Pwrite|Fsync|Fdatasync)$|^internal/poll\.ignoringEINTRIO$|^(read|write|pread64|pwrite64|readv|writev|__libc_(read|write)|__GI___libc_(read|write)|fsync|fdatasync|sync_file_range|syscall)$`},

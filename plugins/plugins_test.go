@@ -150,6 +150,17 @@ func TestClassify(t *testing.T) {
 		{"log/slog.(*Logger).Info", CatFmtLogging},
 		{"syscall.Fsync", CatFsync},
 		{"vfs_fsync_range_[k]", CatFsync},
+		{"runtime/pprof.(*profileBuilder).build", CatProfilerCost},
+		{"net/http/pprof.handler.ServeHTTP", CatProfilerCost},
+		{"github.com/felixge/fgprof.Handler.func1", CatProfilerCost},
+		{"runtime.sigprof", CatProfilerCost},
+		{"regexp.MustCompile", CatRegexp},
+		{"regexp/syntax.(*compiler).rune", CatRegexp},
+		{"reflect.deepValueEqual", CatReflection},
+		{"runtime.mallocgcSmallNoScanSC2", CatAllocation},
+		{"runtime.gcDrainMarkWorkerDedicated", CatGC},
+		{"crypto/internal/fips140/aes/gcm.gcmAesEnc", CatCrypto},
+		{"sha256_transform", CatHashing},
 	} {
 		got := Classify(c.fn, "")
 		ok := false
@@ -160,7 +171,7 @@ func TestClassify(t *testing.T) {
 			t.Errorf("Classify(%q) = %v, want %s among them", c.fn, got, c.want)
 		}
 	}
-	for _, fn := range []string{"main.main", "runtime.goexit", "net/http.(*conn).serve", "crypto/tls.(*Conn).Read", "syscall_exit_to_user_mode_[k]", "example.com/notcrypto/sha256.block", "mySHA256_Update"} {
+	for _, fn := range []string{"main.main", "runtime.goexit", "net/http.(*conn).serve", "crypto/tls.(*Conn).Read", "syscall_exit_to_user_mode_[k]", "example.com/notcrypto/sha256.block", "mySHA256_Update", "runtime.sighandler", "main.neutralWork"} {
 		if got := Classify(fn, ""); got != nil {
 			t.Errorf("Classify(%q) = %v, want none", fn, got)
 		}

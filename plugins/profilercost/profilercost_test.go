@@ -1,0 +1,108 @@
+package profilercost_test
+
+import (
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/perfprobe/perfprobe/plugins"
+	"github.com/perfprobe/perfprobe/plugins/internal/plugintest"
+	_ "github.com/perfprobe/perfprobe/plugins/profilercost"
+	"github.com/perfprobe/perfprobe/profile"
+)
+
+// capture is a hand-made capture of window with the target's threads on
+// CPU for targetCPU and the self-cost sc.
+func capture(window, targetCPU time.Duration, sc profile.SelfCost) *profile.Capture {
+	start := time.Date(2026, 12, 1, 0, 0, 0, 0, time.UTC)
+	return &profile.Capture{
+		Start: start, End: start.Add(window), Probes: []string{"cpu", "sched"},
+		Threads:  map[uint32]*profile.Thread{7: {TID: 7, OnCPUNs: uint64(targetCPU)}},
+		SelfCost: sc,
+	}
+}
+
+// The thresholds: BPF time as a share of one CPU (2%, 10%) or of a busy
+// target's CPU (5%, 20%), missed runs (1%, 10%), the Go profilers' share
+// of the target's CPU (5%, 20%), each with its absolute gate; perfprobe's
+// own CPU time is a figure, never a finding.
+func TestBands(t *testing.T) {
+	const w = 10 * time.Second
+	profilers := func(ns int64) *plugins.Evidence {
+		return &plugins.Evidence{Profile: plugintest.Add(plugintest.Profile(profile.TypeOnCPU), profile.TypeOnCPU, map[string]int64{
+			"runtime/pprof.(*profileBuilder).build;runtime/pprof.profileWriter": ns / 2,
+			"runtime.sigprof;runtime.sighandler;runtime.sigtrampgo":             ns / 2,
+			"main.work;main.main": 10e9 - ns,
+		})}
+	}
+	for _, c := range []struct {
+		name    string
+		ev      *plugins.Evidence
+		sc      profile.SelfCost
+		window  time.Duration
+		target  time.Duration
+		sev     plugins.Severity
+		none    bool
+		title   string
+		figure  string
+		figureV float64
+	}{
+		{name: "cheap", sc: profile.SelfCost{BPFRunNs: 10e6, BPFRunCount: 1e5}, window: w, target: 5 * time.Second, none: true},
+		{name: "BPF 3% of one CPU", sc: profile.SelfCost{BPFRunNs: 300e6, BPFRunCount: 1e6}, window: w, target: 10 * time.Second,
+			sev: plugins.Warning, title: "perfprobe's BPF programs took 3% of one CPU", figure: "bpf_cpus", figureV: 0.03},
+		{name: "BPF 25% of a busy target's CPU", sc: profile.SelfCost{BPFRunNs: 500e6, BPFRunCount: 1e6}, window: w, target: 2 * time.Second,
+			sev: plugins.Critical, title: "perfprobe's BPF programs took 25% of the target's CPU", figure: "bpf_share_of_target", figureV: 25},
+		{name: "BPF 1% of one CPU, 20% of an idle target", sc: profile.SelfCost{BPFRunNs: 100e6, BPFRunCount: 1e6}, window: w, target: 500 * time.Millisecond,
+			sev: plugins.Info, title: "perfprobe's BPF programs took 1% of one CPU"},
+		{name: "BPF 6% of one CPU over 500 ms", sc: profile.SelfCost{BPFRunNs: 30e6, BPFRunCount: 1e5}, window: 500 * time.Millisecond, target: 500 * time.Millisecond,
+			sev: plugins.Info},
+		{name: "5% of runs missed", sc: profile.SelfCost{BPFRunNs: 10e6, BPFRunCount: 95_000, BPFMissedRuns: 5_000}, window: w, target: 5 * time.Second,
+			sev: plugins.Warning, title: "the kernel skipped 5% of perfprobe's BPF program runs", figure: "missed_share", figureV: 5},
+		{name: "a few missed runs", sc: profile.SelfCost{BPFRunNs: 10e6, BPFRunCount: 95_000, BPFMissedRuns: 50}, window: w, target: 5 * time.Second, none: true},
+		{name: "Go profilers 8% of the target", ev: profilers(800e6), window: w, target: 10 * time.Second,
+			sev: plugins.Warning, title: "the Go profilers took 8% of the target's CPU", figure: "go_profilers_share", figureV: 8},
+		{name: "Go profilers 50 ms", ev: profilers(50e6), window: w, target: 500 * time.Millisecond, sev: plugins.Info},
+		{name: "perfprobe's CPU since its start", sc: profile.SelfCost{UserCPUNs: 20e9, SystemCPUNs: 5e9}, window: w, target: 5 * time.Second, none: true},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			ev := c.ev
+			if ev == nil {
+				ev = &plugins.Evidence{}
+			}
+			ev.Capture = capture(c.window, c.target, c.sc)
+			f := plugintest.One(t, "profiler-cost", ev)
+			if c.none {
+				if f != nil {
+					t.Errorf("finding %s %q, want none", f.Severity, f.Title)
+				}
+				return
+			}
+			if f == nil || f.Severity != c.sev {
+				t.Fatalf("finding %+v, want %s", f, c.sev)
+			}
+			if c.title != "" && f.Title != "Capture cost may distort it: "+c.title {
+				t.Errorf("title %q, want %q", f.Title, c.title)
+			}
+			if c.figure != "" {
+				if v, ok := f.Figure(c.figure); !ok || v < c.figureV-1e-9 || v > c.figureV+1e-9 {
+					t.Errorf("figure %s = %v, want %v", c.figure, v, c.figureV)
+				}
+			}
+			if v, _ := f.Figure("perfprobe_cpu_ns"); v != float64(c.sc.UserCPUNs+c.sc.SystemCPUNs) {
+				t.Errorf("perfprobe_cpu_ns %v", v)
+			}
+			if f.Severity > plugins.Info && f.Advice == "" {
+				t.Error("no advice")
+			}
+		})
+	}
+}
+
+// A profile file has no self-cost: not applicable.
+func TestNotApplicable(t *testing.T) {
+	ev := plugintest.CPU(profile.TypeGoCPU, 10*time.Second, map[string]int64{"runtime/pprof.profileWriter": 5e9})
+	st, _ := plugintest.Run(t, "profiler-cost", ev)
+	if st.Status != plugins.StatusNotApplicable || !strings.Contains(st.Enable, "perfprobe attach") {
+		t.Errorf("status %s (%s, %q)", st.Status, st.Reason, st.Enable)
+	}
+}
