@@ -164,6 +164,9 @@ func CheckDeclared(t testing.TB, c *profile.Capture) {
 func Attach(t testing.TB, pid int, opts capture.Options) *capture.Result {
 	t.Helper()
 	Require(t)
+	if len(probes.Names()) == 0 {
+		t.Fatal("bpftest.Attach: no probe is registered: import the probes (_ \"github.com/perfprobe/perfprobe/probes/cpu\", ...) as cmd/perfprobe does")
+	}
 	target, err := probes.OpenTarget(pid)
 	if err != nil {
 		t.Fatalf("opening target: %v", err)
