@@ -211,10 +211,10 @@ func TestDiagnoseBottleneckStatuses(t *testing.T) {
 		severe             bool // warning or critical
 		exit               int
 	}{
-		{"acceptable", entry("    status: acceptable\n    budget: 99%\n"), plugins.StatusAcceptable, false, 0},
+		{"acceptable", entry("    status: acceptable\n    budget: 100%\n"), plugins.StatusAcceptable, false, 0},
 		{"must-fix", entry("    status: must-fix\n"), plugins.StatusMustFix, true, exitFound},
 		{"over-budget", entry("    status: acceptable\n    budget: 30%\n"), plugins.StatusOverBudget, true, exitFound},
-		{"expired", entry("    status: acceptable\n    budget: 99%\n    expires: 2020-01-01\n"), plugins.StatusExpired, true, exitFound},
+		{"expired", entry("    status: acceptable\n    budget: 100%\n    expires: 2020-01-01\n"), plugins.StatusExpired, true, exitFound},
 	} {
 		for _, where := range []string{"perfprobe.yaml", "PERFORMANCE.md", "--bottlenecks"} {
 			t.Run(c.name+"/"+where, func(t *testing.T) {
