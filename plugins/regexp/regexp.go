@@ -22,6 +22,7 @@ import (
 	stdregexp "regexp"
 	"slices"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/perfprobe/perfprobe/plugins"
@@ -38,7 +39,20 @@ const compileFrames = `^regexp\.(Compile|CompilePOSIX|MustCompile|MustCompilePOS
 	`|^github\.com/(grafana/regexp|dlclark/regexp2)\.(Compile|CompilePOSIX|MustCompile|MustCompilePOSIX|compile)$` +
 	`|^(pcre2?_compile.*|pcre2?_study|regcomp|onig_new|onig_compile)$|^regex::.*::(new|build)$|^std::__detail::_Compiler|^boost::re_detail.*basic_regex_parser`
 
-var isCompile = stdregexp.MustCompile(compileFrames)
+var compileRE = stdregexp.MustCompile(compileFrames)
+
+// compileMemo caches isCompile by frame name: a stack walk asks about every
+// frame of every sample, and the names repeat.
+var compileMemo sync.Map
+
+func isCompile(f string) bool {
+	if v, ok := compileMemo.Load(f); ok {
+		return v.(bool)
+	}
+	v := compileRE.MatchString(f)
+	compileMemo.Store(f, v)
+	return v
+}
 
 // Plugin is the regular-expression diagnosis.
 type Plugin struct{}
@@ -61,11 +75,11 @@ func isProfiler(f string) bool { return plugins.FrameIn(f, plugins.CatProfilerCo
 // compiling keeps the stacks with a compile frame; matching the other
 // stacks with a regexp frame. Both leave out the profilers' stacks.
 func compiling(frames []string) bool {
-	return slices.ContainsFunc(frames, isCompile.MatchString) && !slices.ContainsFunc(frames, isProfiler)
+	return slices.ContainsFunc(frames, inRegexp) && slices.ContainsFunc(frames, isCompile) && !slices.ContainsFunc(frames, isProfiler)
 }
 
 func matching(frames []string) bool {
-	return !slices.ContainsFunc(frames, isCompile.MatchString) && slices.ContainsFunc(frames, inRegexp) && !slices.ContainsFunc(frames, isProfiler)
+	return slices.ContainsFunc(frames, inRegexp) && !slices.ContainsFunc(frames, isCompile) && !slices.ContainsFunc(frames, isProfiler)
 }
 
 // part is compiling or matching, as one CPU type shows it.
