@@ -3,5 +3,5 @@
 package builtin
 
 import (
-	_ "github.com/perfprobe/perfprobe/plugins/runqueue" // cpu-saturation
+	_ "github.com/perfprobe/perfprobe/plugins/cpusaturation" // cpu-saturation
 )
