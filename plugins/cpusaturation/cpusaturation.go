@@ -21,7 +21,12 @@ func init() { plugins.Register(Plugin{}) }
 // run-queue time of at least 100 ms and 2% of the window on each CPU the
 // target may use. Below half that time there is no finding at all: a
 // shell that waited 4 ms for a CPU out of the 8 ms it ran has a large
-// share of nothing.
+// share of nothing. Nor is there one when the waits are short (mean under
+// 100 µs, p99 under 5 ms): a program that wakes thousands of times a
+// second for a few microseconds of work waits tens of microseconds each
+// time on any machine, which adds up to a share without any CPU being
+// short (measured: a 20 req/s HTTPS service waited 165 ms in 5,000 waits,
+// mean 33 µs, p99 312 µs, 47% of its 182 ms on CPU).
 const (
 	warnShare     = 0.10
 	criticalShare = 0.30
@@ -29,6 +34,8 @@ const (
 	minWaits      = 100
 	minRunqueue   = 100 * time.Millisecond
 	minPerCPU     = 0.02
+	shortMean     = 100 * time.Microsecond
+	shortP99      = 5 * time.Millisecond
 )
 
 // Plugin is the run-queue diagnosis.
@@ -91,7 +98,8 @@ func (Plugin) Diagnose(ev *plugins.Evidence) ([]plugins.Finding, error) {
 	share := float64(runq) / float64(oncpu+runq)
 	p99 := time.Duration(h.Percentile(0.99))
 	long := p99 >= longWait && h.Count >= minWaits
-	if time.Duration(runq) < minValue/2 || share < warnShare/2 && !long {
+	mean := time.Duration(h.SumNs / h.Count)
+	if time.Duration(runq) < minValue/2 || share < warnShare/2 && !long || mean < shortMean && p99 < shortP99 {
 		return nil, nil
 	}
 	score, gated := th.Score(share, time.Duration(runq), int64(h.Count), window)
@@ -107,15 +115,16 @@ func (Plugin) Diagnose(ev *plugins.Evidence) ([]plugins.Finding, error) {
 		Score:    score,
 		Share:    share,
 		Category: string(plugins.CatCPUSaturation),
-		Detail: fmt.Sprintf("Runnable threads waited %s for a CPU, %.0f%% of the time they wanted to run (%s on CPU), %.1f%% of the %s window on each of %d CPUs; waits p50 %s, p99 %s, max %s over %d waits.",
+		Detail: fmt.Sprintf("Runnable threads waited %s for a CPU, %.0f%% of the time they wanted to run (%s on CPU), %.1f%% of the %s window on each of %d CPUs; waits mean %s, p50 %s, p99 %s, max %s over %d waits.",
 			round(time.Duration(runq)), 100*share, round(time.Duration(oncpu)), 100*perCPU, window.Round(time.Millisecond), ncpu,
-			round(time.Duration(h.Percentile(0.5))), round(p99), round(time.Duration(h.MaxNs)), h.Count),
+			round(mean), round(time.Duration(h.Percentile(0.5))), round(p99), round(time.Duration(h.MaxNs)), h.Count),
 		Figures: []plugins.Figure{
 			plugins.Fig("share", 100*share, "%", "on-CPU plus run-queue time of the target's threads"),
 			plugins.Fig("runqueue_ns", float64(runq), "ns", ""),
 			plugins.Fig("oncpu_ns", float64(oncpu), "ns", ""),
 			plugins.Fig("runqueue_per_cpu", 100*perCPU, "%", fmt.Sprintf("window %s × %d CPUs", window.Round(time.Millisecond), ncpu)),
 			plugins.Fig("waits", float64(h.Count), "count", ""),
+			plugins.Fig("mean_ns", float64(mean), "ns", "one wait"),
 			plugins.Fig("p50_ns", float64(h.Percentile(0.5)), "ns", "one wait"),
 			plugins.Fig("p99_ns", float64(p99), "ns", "one wait"),
 			plugins.Fig("max_ns", float64(h.MaxNs), "ns", "one wait"),

@@ -48,7 +48,7 @@ func TestThresholds(t *testing.T) {
 		shareAbout float64
 	}{
 		{"half the time waiting", evidence(1e9, 1e9, 1000, 1e6), true, plugins.Critical, 0.5},
-		{"15% waiting", evidence(85e7, 15e7, 1000, 5e3), true, plugins.Warning, 0.15},
+		{"15% waiting", evidence(85e7, 15e7, 1000, 150e3), true, plugins.Warning, 0.15},
 		{"1% waiting, short waits", evidence(99e7, 1e7, 1000, 5e3), false, 0, 0},
 		{"1% waiting, long p99 waits, 10 ms in all", evidence(99e7, 1e7, 1000, 20e6), false, 0, 0},
 		{"no threads", evidence(0, 0, 0, 0), false, 0, 0},

@@ -138,7 +138,8 @@ func withCPUs(c *profile.Capture, n int) *profile.Capture {
 // which count only with enough of them (absolute evidence as well as a
 // share, so a healthy program gets no warning).
 func TestDiagnoseThresholds(t *testing.T) {
-	short := []waits{{1000, 20_000}}
+	short := []waits{{1000, 20_000}}   // 20 µs each: a wakeup's usual latency
+	long := []waits{{1000, 1_000_000}} // 1 ms each: a CPU that is not there
 	for _, c := range []struct {
 		name     string
 		capture  *profile.Capture
@@ -146,9 +147,9 @@ func TestDiagnoseThresholds(t *testing.T) {
 		none     bool
 	}{
 		{"healthy: 4% waiting, short waits", capture(time.Second, [][2]uint64{{960e6, 40e6}}, short, 10), 0, true},
-		{"10% waiting", capture(time.Second, [][2]uint64{{900e6, 100e6}}, short, 0), plugins.Warning, false},
-		{"29% waiting", capture(time.Second, [][2]uint64{{710e6, 290e6}}, short, 0), plugins.Warning, false},
-		{"30% waiting", capture(time.Second, [][2]uint64{{700e6, 300e6}}, short, 0), plugins.Critical, false},
+		{"10% waiting", capture(time.Second, [][2]uint64{{900e6, 100e6}}, long, 0), plugins.Warning, false},
+		{"29% waiting", capture(time.Second, [][2]uint64{{710e6, 290e6}}, long, 0), plugins.Warning, false},
+		{"30% waiting", capture(time.Second, [][2]uint64{{700e6, 300e6}}, long, 0), plugins.Critical, false},
 		{"1% waiting, 200 waits of 20 ms", capture(200*time.Second, [][2]uint64{{396e9, 4e9}}, []waits{{800, 10_000}, {200, 20e6}}, 0), plugins.Warning, false},
 		{"1% waiting, a few long waits", capture(100*time.Second, [][2]uint64{{99e9, 1e9}}, []waits{{50, 20e6}}, 0), 0, true},
 		{"no run-queue histogram (sched not attached)", capture(time.Second, [][2]uint64{{5e8, 5e8}}, nil, 0), 0, true},
@@ -156,10 +157,12 @@ func TestDiagnoseThresholds(t *testing.T) {
 		// The issue that made the gates: a short busy shell that waited
 		// 4 ms of the 8 ms it ran.
 		{"a shell: 4 ms waiting of 8 ms", capture(1200*time.Millisecond, [][2]uint64{{4e6, 4e6}}, []waits{{40, 100_000}}, 3), 0, true},
-		{"half the time waiting, 300 ms window", capture(300*time.Millisecond, [][2]uint64{{150e6, 150e6}}, short, 0), plugins.Info, false},
-		{"30% waiting, 150 ms of 10 s on 2 CPUs", withCPUs(capture(10*time.Second, [][2]uint64{{350e6, 150e6}}, short, 0), 2), 0, true},
-		{"30% waiting, 300 ms of 10 s on 2 CPUs", withCPUs(capture(10*time.Second, [][2]uint64{{700e6, 300e6}}, short, 0), 2), plugins.Info, false},
-		{"30% waiting, 600 ms of 10 s on 2 CPUs", withCPUs(capture(10*time.Second, [][2]uint64{{1400e6, 600e6}}, short, 0), 2), plugins.Critical, false},
+		{"half the time waiting, 300 ms window", capture(300*time.Millisecond, [][2]uint64{{150e6, 150e6}}, long, 0), plugins.Info, false},
+		// Many short waits add up: a 20 req/s HTTPS service as measured.
+		{"5,000 waits of 33 µs", withCPUs(capture(3*time.Second, [][2]uint64{{182e6, 165e6}}, []waits{{5000, 33_000}}, 40), 2), 0, true},
+		{"30% waiting, 150 ms of 10 s on 2 CPUs", withCPUs(capture(10*time.Second, [][2]uint64{{350e6, 150e6}}, long, 0), 2), 0, true},
+		{"30% waiting, 300 ms of 10 s on 2 CPUs", withCPUs(capture(10*time.Second, [][2]uint64{{700e6, 300e6}}, long, 0), 2), plugins.Info, false},
+		{"30% waiting, 600 ms of 10 s on 2 CPUs", withCPUs(capture(10*time.Second, [][2]uint64{{1400e6, 600e6}}, long, 0), 2), plugins.Critical, false},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			var got []plugins.Finding

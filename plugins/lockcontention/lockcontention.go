@@ -194,6 +194,9 @@ func (Plugin) Diagnose(ev *plugins.Evidence) ([]plugins.Finding, error) {
 		signals = append(signals, plugins.Signal{Name: "Go block profile", Agrees: time.Duration(block.Value) >= thresholds.MinValue, Detail: plugins.Seconds(block.Value) + " in lock waits"})
 	}
 	for _, o := range found[1:] {
+		if w.source == profile.TypeGoWall && o.source == profile.TypeOffCPUBlocked {
+			continue // Go parks goroutines on a lock: the kernel's view is not expected to agree
+		}
 		signals = append(signals, plugins.Signal{Name: o.source + " lock waits", Agrees: o.share >= thresholds.Warn/2, Detail: plugins.Pct(o.share) + " of " + o.who})
 	}
 	if gated != "" {

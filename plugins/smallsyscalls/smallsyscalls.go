@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/perfprobe/perfprobe/plugins"
+	"github.com/perfprobe/perfprobe/profile"
 )
 
 func init() { plugins.Register(Plugin{}) }
@@ -106,9 +107,14 @@ func diagnose(ev *plugins.Evidence, fam family, window time.Duration) (plugins.F
 	typ := ev.CPUType()
 	var m plugins.Match
 	share, value, samples := 0.0, time.Duration(0), int64(0)
+	probeNs := int64(0)
 	if typ != "" {
 		m = ev.Matching(typ, fam.frames)
-		share, value, samples = m.Share, time.Duration(m.Value), m.Samples
+		if typ == profile.TypeOnCPU {
+			probeNs = probeCost(ev, calls)
+		}
+		share = float64(m.Value+probeNs) / float64(m.Total+probeNs)
+		value, samples = time.Duration(m.Value+probeNs), m.Samples
 	} else {
 		// No CPU samples: the time inside the calls, of the window, can
 		// only reach info.
@@ -138,10 +144,15 @@ func diagnose(ev *plugins.Evidence, fam family, window time.Duration) (plugins.F
 		fmt.Fprintf(&d, "; %s inside them", plugins.Seconds(int64(inCalls)))
 	}
 	if typ != "" {
-		f.Title += fmt.Sprintf(": %s of CPU time in them", plugins.Pct(m.Share))
-		f.Figures = append(f.Figures, plugins.Fig("cpu_share", 100*m.Share, "%", fmt.Sprintf("%s total %s", typ, plugins.Seconds(m.Total))),
-			plugins.Fig("cpu_ns", float64(m.Value), "ns", ""))
-		fmt.Fprintf(&d, "; %s of %s CPU (%s) is spent in them", plugins.Seconds(m.Value), typ, plugins.Pct(m.Share))
+		f.Title += fmt.Sprintf(": %s of CPU time in them", plugins.Pct(share))
+		f.Figures = append(f.Figures, plugins.Fig("cpu_share", 100*share, "%", fmt.Sprintf("%s total %s, with the probes' time in the calls", typ, plugins.Seconds(m.Total+probeNs))),
+			plugins.Fig("cpu_ns", float64(m.Value), "ns", typ+" samples in the calls"))
+		fmt.Fprintf(&d, "; %s of %s CPU is spent in them", plugins.Seconds(m.Value+probeNs), typ)
+		if probeNs > 0 {
+			f.Figures = append(f.Figures, plugins.Fig("probe_ns", float64(probeNs), "ns", "perfprobe's syscall probes inside these calls, unseen by on-CPU sampling"))
+			fmt.Fprintf(&d, " (%s of it perfprobe's own syscall probes, which on-CPU sampling cannot see and this many calls pay for; without perfprobe the calls cost less)", plugins.Seconds(probeNs))
+		}
+		fmt.Fprintf(&d, ", %s", plugins.Pct(share))
 		f.Query = plugins.Query(typ, "^("+fam.user+"|"+fam.kernel+")$")
 	}
 	if len(m.Entries) > 0 {
@@ -165,6 +176,31 @@ func diagnose(ev *plugins.Evidence, fam family, window time.Duration) (plugins.F
 	}
 	f.Confidence = plugins.Agreement(signals...)
 	return f, true
+}
+
+// probeCost is the CPU time the iostall probe's syscall programs spent
+// in calls of this family: on-CPU samples are not taken while another
+// BPF program runs on the CPU, so that time is missing from the oncpu
+// samples of the calls, which pay for it. The programs' time (self-cost)
+// is shared out over the traced calls by count.
+func probeCost(ev *plugins.Evidence, calls uint64) int64 {
+	c := ev.Capture
+	var bpf uint64
+	for name, ns := range c.SelfCost.BPFPrograms {
+		if strings.HasPrefix(name, "iostall/") && strings.Contains(name, "syscall") {
+			bpf += ns
+		}
+	}
+	var all uint64
+	for name, n := range c.Counts {
+		if strings.HasPrefix(name, "syscall_") && strings.HasSuffix(name, "_calls") {
+			all += n
+		}
+	}
+	if bpf == 0 || all == 0 {
+		return 0
+	}
+	return int64(float64(bpf) * float64(calls) / float64(all))
 }
 
 // thousands formats a rate with a thousands separator: "12,345".

@@ -58,3 +58,22 @@ func TestNotSmall(t *testing.T) {
 		}
 	}
 }
+
+// The iostall probe's programs run inside every traced call, where
+// on-CPU sampling cannot see: their time, shared out by calls, counts
+// as time in the calls.
+func TestProbeCostCounted(t *testing.T) {
+	ev := capture(300000, 8)
+	ev.Capture.SelfCost.BPFPrograms = map[string]uint64{"iostall/handle_syscall_enter": 300_030_000, "iostall/handle_syscall_exit": 300_030_000, "cpu/handle_cpu_sample": 5e6}
+	fs, _ := plugintest.Run(t, ev, "small-syscalls")
+	if len(fs) != 1 {
+		t.Fatalf("findings %+v", fs)
+	}
+	// 600.06 ms of probe time over 300,030 calls: 600 ms in the writes.
+	if got := plugintest.Figure(t, fs[0], "probe_ns"); got != 600e6 {
+		t.Errorf("probe time %v ns, want 600 ms", got)
+	}
+	if fs[0].Share != 0.6 {
+		t.Errorf("share %v, want (1.2 s + 0.6 s) / (2.4 s + 0.6 s) = 0.6", fs[0].Share)
+	}
+}
