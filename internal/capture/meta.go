@@ -12,6 +12,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"syscall"
 
 	"github.com/perfprobe/perfprobe/profile"
 )
@@ -194,12 +195,8 @@ var interpreters = []struct{ prefix, lang string }{
 func (ms *metas) language(exe string) language {
 	key := exe
 	if st, err := os.Stat(exe); err == nil {
-		if sys, ok := st.Sys().(interface{ Dev() uint64 }); ok {
-			key = fmt.Sprint(sys.Dev())
-		}
-		key = fmt.Sprintf("%s:%d:%d", key, st.Size(), st.ModTime().UnixNano())
-		if target, err := os.Readlink(exe); err == nil {
-			key += ":" + target
+		if sys, ok := st.Sys().(*syscall.Stat_t); ok {
+			key = fmt.Sprintf("%d:%d", sys.Dev, sys.Ino)
 		}
 	}
 	ms.mu.Lock()
