@@ -26,6 +26,7 @@ type Session struct {
 	probes  *probes.Session
 	syms    *symbolize.Symbolizer
 	goFetch *GoFetch
+	meta    *metas // each target's metadata and cgroup counters (meta.go)
 
 	mu      sync.Mutex
 	procs   map[int]*symbolize.Process
@@ -108,7 +109,7 @@ func start(ts []*probes.Target, sel Selector, o Options) (*Session, error) {
 	if err := o.Validate(); err != nil {
 		return nil, err
 	}
-	s := &Session{opts: o, sel: sel, syms: shared, procs: map[int]*symbolize.Process{}, exited: map[int]bool{}}
+	s := &Session{opts: o, sel: sel, syms: shared, procs: map[int]*symbolize.Process{}, exited: map[int]bool{}, meta: newMetas("/")}
 	if len(ts) > 0 {
 		s.first = ts[0]
 	}
@@ -208,6 +209,9 @@ func (s *Session) rematch() {
 // snapshot opens the mappings of every live target not snapshotted yet.
 func (s *Session) snapshot() {
 	for _, t := range s.probes.Targets() {
+		if t.Exited.IsZero() {
+			s.meta.track(t.PID)
+		}
 		s.mu.Lock()
 		_, ok := s.procs[t.PID]
 		s.mu.Unlock()
@@ -346,6 +350,7 @@ func (s *Session) progress() Progress {
 func (s *Session) Stop(cause string) *Result {
 	s.Poll()
 	c := s.probes.Collect(cause)
+	s.meta.fill(c)
 	goRes := s.goFetch.Wait(cause)
 	r := s.result(c, goRes)
 	if r.Go != nil {
@@ -379,6 +384,7 @@ func (s *Session) Drain() (*Result, error) {
 	if err != nil {
 		return nil, err
 	}
+	s.meta.fill(c)
 	r := s.result(c, nil)
 	s.release()
 	return r, nil

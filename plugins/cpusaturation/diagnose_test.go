@@ -1,23 +1,28 @@
-package runqueue_test
+package cpusaturation_test
 
 import (
 	"strings"
 	"testing"
+	"time"
 
 	pprof "github.com/google/pprof/profile"
 
 	"github.com/perfprobe/perfprobe/plugins"
-	_ "github.com/perfprobe/perfprobe/plugins/runqueue"
+	_ "github.com/perfprobe/perfprobe/plugins/cpusaturation"
 	"github.com/perfprobe/perfprobe/profile"
 )
 
 // waits is a run-queue histogram of n waits of ns each.
 type waits struct{ n, ns uint64 }
 
-// capture is a hand-made capture: threads' on-CPU and run-queue ns, the
-// run-queue histogram from waits, and involuntary switches.
-func capture(threads [][2]uint64, ws []waits, involuntary uint64) *profile.Capture {
+// capture is a hand-made capture of window: threads' on-CPU and
+// run-queue ns, the run-queue histogram from waits, and involuntary
+// switches.
+func capture(window time.Duration, threads [][2]uint64, ws []waits, involuntary uint64) *profile.Capture {
+	start := time.Date(2026, 12, 1, 10, 0, 0, 0, time.UTC)
 	c := &profile.Capture{
+		Start:      start,
+		End:        start.Add(window),
 		Histograms: map[string]*profile.Histogram{},
 		Threads:    map[uint32]*profile.Thread{},
 		Counts:     map[string]uint64{"involuntary_switches": involuntary},
@@ -68,7 +73,7 @@ func stacksProfile(typ string, stacks map[string]int64) *pprof.Profile {
 // Two threads that wanted 1 s of CPU and waited 250 ms of it: a warning
 // with the figures that prove it and the stacks that waited most.
 func TestDiagnoseSaturation(t *testing.T) {
-	c := capture([][2]uint64{{600e6, 200e6}, {150e6, 50e6}}, []waits{{900, 50_000}, {100, 2_000_000}}, 1234)
+	c := capture(time.Second, [][2]uint64{{600e6, 200e6}, {150e6, 50e6}}, []waits{{900, 50_000}, {100, 2_000_000}}, 1234)
 	p := stacksProfile(profile.TypeOffCPURunqueue, map[string]int64{
 		"main.a;main.main": 120e6, "main.b;main.main": 80e6, "main.c;main.main": 40e6, "main.d;main.main": 10e6,
 	})
@@ -123,25 +128,41 @@ func TestDiagnoseSaturation(t *testing.T) {
 	}
 }
 
+// withCPUs gives c one target that may run on n CPUs.
+func withCPUs(c *profile.Capture, n int) *profile.Capture {
+	c.Targets = []profile.Target{{PID: 1, Meta: &profile.TargetMeta{CPUs: n}}}
+	return c
+}
+
 // Where the threshold lies: shares of wanted CPU time, and long waits,
 // which count only with enough of them (absolute evidence as well as a
 // share, so a healthy program gets no warning).
 func TestDiagnoseThresholds(t *testing.T) {
-	short := []waits{{1000, 20_000}}
+	short := []waits{{1000, 20_000}}   // 20 µs each: a wakeup's usual latency
+	long := []waits{{1000, 1_000_000}} // 1 ms each: a CPU that is not there
 	for _, c := range []struct {
 		name     string
 		capture  *profile.Capture
 		severity plugins.Severity
 		none     bool
 	}{
-		{"healthy: 5% waiting, short waits", capture([][2]uint64{{950e6, 50e6}}, short, 10), 0, true},
-		{"10% waiting", capture([][2]uint64{{900e6, 100e6}}, short, 0), plugins.Warning, false},
-		{"just under 30%", capture([][2]uint64{{701e6, 299e6}}, short, 0), plugins.Warning, false},
-		{"30% waiting", capture([][2]uint64{{700e6, 300e6}}, short, 0), plugins.Critical, false},
-		{"1% waiting, 200 waits of 20 ms", capture([][2]uint64{{396e9, 4e9}}, []waits{{800, 10_000}, {200, 20e6}}, 0), plugins.Warning, false},
-		{"1% waiting, a few long waits", capture([][2]uint64{{99e9, 1e9}}, []waits{{50, 20e6}}, 0), 0, true},
-		{"no run-queue histogram (sched not attached)", capture([][2]uint64{{5e8, 5e8}}, nil, 0), 0, true},
-		{"waits but no thread accounting", capture(nil, short, 0), 0, true},
+		{"healthy: 4% waiting, short waits", capture(time.Second, [][2]uint64{{960e6, 40e6}}, short, 10), 0, true},
+		{"10% waiting", capture(time.Second, [][2]uint64{{900e6, 100e6}}, long, 0), plugins.Warning, false},
+		{"29% waiting", capture(time.Second, [][2]uint64{{710e6, 290e6}}, long, 0), plugins.Warning, false},
+		{"30% waiting", capture(time.Second, [][2]uint64{{700e6, 300e6}}, long, 0), plugins.Critical, false},
+		{"1% waiting, 200 waits of 20 ms", capture(200*time.Second, [][2]uint64{{396e9, 4e9}}, []waits{{800, 10_000}, {200, 20e6}}, 0), plugins.Warning, false},
+		{"1% waiting, a few long waits", capture(100*time.Second, [][2]uint64{{99e9, 1e9}}, []waits{{50, 20e6}}, 0), 0, true},
+		{"no run-queue histogram (sched not attached)", capture(time.Second, [][2]uint64{{5e8, 5e8}}, nil, 0), 0, true},
+		{"waits but no thread accounting", capture(time.Second, nil, short, 0), 0, true},
+		// The issue that made the gates: a short busy shell that waited
+		// 4 ms of the 8 ms it ran.
+		{"a shell: 4 ms waiting of 8 ms", capture(1200*time.Millisecond, [][2]uint64{{4e6, 4e6}}, []waits{{40, 100_000}}, 3), 0, true},
+		{"half the time waiting, 300 ms window", capture(300*time.Millisecond, [][2]uint64{{150e6, 150e6}}, long, 0), plugins.Info, false},
+		// Many short waits add up: a 20 req/s HTTPS service as measured.
+		{"5,000 waits of 33 µs", withCPUs(capture(3*time.Second, [][2]uint64{{182e6, 165e6}}, []waits{{5000, 33_000}}, 40), 2), 0, true},
+		{"30% waiting, 150 ms of 10 s on 2 CPUs", withCPUs(capture(10*time.Second, [][2]uint64{{350e6, 150e6}}, long, 0), 2), 0, true},
+		{"30% waiting, 300 ms of 10 s on 2 CPUs", withCPUs(capture(10*time.Second, [][2]uint64{{700e6, 300e6}}, long, 0), 2), plugins.Info, false},
+		{"30% waiting, 600 ms of 10 s on 2 CPUs", withCPUs(capture(10*time.Second, [][2]uint64{{1400e6, 600e6}}, long, 0), 2), plugins.Critical, false},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			var got []plugins.Finding

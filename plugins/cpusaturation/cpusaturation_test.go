@@ -1,4 +1,4 @@
-package runqueue
+package cpusaturation
 
 import (
 	"runtime"
@@ -19,11 +19,24 @@ func evidence(oncpu, runq uint64, waits uint64, waitNs uint64) *plugins.Evidence
 	for range waits {
 		h.Record(waitNs)
 	}
+	start := time.Date(2026, 12, 1, 10, 0, 0, 0, time.UTC)
 	return &plugins.Evidence{Capture: &profile.Capture{
+		Start:      start,
+		End:        start.Add(time.Second),
 		Histograms: map[string]*profile.Histogram{"runqueue": h},
 		Threads:    map[uint32]*profile.Thread{1: {OnCPUNs: oncpu, RunqueueNs: runq}},
 		Counts:     map[string]uint64{},
 	}}
+}
+
+// diagnose runs the plugin and finishes its findings as plugins.Run does
+// (severity from score).
+func diagnose(ev *plugins.Evidence) []plugins.Finding {
+	fs, _ := Plugin{}.Diagnose(ev)
+	for i := range fs {
+		plugins.Finish(&fs[i], Plugin{}.Name())
+	}
+	return fs
 }
 
 func TestThresholds(t *testing.T) {
@@ -35,14 +48,14 @@ func TestThresholds(t *testing.T) {
 		shareAbout float64
 	}{
 		{"half the time waiting", evidence(1e9, 1e9, 1000, 1e6), true, plugins.Critical, 0.5},
-		{"15% waiting", evidence(85e7, 15e7, 1000, 5e3), true, plugins.Warning, 0.15},
+		{"15% waiting", evidence(85e7, 15e7, 1000, 150e3), true, plugins.Warning, 0.15},
 		{"1% waiting, short waits", evidence(99e7, 1e7, 1000, 5e3), false, 0, 0},
-		{"1% waiting, long p99 waits", evidence(99e7, 1e7, 1000, 20e6), true, plugins.Warning, 0.01},
+		{"1% waiting, long p99 waits, 10 ms in all", evidence(99e7, 1e7, 1000, 20e6), false, 0, 0},
 		{"no threads", evidence(0, 0, 0, 0), false, 0, 0},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
-			fs, _ := Plugin{}.Diagnose(tc.ev)
+			fs := diagnose(tc.ev)
 			if (len(fs) > 0) != tc.want {
 				t.Fatalf("findings %+v, want finding=%v", fs, tc.want)
 			}
@@ -63,7 +76,7 @@ func TestContendedTarget(t *testing.T) {
 	threads := 4 * runtime.NumCPU()
 	p := testtarget.Start(t, testtarget.Build(t, "contended"), "-threads", strconv.Itoa(threads))
 	r := bpftest.Capture(t, p.PID, probes.Config{Probes: []string{"sched"}}, 2*time.Second)
-	fs, _ := Plugin{}.Diagnose(&plugins.Evidence{Capture: r.Capture, Profile: r.Profile})
+	fs := diagnose(&plugins.Evidence{Capture: r.Capture, Profile: r.Profile})
 	if len(fs) != 1 || fs[0].Severity != plugins.Critical {
 		t.Fatalf("findings %+v, want one critical", fs)
 	}

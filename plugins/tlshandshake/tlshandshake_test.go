@@ -1,0 +1,86 @@
+package tlshandshake_test
+
+import (
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/perfprobe/perfprobe/plugins"
+	"github.com/perfprobe/perfprobe/plugins/plugintest"
+	_ "github.com/perfprobe/perfprobe/plugins/tlshandshake"
+	"github.com/perfprobe/perfprobe/profile"
+)
+
+const (
+	client = "crypto/internal/fips140/nistec.(*P256Point).ScalarMult;crypto/tls.(*Conn).clientHandshake;crypto/tls.(*Conn).handshakeContext;crypto/tls.(*Conn).HandshakeContext;main.dial;main.worker;runtime.goexit"
+	server = "crypto/internal/fips140/ecdsa.sign;crypto/tls.(*serverHandshakeStateTLS13).sendServerCertificate;crypto/tls.(*Conn).serverHandshake;crypto/tls.(*Conn).handshakeContext;crypto/tls.(*Conn).HandshakeContext;main.serve;runtime.goexit"
+)
+
+// 300 full handshakes in 3 s (100/s, client side here), 1.2 s of the 2 s
+// of CPU in them: critical, with the rate, CPU per handshake, p95 from
+// the histogram, the worker goroutine's wall share and the advice to
+// reuse connections and resume sessions.
+func TestHandshakes(t *testing.T) {
+	c := plugintest.Capture(3*time.Second, "cpu", "tls")
+	c.Counts["tls_handshakes_ok"], c.Counts["tls_handshakes_failed"] = 290, 10
+	c.Counts["tls_client_ok"], c.Counts["tls_client_failed"] = 290, 10
+	h := plugintest.Hist(280, 2e6)
+	h.Add(plugintest.Hist(20, 20e6))
+	c.Histograms["tls_handshake"] = h
+	p := plugintest.Profile([]string{profile.TypeOnCPU, profile.TypeTLSHandshake, profile.TypeGoWall},
+		plugintest.S{Type: profile.TypeOnCPU, Stack: client, Value: 800e6, Count: 80},
+		plugintest.S{Type: profile.TypeOnCPU, Stack: server, Value: 400e6, Count: 40},
+		plugintest.S{Type: profile.TypeOnCPU, Stack: "main.spin;main.worker;runtime.goexit", Value: 800e6, Count: 80},
+		plugintest.S{Type: profile.TypeTLSHandshake, Stack: "crypto/tls.(*Conn).clientHandshake;crypto/tls.(*Conn).handshakeContext;main.dial;main.worker", Value: 870e6, Count: 300},
+		plugintest.S{Type: profile.TypeGoWall, Stack: "runtime.gopark;runtime.netpollblock;crypto/tls.(*Conn).clientHandshake;crypto/tls.(*Conn).handshakeContext;main.dial;main.worker;runtime.goexit", Value: 1500e6},
+		plugintest.S{Type: profile.TypeGoWall, Stack: "main.spin;main.worker;runtime.goexit", Value: 1500e6},
+		plugintest.S{Type: profile.TypeGoWall, Stack: "runtime.gopark;net/http.(*Server).Serve;main.main.gowrap1;runtime.goexit", Value: 3000e6},
+	)
+	fs, st := plugintest.Run(t, &plugins.Evidence{Capture: c, Profile: p}, "tls-handshake")
+	if len(fs) != 1 {
+		t.Fatalf("findings %+v (%+v)", fs, st)
+	}
+	f := fs[0]
+	if f.Severity != plugins.Critical || f.Share != 0.6 {
+		t.Errorf("severity %s share %v, want critical 0.6 (1.2 s of 2 s CPU)", f.Severity, f.Share)
+	}
+	for name, want := range map[string]float64{"handshakes": 300, "handshakes_per_s": 100, "cpu_share": 60, "cpu_per_handshake_ns": 4e6, "wall_share": 50} {
+		if got := plugintest.Figure(t, f, name); got != want {
+			t.Errorf("figure %s = %v, want %v", name, got, want)
+		}
+	}
+	// 1 in 15 handshakes took 20 ms: p95 is in the 20 ms slot.
+	if p95 := plugintest.Figure(t, f, "p95_ns"); p95 < 16e6 || p95 > 20e6 {
+		t.Errorf("p95 %v ns, want ~20 ms", p95)
+	}
+	if f.Title != "60% of CPU time is TLS handshakes (100 per second) from main.dial" || f.Key[0] != "main.dial" {
+		t.Errorf("title %q key %v", f.Title, f.Key)
+	}
+	if !strings.Contains(f.Advice, "Reuse connections") || !strings.Contains(f.Advice, "ClientSessionCache") {
+		t.Errorf("advice %q", f.Advice)
+	}
+	if len(f.Stacks) == 0 || f.Stacks[0][len(f.Stacks[0])-1] != "main.worker" || f.Confidence.Level != "high" {
+		t.Errorf("stacks %v confidence %+v", f.Stacks, f.Confidence)
+	}
+	if !strings.Contains(f.Detail, "goroutines main.worker spend 50% of their wall time") {
+		t.Errorf("detail %q", f.Detail)
+	}
+}
+
+// A few handshakes are nothing; without the tls probe the plugin is not
+// applicable and says how to enable it.
+func TestHandshakesGates(t *testing.T) {
+	c := plugintest.Capture(10*time.Second, "cpu", "tls")
+	c.Counts["tls_handshakes_ok"] = 3
+	p := plugintest.Profile([]string{profile.TypeOnCPU},
+		plugintest.S{Type: profile.TypeOnCPU, Stack: client, Value: 6e6, Count: 1},
+		plugintest.S{Type: profile.TypeOnCPU, Stack: "main.work;main.main", Value: 4e9, Count: 400})
+	if fs, st := plugintest.Run(t, &plugins.Evidence{Capture: c, Profile: p}, "tls-handshake"); len(fs) != 0 || st.Status != plugins.StatusOK {
+		t.Errorf("three handshakes: %+v %+v", fs, st)
+	}
+	c.Probes = []string{"cpu", "sched"}
+	_, st := plugintest.Run(t, &plugins.Evidence{Capture: c, Profile: p}, "tls-handshake")
+	if st.Status != plugins.StatusNotApplicable || !strings.HasSuffix(st.Reason+": "+st.Enable, "run with --probes tls") {
+		t.Errorf("without the tls probe: %+v", st)
+	}
+}
