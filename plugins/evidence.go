@@ -318,7 +318,7 @@ func (ev *Evidence) match(typ string, keep func(*sampleInfo) bool, frame func(st
 				entry = ""
 				continue
 			}
-			if leaf >= 0 && entry == "" {
+			if leaf >= 0 && entry == "" && !unknownFrame(f) {
 				entry = f
 			}
 		}
@@ -352,6 +352,14 @@ func (ev *Evidence) match(typ string, keep func(*sampleInfo) bool, frame func(st
 	m.Entries = byValue(entries)
 	m.Frames = byValue(leaves)
 	return m
+}
+
+// unknownFrame is a frame the symbolizer could not name ("[unknown]",
+// "[unknown]+0x...", a bare address): a frame pointer walk that left the
+// stack through code without frame pointers gives those, and they are
+// nobody's entry.
+func unknownFrame(f string) bool {
+	return strings.HasPrefix(f, "[unknown]") || strings.HasPrefix(f, "0x")
 }
 
 func byValue(m map[string]int64) []string {
