@@ -149,18 +149,30 @@ func (ev *Evidence) index() {
 		}
 		ev.samples = make([]sampleInfo, len(ev.Profile.Sample))
 		memo := map[*pprof.Location]locInfo{}
-		for i, s := range ev.Profile.Sample {
-			si := sampleInfo{stack: 0xcbf29ce484222325}
+		n := 0
+		for _, s := range ev.Profile.Sample {
 			for _, l := range s.Location {
 				li, ok := memo[l]
 				if !ok {
 					li = classifyLocation(l)
 					memo[l] = li
 				}
-				si.frames = append(si.frames, li.frames...)
+				n += len(li.frames)
+			}
+		}
+		// One backing array for every sample's frames: a large profile
+		// holds millions of them.
+		all := make([]string, 0, n)
+		for i, s := range ev.Profile.Sample {
+			si := sampleInfo{stack: 0xcbf29ce484222325}
+			start := len(all)
+			for _, l := range s.Location {
+				li := memo[l]
+				all = append(all, li.frames...)
 				si.cats |= li.cats
 				si.stack = (si.stack ^ l.ID) * 0x100000001b3 // FNV-1a over location ids
 			}
+			si.frames = all[start:len(all):len(all)]
 			ev.samples[i] = si
 		}
 		for j, st := range ev.Profile.SampleType {
@@ -405,4 +417,23 @@ func Seconds(ns int64) string {
 		return fmt.Sprintf("%.1f ms", float64(d)/1e6)
 	}
 	return fmt.Sprintf("%.0f µs", float64(d)/1e3)
+}
+
+// Each calls fn for every sample with a non-zero value of type typ, with
+// its frames (leaf first, as profile.Frames names them; shared: do not
+// modify or keep them beyond the call unless copied) and that value.
+func (ev *Evidence) Each(typ string, fn func(s *pprof.Sample, frames []string, v int64)) {
+	ev.index()
+	if ev.Profile == nil {
+		return
+	}
+	j := profile.ValueIndex(ev.Profile, typ)
+	if j < 0 {
+		return
+	}
+	for i, s := range ev.Profile.Sample {
+		if v := s.Value[j]; v != 0 {
+			fn(s, ev.samples[i].frames, v)
+		}
+	}
 }

@@ -1,6 +1,7 @@
 package plugins
 
 import (
+	"slices"
 	"sort"
 	"strings"
 	"time"
@@ -45,10 +46,11 @@ func (ev *Evidence) GoroutineShares(keep func(frames []string) bool) []Goroutine
 	}
 	type group struct {
 		GoroutineShare
-		stacks map[string]int64
-		frames map[string][]string
+		stacks map[uint64]int64
+		frames map[uint64][]string
 	}
 	groups := map[string]*group{}
+	var rootFirst []string // reused: GoroutineEntry keeps no reference
 	for i, s := range ev.Profile.Sample {
 		v := s.Value[j]
 		if v == 0 {
@@ -58,7 +60,7 @@ func (ev *Evidence) GoroutineShares(keep func(frames []string) bool) []Goroutine
 		if profile.IsProfilerStack(frames) {
 			continue
 		}
-		var rootFirst []string
+		rootFirst = rootFirst[:0]
 		for x := len(frames) - 1; x >= 0; x-- {
 			if !strings.HasSuffix(frames[x], "_[k]") {
 				rootFirst = append(rootFirst, frames[x])
@@ -70,13 +72,13 @@ func (ev *Evidence) GoroutineShares(keep func(frames []string) bool) []Goroutine
 		}
 		g := groups[entry]
 		if g == nil {
-			g = &group{GoroutineShare: GoroutineShare{Entry: entry}, stacks: map[string]int64{}, frames: map[string][]string{}}
+			g = &group{GoroutineShare: GoroutineShare{Entry: entry}, stacks: map[uint64]int64{}, frames: map[uint64][]string{}}
 			groups[entry] = g
 		}
 		g.Wall += v
 		if keep(frames) {
 			g.Value += v
-			k := strings.Join(frames, "\x00")
+			k := ev.samples[i].stack
 			g.stacks[k] += v
 			g.frames[k] = frames
 		}
@@ -87,7 +89,17 @@ func (ev *Evidence) GoroutineShares(keep func(frames []string) bool) []Goroutine
 			continue
 		}
 		g.Share = float64(g.Value) / float64(g.Wall)
-		for _, k := range byValue(g.stacks)[:min(3, len(g.stacks))] {
+		keys := make([]uint64, 0, len(g.stacks))
+		for k := range g.stacks {
+			keys = append(keys, k)
+		}
+		sort.Slice(keys, func(a, b int) bool {
+			if g.stacks[keys[a]] != g.stacks[keys[b]] {
+				return g.stacks[keys[a]] > g.stacks[keys[b]]
+			}
+			return slices.Compare(g.frames[keys[a]], g.frames[keys[b]]) < 0
+		})
+		for _, k := range keys[:min(3, len(keys))] {
 			g.Stacks = append(g.Stacks, g.frames[k])
 		}
 		out = append(out, g.GoroutineShare)
