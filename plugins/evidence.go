@@ -420,8 +420,8 @@ func Seconds(ns int64) string {
 }
 
 // Each calls fn for every sample with a non-zero value of type typ, with
-// its frames (leaf first, as profile.Frames names them; shared: do not
-// modify or keep them beyond the call unless copied) and that value.
+// its frames (leaf first, as profile.Frames names them; shared with the
+// other plugins: never modify them) and that value.
 func (ev *Evidence) Each(typ string, fn func(s *pprof.Sample, frames []string, v int64)) {
 	ev.index()
 	if ev.Profile == nil {
