@@ -7,7 +7,7 @@ import (
 
 	"github.com/perfprobe/perfprobe/plugins"
 	_ "github.com/perfprobe/perfprobe/plugins/blockedio"
-	"github.com/perfprobe/perfprobe/plugins/plugintest"
+	"github.com/perfprobe/perfprobe/plugins/internal/plugintest"
 	"github.com/perfprobe/perfprobe/profile"
 )
 
@@ -29,7 +29,7 @@ func TestFsyncEveryWrite(t *testing.T) {
 			Labels: map[string]string{"syscall": "fsync", "thread": "fsyncer"}},
 		plugintest.S{Type: profile.TypeOffCPUUninterruptible, Stack: "schedule_[k];jbd2_log_wait_commit_[k];ext4_sync_file_[k];syscall.Syscall;syscall.Fsync;main.doFsync", Value: 1300e6, TID: 5},
 	)
-	fs, st := plugintest.Run(t, &plugins.Evidence{Capture: c, Profile: p}, "blocked-io")
+	st, fs := plugintest.Run(t, "blocked-io", &plugins.Evidence{Capture: c, Profile: p})
 	if len(fs) != 1 {
 		t.Fatalf("findings %+v (%+v)", fs, st)
 	}
@@ -56,7 +56,7 @@ func TestDState(t *testing.T) {
 	c.Threads[9] = &profile.Thread{TID: 9, Name: "reader", UninterruptibleNs: 1800e6}
 	p := plugintest.Profile(types,
 		plugintest.S{Type: profile.TypeOffCPUUninterruptible, Stack: "io_schedule_[k];folio_wait_bit_[k];filemap_read_[k];read;load_index;main", Value: 1800e6, TID: 9})
-	fs, _ := plugintest.Run(t, &plugins.Evidence{Capture: c, Profile: p}, "blocked-io")
+	_, fs := plugintest.Run(t, "blocked-io", &plugins.Evidence{Capture: c, Profile: p})
 	if len(fs) != 1 || fs[0].Severity != plugins.Critical || fs[0].Key[0] != "load_index" || !strings.HasSuffix(fs[0].Title, "(D state) from load_index") {
 		t.Fatalf("findings %+v", fs)
 	}
@@ -70,7 +70,7 @@ func TestPipeReadIsNotIO(t *testing.T) {
 	c.Counts["syscall_read_calls"] = 3
 	p := plugintest.Profile(types,
 		plugintest.S{Type: profile.TypeIOWait, Stack: "read;readline;main", Value: 2900e6, TID: 3, Labels: map[string]string{"syscall": "read"}})
-	if fs, st := plugintest.Run(t, &plugins.Evidence{Capture: c, Profile: p}, "blocked-io"); len(fs) != 0 || st.Status != plugins.StatusOK {
+	if st, fs := plugintest.Run(t, "blocked-io", &plugins.Evidence{Capture: c, Profile: p}); len(fs) != 0 || st.Status != plugins.StatusOK {
 		t.Errorf("pipe read: %+v %+v", fs, st)
 	}
 }

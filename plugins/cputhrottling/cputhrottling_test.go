@@ -7,7 +7,7 @@ import (
 
 	"github.com/perfprobe/perfprobe/plugins"
 	_ "github.com/perfprobe/perfprobe/plugins/cputhrottling"
-	"github.com/perfprobe/perfprobe/plugins/plugintest"
+	"github.com/perfprobe/perfprobe/plugins/internal/plugintest"
 	"github.com/perfprobe/perfprobe/profile"
 )
 
@@ -25,7 +25,7 @@ func capture(cg *profile.CgroupCPU, gomax int) *profile.Capture {
 func TestThrottled(t *testing.T) {
 	cg := &profile.CgroupCPU{Path: "/sys/fs/cgroup/kubepods/pod1", Version: 2, QuotaCPUs: 2, PeriodUs: 100000,
 		Periods: 30, Throttled: 27, ThrottledNs: 2400e6, UsageNs: 5900e6}
-	fs, st := plugintest.Run(t, &plugins.Evidence{Capture: capture(cg, 8)}, "cpu-throttling")
+	st, fs := plugintest.Run(t, "cpu-throttling", &plugins.Evidence{Capture: capture(cg, 8)})
 	if st.Status != plugins.StatusOK || len(fs) != 1 {
 		t.Fatalf("status %+v, findings %+v", st, fs)
 	}
@@ -65,7 +65,7 @@ func TestThrottlingGates(t *testing.T) {
 		{"no quota", &profile.CgroupCPU{Path: "/a", Periods: 0}, ""},
 		{"quota, idle", &profile.CgroupCPU{Path: "/a", QuotaCPUs: 1, PeriodUs: 100000, Periods: 0}, ""},
 	} {
-		fs, st := plugintest.Run(t, &plugins.Evidence{Capture: capture(c.cg, 0)}, "cpu-throttling")
+		st, fs := plugintest.Run(t, "cpu-throttling", &plugins.Evidence{Capture: capture(c.cg, 0)})
 		got := ""
 		if len(fs) > 0 {
 			got = fs[0].Severity.String()
@@ -74,7 +74,7 @@ func TestThrottlingGates(t *testing.T) {
 			t.Errorf("%s: %q (%s), want %q", c.name, got, st.Status, c.want)
 		}
 	}
-	_, st := plugintest.Run(t, &plugins.Evidence{Capture: capture(nil, 4)}, "cpu-throttling")
+	st, _ := plugintest.Run(t, "cpu-throttling", &plugins.Evidence{Capture: capture(nil, 4)})
 	if st.Status != plugins.StatusNotApplicable || st.Reason != "no cgroup CPU accounting of the target in this capture" {
 		t.Errorf("without a cgroup: %+v", st)
 	}

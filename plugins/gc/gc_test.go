@@ -22,17 +22,17 @@ func TestBands(t *testing.T) {
 // when the capture has it; the title names where assists happen only when
 // they are a large part; the id does not depend on the stacks.
 func TestSplit(t *testing.T) {
-	p := plugintest.Profile(profile.TypeOnCPU, profile.TypeGoCPU)
-	plugintest.Add(p, profile.TypeOnCPU, map[string]int64{
+	ss := plugintest.Stacks(profile.TypeOnCPU, map[string]int64{
 		"runtime.scanObject;runtime.gcDrain;runtime.gcBgMarkWorker": 3e9,
 		"main.neutral;main.main":                                    7e9,
 	})
-	plugintest.Add(p, profile.TypeGoCPU, map[string]int64{
+	ss = append(ss, plugintest.Stacks(profile.TypeGoCPU, map[string]int64{
 		"runtime.scanObject;runtime.gcDrain;runtime.gcBgMarkWorker":                                 15e8,
 		"runtime.gcDrainN;runtime.gcAssistAlloc1;runtime.gcAssistAlloc;runtime.mallocgc;main.build": 1e9,
 		"runtime.sweepone;runtime.bgsweep":                                                          5e8,
 		"main.neutral;main.main":                                                                    7e9,
-	})
+	})...)
+	p := plugintest.Profile([]string{profile.TypeOnCPU, profile.TypeGoCPU}, ss...)
 	f := plugintest.One(t, "gc", &plugins.Evidence{Profile: p, Duration: 10 * time.Second})
 	if f == nil {
 		t.Fatal("no finding for 30% GC")

@@ -13,8 +13,8 @@ import (
 const parked = "runtime.gopark;runtime.chanrecv;runtime.chanrecv1;main.worker"
 
 func goroutines(byStack map[string]int64) *plugins.Evidence {
-	p := plugintest.Profile(profile.TypeGoGoroutines)
-	return &plugins.Evidence{Profile: plugintest.Add(p, profile.TypeGoGoroutines, byStack)}
+	p := plugintest.Profile([]string{profile.TypeGoGoroutines}, plugintest.Stacks(profile.TypeGoGoroutines, byStack)...)
+	return &plugins.Evidence{Profile: p}
 }
 
 // The count bands: info from 5,000, warning from 10,000, critical from

@@ -6,8 +6,8 @@ import (
 	"time"
 
 	"github.com/perfprobe/perfprobe/plugins"
+	"github.com/perfprobe/perfprobe/plugins/internal/plugintest"
 	_ "github.com/perfprobe/perfprobe/plugins/lockcontention"
-	"github.com/perfprobe/perfprobe/plugins/plugintest"
 	"github.com/perfprobe/perfprobe/profile"
 )
 
@@ -29,7 +29,7 @@ func TestGoMutex(t *testing.T) {
 		plugintest.S{Type: profile.TypeOffCPUBlocked, Stack: "futex_wait_[k];runtime.futex;runtime.futexsleep;runtime.notesleep;runtime.stoplockedm;runtime.park_m", Value: 1500e6, TID: 11},
 		plugintest.S{Type: profile.TypeOnCPU, Stack: "main.spin;main.worker;runtime.goexit", Value: 1500e6, Count: 150},
 	)
-	fs, st := plugintest.Run(t, &plugins.Evidence{Capture: c, Profile: p, Go: &profile.GoReport{}}, "lock-contention")
+	st, fs := plugintest.Run(t, "lock-contention", &plugins.Evidence{Capture: c, Profile: p, Go: &profile.GoReport{}})
 	if len(fs) != 1 {
 		t.Fatalf("findings %+v (%+v)", fs, st)
 	}
@@ -67,7 +67,7 @@ func TestPthreadMutex(t *testing.T) {
 		plugintest.S{Type: profile.TypeOffCPUBlocked, Stack: "schedule_[k];futex_wait_[k];do_futex_[k];__futex_abstimed_wait_common;pthread_cond_wait;queue_pop;consumer", Value: 3000e6, TID: 8, Labels: map[string]string{"thread": "consumer"}},
 		plugintest.S{Type: profile.TypeOnCPU, Stack: "update_stats;worker", Value: 1800e6, Count: 180, TID: 7},
 	)
-	fs, _ := plugintest.Run(t, &plugins.Evidence{Capture: c, Profile: p}, "lock-contention")
+	_, fs := plugintest.Run(t, "lock-contention", &plugins.Evidence{Capture: c, Profile: p})
 	if len(fs) != 1 {
 		t.Fatalf("findings %+v", fs)
 	}
@@ -86,7 +86,7 @@ func TestNoContention(t *testing.T) {
 	p := plugintest.Profile([]string{profile.TypeGoWall},
 		plugintest.S{Type: profile.TypeGoWall, Stack: goLock, Value: 30e6},
 		plugintest.S{Type: profile.TypeGoWall, Stack: "main.spin;main.worker;runtime.goexit", Value: 2970e6})
-	if fs, st := plugintest.Run(t, &plugins.Evidence{Capture: c, Profile: p}, "lock-contention"); len(fs) != 0 || st.Status != plugins.StatusOK {
+	if st, fs := plugintest.Run(t, "lock-contention", &plugins.Evidence{Capture: c, Profile: p}); len(fs) != 0 || st.Status != plugins.StatusOK {
 		t.Errorf("1%% of wall in a lock: %+v %+v", fs, st)
 	}
 }

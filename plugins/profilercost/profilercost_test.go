@@ -29,11 +29,11 @@ func capture(window, targetCPU time.Duration, sc profile.SelfCost) *profile.Capt
 func TestBands(t *testing.T) {
 	const w = 10 * time.Second
 	profilers := func(ns int64) *plugins.Evidence {
-		return &plugins.Evidence{Profile: plugintest.Add(plugintest.Profile(profile.TypeOnCPU), profile.TypeOnCPU, map[string]int64{
+		return &plugins.Evidence{Profile: plugintest.Profile([]string{profile.TypeOnCPU}, plugintest.Stacks(profile.TypeOnCPU, map[string]int64{
 			"runtime/pprof.(*profileBuilder).build;runtime/pprof.profileWriter": ns / 2,
 			"runtime.sigprof;runtime.sighandler;runtime.sigtrampgo":             ns / 2,
 			"main.work;main.main": 10e9 - ns,
-		})}
+		})...)}
 	}
 	for _, c := range []struct {
 		name    string

@@ -6,7 +6,7 @@ import (
 	"time"
 
 	"github.com/perfprobe/perfprobe/plugins"
-	"github.com/perfprobe/perfprobe/plugins/plugintest"
+	"github.com/perfprobe/perfprobe/plugins/internal/plugintest"
 	_ "github.com/perfprobe/perfprobe/plugins/smallsyscalls"
 	"github.com/perfprobe/perfprobe/profile"
 )
@@ -29,7 +29,7 @@ func capture(writes, bytesEach uint64) *plugins.Evidence {
 // 300,000 writes of 8 bytes in 3 s, half the CPU in them: critical, from
 // emit_record; the 30 reads are too few to matter.
 func TestSmallWrites(t *testing.T) {
-	fs, st := plugintest.Run(t, capture(300000, 8), "small-syscalls")
+	st, fs := plugintest.Run(t, "small-syscalls", capture(300000, 8))
 	if len(fs) != 1 {
 		t.Fatalf("findings %+v (%+v)", fs, st)
 	}
@@ -53,7 +53,7 @@ func TestNotSmall(t *testing.T) {
 		name        string
 		calls, each uint64
 	}{{"4 KiB writes", 300000, 4096}, {"2,000 small writes in 3 s", 2000, 8}} {
-		if fs, st := plugintest.Run(t, capture(c.calls, c.each), "small-syscalls"); len(fs) != 0 || st.Status != plugins.StatusOK {
+		if st, fs := plugintest.Run(t, "small-syscalls", capture(c.calls, c.each)); len(fs) != 0 || st.Status != plugins.StatusOK {
 			t.Errorf("%s: %+v %+v", c.name, fs, st)
 		}
 	}
@@ -65,7 +65,7 @@ func TestNotSmall(t *testing.T) {
 func TestProbeCostCounted(t *testing.T) {
 	ev := capture(300000, 8)
 	ev.Capture.SelfCost.BPFPrograms = map[string]uint64{"iostall/handle_syscall_enter": 300_030_000, "iostall/handle_syscall_exit": 300_030_000, "cpu/handle_cpu_sample": 5e6}
-	fs, _ := plugintest.Run(t, ev, "small-syscalls")
+	_, fs := plugintest.Run(t, "small-syscalls", ev)
 	if len(fs) != 1 {
 		t.Fatalf("findings %+v", fs)
 	}

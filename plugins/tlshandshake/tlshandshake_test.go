@@ -6,7 +6,7 @@ import (
 	"time"
 
 	"github.com/perfprobe/perfprobe/plugins"
-	"github.com/perfprobe/perfprobe/plugins/plugintest"
+	"github.com/perfprobe/perfprobe/plugins/internal/plugintest"
 	_ "github.com/perfprobe/perfprobe/plugins/tlshandshake"
 	"github.com/perfprobe/perfprobe/profile"
 )
@@ -36,7 +36,7 @@ func TestHandshakes(t *testing.T) {
 		plugintest.S{Type: profile.TypeGoWall, Stack: "main.spin;main.worker;runtime.goexit", Value: 1500e6},
 		plugintest.S{Type: profile.TypeGoWall, Stack: "runtime.gopark;net/http.(*Server).Serve;main.main.gowrap1;runtime.goexit", Value: 3000e6},
 	)
-	fs, st := plugintest.Run(t, &plugins.Evidence{Capture: c, Profile: p}, "tls-handshake")
+	st, fs := plugintest.Run(t, "tls-handshake", &plugins.Evidence{Capture: c, Profile: p})
 	if len(fs) != 1 {
 		t.Fatalf("findings %+v (%+v)", fs, st)
 	}
@@ -75,11 +75,11 @@ func TestHandshakesGates(t *testing.T) {
 	p := plugintest.Profile([]string{profile.TypeOnCPU},
 		plugintest.S{Type: profile.TypeOnCPU, Stack: client, Value: 6e6, Count: 1},
 		plugintest.S{Type: profile.TypeOnCPU, Stack: "main.work;main.main", Value: 4e9, Count: 400})
-	if fs, st := plugintest.Run(t, &plugins.Evidence{Capture: c, Profile: p}, "tls-handshake"); len(fs) != 0 || st.Status != plugins.StatusOK {
+	if st, fs := plugintest.Run(t, "tls-handshake", &plugins.Evidence{Capture: c, Profile: p}); len(fs) != 0 || st.Status != plugins.StatusOK {
 		t.Errorf("three handshakes: %+v %+v", fs, st)
 	}
 	c.Probes = []string{"cpu", "sched"}
-	_, st := plugintest.Run(t, &plugins.Evidence{Capture: c, Profile: p}, "tls-handshake")
+	st, _ := plugintest.Run(t, "tls-handshake", &plugins.Evidence{Capture: c, Profile: p})
 	if st.Status != plugins.StatusNotApplicable || !strings.HasSuffix(st.Reason+": "+st.Enable, "run with --probes tls") {
 		t.Errorf("without the tls probe: %+v", st)
 	}

@@ -1,11 +1,13 @@
 // Package plugintest builds hand-made evidence for the built-in plugins'
-// tests (profiles from ";"-joined stacks, no root, no capture) and checks
-// the bands every on-CPU hot-spot plugin shares.
+// tests (profiles of named stacks in any sample types, captures with a
+// window, histograms), runs one plugin over it, and checks the bands every
+// on-CPU hot-spot plugin shares.
 package plugintest
 
 import (
 	"fmt"
 	"math"
+	"sort"
 	"strings"
 	"testing"
 	"time"
@@ -16,58 +18,115 @@ import (
 	"github.com/perfprobe/perfprobe/profile"
 )
 
-// Profile is an empty profile with a "samples" count and the sample types
-// given (counts for go_goroutines, nanoseconds for the others).
-func Profile(types ...string) *pprof.Profile {
-	p := &pprof.Profile{SampleType: []*pprof.ValueType{{Type: "samples", Unit: "count"}}}
-	for _, typ := range types {
-		unit := "nanoseconds"
-		if typ == profile.TypeGoGoroutines {
-			unit = "count"
+// S is one sample: Stack is its frames leaf first, ";"-separated (a frame
+// ending in "_[k]" is a kernel frame), Value its value in Type, Count its
+// events (the "samples" column; 0 for none), TID and Labels its labels.
+type S struct {
+	Type   string
+	Stack  string
+	Value  int64
+	Count  int64
+	TID    int64
+	Labels map[string]string
+}
+
+// unit is the unit of sample type typ: a count for go_goroutines,
+// nanoseconds for the others.
+func unit(typ string) string {
+	if typ == profile.TypeGoGoroutines {
+		return "count"
+	}
+	return "nanoseconds"
+}
+
+// Profile builds a profile with "samples" and types (in that order) out
+// of ss; go_goroutines is in counts, the other types in nanoseconds.
+func Profile(types []string, ss ...S) *pprof.Profile {
+	kernel := &pprof.Mapping{ID: 1, File: "[kernel.kallsyms]"}
+	p := &pprof.Profile{SampleType: []*pprof.ValueType{{Type: "samples", Unit: "count"}}, Mapping: []*pprof.Mapping{kernel}}
+	for _, t := range types {
+		p.SampleType = append(p.SampleType, &pprof.ValueType{Type: t, Unit: unit(t)})
+	}
+	funcs := map[string]*pprof.Function{}
+	locs := map[string]*pprof.Location{}
+	for _, s := range ss {
+		j := profile.ValueIndex(p, s.Type)
+		if j < 0 {
+			panic("plugintest: sample type " + s.Type + " not among the profile's")
 		}
-		p.SampleType = append(p.SampleType, &pprof.ValueType{Type: typ, Unit: unit})
+		smp := &pprof.Sample{Value: make([]int64, len(p.SampleType)), NumLabel: map[string][]int64{}, Label: map[string][]string{}}
+		smp.Value[0], smp.Value[j] = s.Count, s.Value
+		if s.TID != 0 {
+			smp.NumLabel["tid"] = []int64{s.TID}
+		}
+		for k, v := range s.Labels {
+			smp.Label[k] = []string{v}
+		}
+		for _, name := range strings.Split(s.Stack, ";") {
+			l := locs[name]
+			if l == nil {
+				fn, isKernel := strings.CutSuffix(name, "_[k]")
+				f := funcs[fn]
+				if f == nil {
+					f = &pprof.Function{ID: uint64(len(funcs) + 1), Name: fn}
+					funcs[fn] = f
+					p.Function = append(p.Function, f)
+				}
+				l = &pprof.Location{ID: uint64(len(p.Location) + 1), Line: []pprof.Line{{Function: f}}}
+				if isKernel {
+					l.Mapping = kernel
+				}
+				locs[name] = l
+				p.Location = append(p.Location, l)
+			}
+			smp.Location = append(smp.Location, l)
+		}
+		p.Sample = append(p.Sample, smp)
 	}
 	return p
 }
 
-// Add adds one sample of type typ per stack (frames leaf first,
-// ";"-separated). A time type's sample counts value/10 ms events, as a
-// 100 Hz sampler takes them.
-func Add(p *pprof.Profile, typ string, byStack map[string]int64) *pprof.Profile {
-	idx := profile.ValueIndex(p, typ)
-	if idx < 0 {
-		panic("plugintest: the profile has no type " + typ)
-	}
-	funcs := map[string]*pprof.Function{}
-	for _, f := range p.Function {
-		funcs[f.Name] = f
-	}
+// Stacks is one sample of type typ per stack of byStack (in stack order),
+// its value the stack's. Its count is the value for a count type; for a
+// time type value/10 ms events (at least one), as a 100 Hz sampler takes
+// them.
+func Stacks(typ string, byStack map[string]int64) []S {
+	ss := make([]S, 0, len(byStack))
 	for stack, v := range byStack {
-		s := &pprof.Sample{Value: make([]int64, len(p.SampleType))}
-		s.Value[idx] = v
-		s.Value[0] = v
-		if p.SampleType[idx].Unit == "nanoseconds" {
-			s.Value[0] = max(1, v/10e6)
+		n := v
+		if unit(typ) == "nanoseconds" {
+			n = max(1, v/10e6)
 		}
-		for _, name := range strings.Split(stack, ";") {
-			f := funcs[name]
-			if f == nil {
-				f = &pprof.Function{ID: uint64(len(p.Function) + 1), Name: name}
-				funcs[name] = f
-				p.Function = append(p.Function, f)
-			}
-			l := &pprof.Location{ID: uint64(len(p.Location) + 1), Line: []pprof.Line{{Function: f}}}
-			p.Location = append(p.Location, l)
-			s.Location = append(s.Location, l)
-		}
-		p.Sample = append(p.Sample, s)
+		ss = append(ss, S{Type: typ, Stack: stack, Value: v, Count: n})
 	}
-	return p
+	sort.Slice(ss, func(a, b int) bool { return ss[a].Stack < ss[b].Stack })
+	return ss
 }
 
 // CPU is evidence of one CPU type over window: the stacks, leaf first.
 func CPU(typ string, window time.Duration, byStack map[string]int64) *plugins.Evidence {
-	return &plugins.Evidence{Profile: Add(Profile(typ), typ, byStack), Duration: window, Source: "test"}
+	return &plugins.Evidence{Profile: Profile([]string{typ}, Stacks(typ, byStack)...), Duration: window, Source: "test"}
+}
+
+// Start is the start of every window Capture makes.
+var Start = time.Date(2026, 12, 1, 10, 0, 0, 0, time.UTC)
+
+// Capture is an empty capture of window that ran probes.
+func Capture(window time.Duration, probes ...string) *profile.Capture {
+	return &profile.Capture{
+		Start: Start, End: Start.Add(window), Probes: probes,
+		Histograms: map[string]*profile.Histogram{}, Counts: map[string]uint64{},
+		Drops: map[string]uint64{}, Threads: map[uint32]*profile.Thread{},
+	}
+}
+
+// Hist is a histogram of n values of ns each.
+func Hist(n int, ns uint64) *profile.Histogram {
+	h := &profile.Histogram{}
+	for range n {
+		h.Record(ns)
+	}
+	return h
 }
 
 // Run runs the registered plugin name over ev: its status and findings.
@@ -99,6 +158,16 @@ func One(t testing.TB, name string, ev *plugins.Evidence) *plugins.Finding {
 	}
 	t.Fatalf("%s: %d findings, want at most one: %+v", name, len(fs), fs)
 	return nil
+}
+
+// Figure returns f's figure name or fails the test.
+func Figure(t testing.TB, f plugins.Finding, name string) float64 {
+	t.Helper()
+	v, ok := f.Figure(name)
+	if !ok {
+		t.Fatalf("finding %q has no figure %s (has %+v)", f.Title, name, f.Figures)
+	}
+	return v
 }
 
 // HotSpotBands checks an on-CPU hot-spot plugin: frame (a function in its
@@ -157,7 +226,7 @@ func HotSpotBands(t *testing.T, name, frame string, warn, critical float64) {
 		})
 	}
 	t.Run("no CPU evidence", func(t *testing.T) {
-		ev := &plugins.Evidence{Capture: &profile.Capture{Probes: []string{"sched"}}, Profile: Add(Profile(profile.TypeOffCPUBlocked), profile.TypeOffCPUBlocked, map[string]int64{planted: 1e9})}
+		ev := &plugins.Evidence{Capture: &profile.Capture{Probes: []string{"sched"}}, Profile: Profile([]string{profile.TypeOffCPUBlocked}, Stacks(profile.TypeOffCPUBlocked, map[string]int64{planted: 1e9})...)}
 		st, fs := Run(t, name, ev)
 		if st.Status != plugins.StatusNotApplicable || st.Enable == "" || len(fs) != 0 {
 			t.Errorf("status %s (%s; enable %q), %d findings; want not_applicable with what to enable", st.Status, st.Reason, st.Enable, len(fs))
