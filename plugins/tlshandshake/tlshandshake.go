@@ -6,11 +6,22 @@
 // not count connections: handshakes per connection cannot be told, so the
 // plugin reads the rate and the CPU each handshake costs instead (a full
 // ECDHE handshake costs about a millisecond of CPU per side, a resumed one
-// a fraction of that).
+// a fraction of that), and whether the handshakes' stacks send or verify
+// certificates, which only full handshakes do.
+//
+// Two things score: the share of the process's CPU in handshakes (a
+// warning at 20%, critical at 50%), and the rate (a warning at 100
+// handshakes a second, critical at 1,000), which counts only when the
+// handshakes also take 5% of the process's CPU or more: hundreds of new
+// connections a second that cost a sixth of the CPU are a problem even
+// though no single share says so. Both need at least 200 ms of CPU in
+// handshakes, in 20 samples, over 1 s.
 package tlshandshake
 
 import (
 	"fmt"
+	"regexp"
+	"slices"
 	"strings"
 	"time"
 
@@ -29,7 +40,20 @@ var (
 	thresholds       = plugins.Thresholds{Warn: 0.20, Critical: 0.50, MinValue: 200 * time.Millisecond, MinSamples: 20, MinWindow: time.Second}
 	fullHandshakeCPU = 300 * time.Microsecond
 	manyPerSecond    = 10.0
+	// rateThresholds score handshakes per second (not a share: Warn and
+	// Critical are rates); rateMinCPU is the share of the process's CPU
+	// the handshakes must take for the rate to make a warning.
+	rateThresholds = plugins.Thresholds{Warn: 100, Critical: 1000, MinValue: 200 * time.Millisecond, MinSamples: 20, MinWindow: time.Second}
+	rateMinCPU     = 0.05
+	// certShare is the part of the handshakes' CPU in certificate work
+	// (at least certSamples samples) that says they are full handshakes.
+	certShare         = 0.05
+	certSamples int64 = 2
 )
+
+// certFrame is certificate work inside a handshake: sending, signing for
+// and verifying the certificate, which a resumed handshake skips.
+var certFrame = regexp.MustCompile(`^crypto/tls\.\(\*(serverHandshakeStateTLS13|clientHandshakeStateTLS13)\)\.(sendServerCertificate|readServerCertificate|sendClientCertificate)$|^crypto/tls\.\(\*(serverHandshakeState|clientHandshakeState)\)\.doFullHandshake$|^crypto/tls\.\(\*Conn\)\.(verifyServerCertificate|processCertsFromClient)$|^crypto/x509\.|^(tls_construct_server_certificate|tls_process_server_certificate|tls_construct_cert_verify|tls_process_cert_verify|ssl_verify_cert_chain|X509_verify_cert)$`)
 
 // Plugin is the TLS handshake diagnosis.
 type Plugin struct{}
@@ -69,6 +93,17 @@ func (Plugin) Diagnose(ev *plugins.Evidence) ([]plugins.Finding, error) {
 		share, value, samples = min(1, float64(inHandshakes)/float64(window)), 0, 0
 	}
 	score, gated := thresholds.Score(share, value, samples, window)
+	// The rate, when the handshakes' CPU is a part of the process's that
+	// matters.
+	rs, rg := rateThresholds.Score(rate, value, samples, window)
+	if rg == "" && cpu.Share < rateMinCPU {
+		rg = fmt.Sprintf("the handshakes take %s of the CPU, under %s", plugins.Pct(cpu.Share), plugins.Pct(rateMinCPU))
+		rs = min(rs, plugins.ScoreWarning-1)
+	}
+	byRate := rs > score
+	if byRate {
+		score, gated = rs, rg
+	}
 	if score < plugins.ScoreInfo {
 		return nil, nil
 	}
@@ -88,7 +123,8 @@ func (Plugin) Diagnose(ev *plugins.Evidence) ([]plugins.Finding, error) {
 		f.Figures = append(f.Figures,
 			plugins.Fig("cpu_share", 100*cpu.Share, "%", fmt.Sprintf("%s total %s", cpuType, plugins.Seconds(cpu.Total))),
 			plugins.Fig("cpu_ns", float64(cpu.Value), "ns", ""),
-			plugins.Fig("cpu_per_handshake_ns", float64(cpu.Value)/float64(n), "ns", "both sides when the process is both"))
+			plugins.Fig("cpu_per_handshake_ns", float64(cpu.Value)/float64(n), "ns", "both sides when the process is both"),
+			plugins.Fig("rate_score", float64(rs), "count", "the rate's score (counts from 5% of the CPU)"))
 		f.Query = plugins.Query(cpuType, plugins.CatTLSHandshake.Focus())
 	}
 	var p95 uint64
@@ -156,12 +192,32 @@ func (Plugin) Diagnose(ev *plugins.Evidence) ([]plugins.Finding, error) {
 			advice = append(advice, "Clients connect anew for each request: make them keep connections alive (HTTP keep-alive, connection pools) and check that the server does not close them (Connection: close, short IdleTimeout).")
 		}
 	}
-	full := cpuType != "" && time.Duration(cpu.Value/int64(n)) >= fullHandshakeCPU
+	// Full handshakes: a millisecond-scale CPU cost each, or certificate
+	// work on the handshakes' stacks.
+	var cert plugins.Match
+	if cpuType != "" {
+		cert = ev.Where(cpuType, func(frames []string) bool {
+			return slices.ContainsFunc(frames, func(f string) bool { return plugins.FrameIn(f, plugins.CatTLSHandshake) }) &&
+				slices.ContainsFunc(frames, certFrame.MatchString)
+		}, certFrame.MatchString)
+	}
+	costly := cpuType != "" && time.Duration(cpu.Value/int64(n)) >= fullHandshakeCPU
+	certs := cert.Value > 0 && cert.Samples >= certSamples && float64(cert.Value) >= certShare*float64(cpu.Value)
+	full := costly || certs
 	if full || cpuType == "" {
 		advice = append(advice, "Resume sessions instead of full handshakes: tls.Config.ClientSessionCache on clients, session tickets left on on servers (SessionTicketsDisabled false), SSL_CTX session caching in OpenSSL; prefer ECDSA certificates over RSA.")
-		if full {
+		switch {
+		case costly:
 			fmt.Fprintf(&d, " At %s of CPU each they look like full handshakes; a resumed one costs a fraction of that.", plugins.Seconds(cpu.Value/int64(n)))
+		case certs:
+			fmt.Fprintf(&d, " They are full handshakes: %s of their CPU (%s) sends or verifies certificates, which a resumed handshake skips.", plugins.Pct(float64(cert.Value)/float64(cpu.Value)), plugins.Seconds(cert.Value))
 		}
+		if cert.Value > 0 {
+			f.Figures = append(f.Figures, plugins.Fig("cert_cpu_ns", float64(cert.Value), "ns", cpuType+" in certificate work inside handshakes"))
+		}
+	}
+	if byRate {
+		fmt.Fprintf(&d, " Scored by the rate: %.0f handshakes a second that take %s of the process's CPU.", rate, plugins.Pct(cpu.Share))
 	}
 	if len(advice) == 0 {
 		advice = append(advice, "Handshakes are few and already cheap: look at what surrounds them (certificate verification, slow peers).")

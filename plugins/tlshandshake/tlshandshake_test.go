@@ -84,3 +84,46 @@ func TestHandshakesGates(t *testing.T) {
 		t.Errorf("without the tls probe: %+v", st)
 	}
 }
+
+// A server and its clients in one process, a new connection per request:
+// 3,600 handshakes in 6 s (600/s) take 16% of the process's CPU, under
+// the 20% share that alone makes a warning; the rate makes it one. The
+// handshakes cost 220 µs of CPU each, under what says "full" by cost, but
+// their stacks sign and verify certificates, which resumed handshakes do
+// not: the advice is to resume sessions. At 2% of the CPU (250 ms of
+// 12.5 s) the same rate is info.
+func TestHandshakeRate(t *testing.T) {
+	const (
+		clientCert = "crypto/internal/fips140/ecdsa.verify;crypto/x509.(*Certificate).Verify;crypto/tls.(*Conn).verifyServerCertificate;crypto/tls.(*clientHandshakeStateTLS13).readServerCertificate;crypto/tls.(*clientHandshakeStateTLS13).handshake;crypto/tls.(*Conn).clientHandshake;crypto/tls.(*Conn).handshakeContext;net/http.(*persistConn).addTLS.func2;runtime.goexit"
+		clientKex  = "crypto/internal/fips140/mlkem.ntt;crypto/tls.(*clientHandshakeStateTLS13).establishHandshakeKeys;crypto/tls.(*clientHandshakeStateTLS13).handshake;crypto/tls.(*Conn).clientHandshake;crypto/tls.(*Conn).handshakeContext;net/http.(*persistConn).addTLS.func2;runtime.goexit"
+		serverKex  = "crypto/internal/fips140/edwards25519/field.feMul;crypto/tls.(*serverHandshakeStateTLS13).processClientHello;crypto/tls.(*serverHandshakeStateTLS13).handshake;crypto/tls.(*Conn).serverHandshake;crypto/tls.(*Conn).handshakeContext;net/http.(*conn).serve;runtime.goexit"
+	)
+	evidence := func(handshakeCPU, total int64) *plugins.Evidence {
+		c := plugintest.Capture(6*time.Second, "cpu", "tls")
+		c.Counts["tls_handshakes_ok"] = 3600
+		c.Counts["tls_client_ok"], c.Counts["tls_server_ok"] = 1800, 1800
+		c.Histograms["tls_handshake"] = plugintest.Hist(3600, 1e6)
+		p := plugintest.Profile([]string{profile.TypeOnCPU, profile.TypeTLSHandshake},
+			plugintest.S{Type: profile.TypeOnCPU, Stack: clientCert, Value: handshakeCPU / 8, Count: handshakeCPU / 8 / 10e6},
+			plugintest.S{Type: profile.TypeOnCPU, Stack: clientKex, Value: handshakeCPU * 3 / 8, Count: handshakeCPU * 3 / 8 / 10e6},
+			plugintest.S{Type: profile.TypeOnCPU, Stack: serverKex, Value: handshakeCPU / 2, Count: handshakeCPU / 2 / 10e6},
+			plugintest.S{Type: profile.TypeOnCPU, Stack: "crypto/sha256.block;main.hashWork;main.handleWork;net/http.(*conn).serve;runtime.goexit", Value: total - handshakeCPU, Count: (total - handshakeCPU) / 10e6},
+			plugintest.S{Type: profile.TypeTLSHandshake, Stack: "crypto/tls.(*Conn).clientHandshake;crypto/tls.(*Conn).handshakeContext;net/http.(*persistConn).addTLS.func2", Value: 3600e6, Count: 3600},
+		)
+		return &plugins.Evidence{Capture: c, Profile: p}
+	}
+	f := plugintest.One(t, "tls-handshake", evidence(800e6, 5e9))
+	if f == nil || f.Severity != plugins.Warning || f.Share != 0.16 {
+		t.Fatalf("finding %+v, want a warning at 16%% of the CPU", f)
+	}
+	if got := plugintest.Figure(t, *f, "handshakes_per_s"); got != 600 {
+		t.Errorf("rate %v/s, want 600", got)
+	}
+	if !strings.Contains(f.Detail, "They are full handshakes") || !strings.Contains(f.Detail, "Scored by the rate") || !strings.Contains(f.Advice, "Resume sessions") {
+		t.Errorf("detail %q advice %q", f.Detail, f.Advice)
+	}
+	f = plugintest.One(t, "tls-handshake", evidence(250e6, 12500e6))
+	if f != nil && f.Severity > plugins.Info {
+		t.Errorf("600/s at 2%% of the CPU: [%s] %s: %s", f.Severity, f.Title, f.Detail)
+	}
+}
