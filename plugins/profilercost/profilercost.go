@@ -6,16 +6,22 @@
 // profiler's signal handler runtime.sigprof), whose CPU time is in the
 // target's own samples.
 //
-// Thresholds (each also needs a window of at least 1 s):
+// A cost distorts a capture when it is a meaningful share of the target's
+// own CPU, or of the machine: a few percent of one CPU of BPF time beside a
+// target that uses several CPUs changes none of its shares. Thresholds
+// (each also needs a window of at least 1 s):
 //
-//	BPF run time       warning at 5% of the target's CPU or 2% of one CPU,
-//	                   critical at 20% or 10%; at least 20 ms and 100 runs
+//	BPF run time       warning at 5% of the target's CPU (and at least
+//	                   100 ms) or at 10% of one CPU, critical at 20% of the
+//	                   target's CPU or 30% of one CPU; at least 100 runs
 //	                   (the share of the target's CPU only counts when the
 //	                   target used a tenth of a CPU or more)
 //	missed BPF runs    warning at 1% of the runs, critical at 10%; at
 //	                   least 100 missed
 //	Go profilers       warning at 5% of the target's CPU, critical at 20%;
-//	                   at least 100 ms and 10 samples
+//	                   at least 100 ms and 10 samples (of a target that
+//	                   used under a tenth of a CPU, whose CPU is then
+//	                   mostly the profilers': at 10% and 30% of one CPU)
 //
 // The target's CPU is the scheduler's exact per-thread on-CPU time when the
 // capture has it, else the CPU samples' total. BPF run time is the whole
@@ -40,10 +46,13 @@ import (
 func init() { plugins.Register(Plugin{}) }
 
 var (
-	bpfOfTarget = plugins.Thresholds{Warn: 0.05, Critical: 0.20, MinValue: 20 * time.Millisecond, MinSamples: 100, MinWindow: time.Second}
-	bpfOfCPU    = plugins.Thresholds{Warn: 0.02, Critical: 0.10, MinValue: 20 * time.Millisecond, MinSamples: 100, MinWindow: time.Second}
+	bpfOfTarget = plugins.Thresholds{Warn: 0.05, Critical: 0.20, MinValue: 100 * time.Millisecond, MinSamples: 100, MinWindow: time.Second}
+	bpfOfCPU    = plugins.Thresholds{Warn: 0.10, Critical: 0.30, MinValue: 100 * time.Millisecond, MinSamples: 100, MinWindow: time.Second}
 	missed      = plugins.Thresholds{Warn: 0.01, Critical: 0.10, MinSamples: 100, MinWindow: time.Second}
 	goProfilers = plugins.Thresholds{Warn: 0.05, Critical: 0.20, MinValue: 100 * time.Millisecond, MinSamples: 10, MinWindow: time.Second}
+	// goProfilersOfCPU judge the Go profilers of an idle target, by the
+	// machine's CPU as bpfOfCPU judges the BPF programs.
+	goProfilersOfCPU = plugins.Thresholds{Warn: 0.10, Critical: 0.30, MinValue: 100 * time.Millisecond, MinSamples: 10, MinWindow: time.Second}
 )
 
 // Plugin is the capture's self-cost diagnosis.
@@ -150,11 +159,21 @@ func (Plugin) Diagnose(ev *plugins.Evidence) ([]plugins.Finding, error) {
 	if typ := ev.CPUType(); typ != "" {
 		m := ev.InCategory(typ, plugins.CatProfilerCost)
 		if m.Value > 0 && cpu > 0 {
-			share := float64(m.Value) / float64(cpu)
+			// The samples and the scheduler count the CPU apart: the
+			// profilers' share of it is at most all of it.
+			share := min(1, float64(m.Value)/float64(cpu))
 			figs = append(figs,
 				plugins.Fig("go_profilers_ns", float64(m.Value), "ns", typ),
 				plugins.Fig("go_profilers_share", 100*share, "%", "of the target's CPU"))
 			s, gated := goProfilers.Score(share, time.Duration(m.Value), m.Samples, window)
+			of := "of the target's CPU"
+			// An idle target's CPU is mostly the profilers' own: what
+			// they cost is then the machine's, a share of one CPU.
+			if time.Duration(cpu) < window/10 && window > 0 {
+				share = float64(m.Value) / float64(window)
+				s, gated = goProfilersOfCPU.Score(share, time.Duration(m.Value), m.Samples, window)
+				of = "of one CPU"
+			}
 			goStacks = m.StackFrames()
 			frames := ""
 			if len(m.Frames) > 0 {
@@ -162,9 +181,9 @@ func (Plugin) Diagnose(ev *plugins.Evidence) ([]plugins.Finding, error) {
 			}
 			parts = append(parts, part{
 				name: "go-profilers", score: s, share: share,
-				title: fmt.Sprintf("the Go profilers took %s of the target's CPU", plugins.Pct(share)),
-				detail: fmt.Sprintf("The Go runtime's profilers ran %s in the target (%s of its CPU%s)%s.",
-					plugins.Seconds(m.Value), plugins.Pct(share), frames, gatedText(gated)),
+				title: fmt.Sprintf("the Go profilers took %s %s", plugins.Pct(share), of),
+				detail: fmt.Sprintf("The Go runtime's profilers ran %s in the target (%s %s%s)%s.",
+					plugins.Seconds(m.Value), plugins.Pct(share), of, frames, gatedText(gated)),
 				advice: "The Go CPU profiler and fgprof run inside the target while perfprobe fetches them, and fgprof " +
 					"walks every goroutine 99 times a second: with many goroutines that is expensive. Fetch fewer Go " +
 					"profiles (--go-profiles cpu,mutex,block,goroutine leaves fgprof out; --no-go-profiles fetches " +

@@ -22,10 +22,12 @@ func capture(window, targetCPU time.Duration, sc profile.SelfCost) *profile.Capt
 	}
 }
 
-// The thresholds: BPF time as a share of one CPU (2%, 10%) or of a busy
-// target's CPU (5%, 20%), missed runs (1%, 10%), the Go profilers' share
-// of the target's CPU (5%, 20%), each with its absolute gate; perfprobe's
-// own CPU time is a figure, never a finding.
+// The thresholds: BPF time as a share of one CPU (10%, 30%) or of a busy
+// target's CPU (5%, 20%; at least 100 ms), missed runs (1%, 10%), the Go
+// profilers' share of the target's CPU (5%, 20%), each with its absolute
+// gate (an idle target's Go profilers by one CPU, 10%, 30%); perfprobe's
+// own CPU time is a figure, never a finding. The demo's
+// measured cost, 2% of one CPU and 1% of its CPU, is nothing.
 func TestBands(t *testing.T) {
 	const w = 10 * time.Second
 	profilers := func(ns int64) *plugins.Evidence {
@@ -48,12 +50,17 @@ func TestBands(t *testing.T) {
 		figureV float64
 	}{
 		{name: "cheap", sc: profile.SelfCost{BPFRunNs: 10e6, BPFRunCount: 1e5}, window: w, target: 5 * time.Second, none: true},
-		{name: "BPF 3% of one CPU", sc: profile.SelfCost{BPFRunNs: 300e6, BPFRunCount: 1e6}, window: w, target: 10 * time.Second,
-			sev: plugins.Warning, title: "perfprobe's BPF programs took 3% of one CPU", figure: "bpf_cpus", figureV: 0.03},
+		{name: "BPF 12% of one CPU, idle target", sc: profile.SelfCost{BPFRunNs: 1200e6, BPFRunCount: 1e6}, window: w, target: 500 * time.Millisecond,
+			sev: plugins.Warning, title: "perfprobe's BPF programs took 12% of one CPU", figure: "bpf_cpus", figureV: 0.12},
+		{name: "BPF 6% of a busy target's CPU", sc: profile.SelfCost{BPFRunNs: 600e6, BPFRunCount: 1e6}, window: w, target: 10 * time.Second,
+			sev: plugins.Warning, title: "perfprobe's BPF programs took 6% of the target's CPU", figure: "bpf_share_of_target", figureV: 6},
+		{name: "BPF 6% of a busy target's CPU, 60 ms", sc: profile.SelfCost{BPFRunNs: 60e6, BPFRunCount: 1e6}, window: w, target: time.Second,
+			sev: plugins.Info, title: "perfprobe's BPF programs took 6% of the target's CPU"},
+		{name: "the demo: BPF 2% of one CPU, 1% of the target's", sc: profile.SelfCost{BPFRunNs: 133e6, BPFRunCount: 3e5}, window: 6 * time.Second, target: 12 * time.Second, none: true},
 		{name: "BPF 25% of a busy target's CPU", sc: profile.SelfCost{BPFRunNs: 500e6, BPFRunCount: 1e6}, window: w, target: 2 * time.Second,
 			sev: plugins.Critical, title: "perfprobe's BPF programs took 25% of the target's CPU", figure: "bpf_share_of_target", figureV: 25},
-		{name: "BPF 1% of one CPU, 20% of an idle target", sc: profile.SelfCost{BPFRunNs: 100e6, BPFRunCount: 1e6}, window: w, target: 500 * time.Millisecond,
-			sev: plugins.Info, title: "perfprobe's BPF programs took 1% of one CPU"},
+		{name: "BPF 6% of one CPU, 120% of an idle target", sc: profile.SelfCost{BPFRunNs: 600e6, BPFRunCount: 1e6}, window: w, target: 500 * time.Millisecond,
+			sev: plugins.Info, title: "perfprobe's BPF programs took 6% of one CPU"},
 		{name: "BPF 6% of one CPU over 500 ms", sc: profile.SelfCost{BPFRunNs: 30e6, BPFRunCount: 1e5}, window: 500 * time.Millisecond, target: 500 * time.Millisecond,
 			sev: plugins.Info},
 		{name: "5% of runs missed", sc: profile.SelfCost{BPFRunNs: 10e6, BPFRunCount: 95_000, BPFMissedRuns: 5_000}, window: w, target: 5 * time.Second,
@@ -61,7 +68,11 @@ func TestBands(t *testing.T) {
 		{name: "a few missed runs", sc: profile.SelfCost{BPFRunNs: 10e6, BPFRunCount: 95_000, BPFMissedRuns: 50}, window: w, target: 5 * time.Second, none: true},
 		{name: "Go profilers 8% of the target", ev: profilers(800e6), window: w, target: 10 * time.Second,
 			sev: plugins.Warning, title: "the Go profilers took 8% of the target's CPU", figure: "go_profilers_share", figureV: 8},
-		{name: "Go profilers 50 ms", ev: profilers(50e6), window: w, target: 500 * time.Millisecond, sev: plugins.Info},
+		{name: "Go profilers 50 ms", ev: profilers(50e6), window: w, target: time.Second, sev: plugins.Info},
+		// A healthy service using 4% of a CPU, most of it fgprof's
+		// (measured: the samples counted more than the scheduler).
+		{name: "Go profilers 144% of an idle target, 5% of one CPU", ev: profilers(160e6), window: 3 * time.Second, target: 112 * time.Millisecond,
+			sev: plugins.Info, title: "the Go profilers took 5% of one CPU"},
 		{name: "perfprobe's CPU since its start", sc: profile.SelfCost{UserCPUNs: 20e9, SystemCPUNs: 5e9}, window: w, target: 5 * time.Second, none: true},
 	} {
 		t.Run(c.name, func(t *testing.T) {
