@@ -78,7 +78,7 @@ var (
 
 // writeFrame is a user-space frame that writes: Go's file and syscall
 // writers, libc's.
-var writeFrame = regexp.MustCompile(`^os\.\(\*File\)\.(Write|WriteAt|WriteString|write|pwrite)$|^internal/poll\.\(\*FD\)\.(Write|Pwrite|Writev)$|^syscall\.(Write|write|Pwrite|pwrite)$|^(write|pwrite|pwrite64|writev|pwritev|__libc_write|__libc_pwrite|__GI___libc_write)$`)
+var writeFrame = plugins.FrameMatcher(`^os\.\(\*File\)\.(Write|WriteAt|WriteString|write|pwrite)$|^internal/poll\.\(\*FD\)\.(Write|Pwrite|Writev)$|^syscall\.(Write|write|Pwrite|pwrite)$|^(write|pwrite|pwrite64|writev|pwritev|__libc_write|__libc_pwrite|__GI___libc_write)$`)
 
 // Plugin is the blocked-I/O diagnosis.
 type Plugin struct{}
@@ -216,7 +216,7 @@ func (Plugin) Diagnose(ev *plugins.Evidence) ([]plugins.Finding, error) {
 				c.stacks[k] += v
 				c.frames[k] = frames
 			}
-			c.writes = c.writes || slices.ContainsFunc(frames, writeFrame.MatchString)
+			c.writes = c.writes || slices.ContainsFunc(frames, writeFrame)
 			c.syncs = c.syncs || slices.ContainsFunc(frames, userFsync)
 		}
 		if ioStacks[tid] {
@@ -471,7 +471,7 @@ func scoreCallers(ev *plugins.Evidence, callers map[string]*callerIO, window tim
 				below := frames[:i]
 				if goWall && slices.ContainsFunc(below, inSyscall) && !slices.Contains(below, "runtime.gopark") {
 					c.inIO += v
-					c.writes = c.writes || slices.ContainsFunc(below, writeFrame.MatchString)
+					c.writes = c.writes || slices.ContainsFunc(below, writeFrame)
 					c.syncs = c.syncs || slices.ContainsFunc(below, userFsync)
 				}
 			}
@@ -522,21 +522,10 @@ func inSyscall(f string) bool {
 	return !strings.HasSuffix(f, "_[k]") && plugins.FrameIn(f, plugins.CatSyscall)
 }
 
-// eachSample calls fn for every sample of typ with a value.
+// eachSample calls fn for every sample of typ with a value, with its
+// thread and the evidence's cached frames.
 func eachSample(ev *plugins.Evidence, typ string, fn func(tid int64, thread string, labels map[string][]string, frames []string, v int64)) {
-	p := ev.Profile
-	if p == nil {
-		return
-	}
-	j := profile.ValueIndex(p, typ)
-	if j < 0 {
-		return
-	}
-	for _, s := range p.Sample {
-		v := s.Value[j]
-		if v == 0 {
-			continue
-		}
+	ev.Each(typ, func(s *pprof.Sample, frames []string, v int64) {
 		var tid int64
 		if t := s.NumLabel["tid"]; len(t) > 0 {
 			tid = t[0]
@@ -545,8 +534,8 @@ func eachSample(ev *plugins.Evidence, typ string, fn func(tid int64, thread stri
 		if n := s.Label["thread"]; len(n) > 0 {
 			name = n[0]
 		}
-		fn(tid, name, s.Label, profile.Frames(s), v)
-	}
+		fn(tid, name, s.Label, frames, v)
+	})
 }
 
 type namedHist struct {

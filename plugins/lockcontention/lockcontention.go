@@ -507,14 +507,9 @@ func threadWaits(ev *plugins.Evidence, window time.Duration) (waiter, bool) {
 		frames map[string][]string
 	}
 	threads := map[int64]*acc{}
-	for _, s := range p.Sample {
-		v := s.Value[j]
-		if v == 0 {
-			continue
-		}
-		frames := profile.Frames(s)
+	ev.Each(profile.TypeOffCPUBlocked, func(s *pprof.Sample, frames []string, v int64) {
 		if profile.GoRuntimeIdle(frames) || profile.IsProfilerStack(frames) || !lockWait(frames) {
-			continue
+			return
 		}
 		var tid int64
 		if t := s.NumLabel["tid"]; len(t) > 0 {
@@ -535,7 +530,7 @@ func threadWaits(ev *plugins.Evidence, window time.Duration) (waiter, bool) {
 		k := strings.Join(frames, "\x00")
 		a.stacks[k] += v
 		a.frames[k] = frames
-	}
+	})
 	var best *acc
 	var bestTID int64
 	for tid, a := range threads {

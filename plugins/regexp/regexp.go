@@ -19,10 +19,8 @@ package regexp
 
 import (
 	"fmt"
-	stdregexp "regexp"
 	"slices"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/perfprobe/perfprobe/plugins"
@@ -39,20 +37,7 @@ const compileFrames = `^regexp\.(Compile|CompilePOSIX|MustCompile|MustCompilePOS
 	`|^github\.com/(grafana/regexp|dlclark/regexp2)\.(Compile|CompilePOSIX|MustCompile|MustCompilePOSIX|compile)$` +
 	`|^(pcre2?_compile.*|pcre2?_study|regcomp|onig_new|onig_compile)$|^regex::.*::(new|build)$|^std::__detail::_Compiler|^boost::re_detail.*basic_regex_parser`
 
-var compileRE = stdregexp.MustCompile(compileFrames)
-
-// compileMemo caches isCompile by frame name: a stack walk asks about every
-// frame of every sample, and the names repeat.
-var compileMemo sync.Map
-
-func isCompile(f string) bool {
-	if v, ok := compileMemo.Load(f); ok {
-		return v.(bool)
-	}
-	v := compileRE.MatchString(f)
-	compileMemo.Store(f, v)
-	return v
-}
+var isCompile = plugins.FrameMatcher(compileFrames)
 
 // Plugin is the regular-expression diagnosis.
 type Plugin struct{}
