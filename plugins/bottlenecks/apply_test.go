@@ -5,6 +5,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/perfprobe/perfprobe/plugins/internal/plugintest"
+
 	pprof "github.com/google/pprof/profile"
 
 	"github.com/perfprobe/perfprobe/plugins"
@@ -17,24 +19,7 @@ import (
 // stacks builds a profile of one sample type with one sample per stack
 // (leaf first, ";"-separated) and a "samples" count at 100 Hz.
 func stacks(typ string, byStack map[string]int64) *pprof.Profile {
-	p := &pprof.Profile{SampleType: []*pprof.ValueType{{Type: "samples", Unit: "count"}, {Type: typ, Unit: "nanoseconds"}}}
-	funcs := map[string]*pprof.Function{}
-	for stack, v := range byStack {
-		s := &pprof.Sample{Value: []int64{max(1, v/10e6), v}}
-		for _, name := range strings.Split(stack, ";") {
-			f := funcs[name]
-			if f == nil {
-				f = &pprof.Function{ID: uint64(len(funcs) + 1), Name: name}
-				funcs[name] = f
-				p.Function = append(p.Function, f)
-			}
-			l := &pprof.Location{ID: uint64(len(p.Location) + 1), Line: []pprof.Line{{Function: f}}}
-			p.Location = append(p.Location, l)
-			s.Location = append(s.Location, l)
-		}
-		p.Sample = append(p.Sample, s)
-	}
-	return p
+	return plugintest.Profile([]string{typ}, plugintest.Stacks(typ, byStack)...)
 }
 
 // evidence is 1 s of on-CPU time over a 10 s capture: 400 ms hashing

@@ -3,9 +3,10 @@ package external
 import (
 	"os"
 	"path/filepath"
-	"strings"
 	"testing"
 	"time"
+
+	"github.com/perfprobe/perfprobe/plugins/internal/plugintest"
 
 	pprof "github.com/google/pprof/profile"
 
@@ -54,26 +55,8 @@ func sudo(t *testing.T, uid, gid string) {
 // cpuProfile builds a profile of on-CPU time with one sample per stack
 // (leaf first, ";"-separated), 10 ms a sample.
 func cpuProfile(byStack map[string]int64) *pprof.Profile {
-	p := &pprof.Profile{
-		SampleType:    []*pprof.ValueType{{Type: "samples", Unit: "count"}, {Type: profile.TypeOnCPU, Unit: "nanoseconds"}},
-		DurationNanos: int64(2 * time.Second),
-	}
-	funcs := map[string]*pprof.Function{}
-	for stack, v := range byStack {
-		s := &pprof.Sample{Value: []int64{max(1, v/10e6), v}}
-		for _, name := range strings.Split(stack, ";") {
-			f := funcs[name]
-			if f == nil {
-				f = &pprof.Function{ID: uint64(len(funcs) + 1), Name: name}
-				funcs[name] = f
-				p.Function = append(p.Function, f)
-			}
-			l := &pprof.Location{ID: uint64(len(p.Location) + 1), Line: []pprof.Line{{Function: f}}}
-			p.Location = append(p.Location, l)
-			s.Location = append(s.Location, l)
-		}
-		p.Sample = append(p.Sample, s)
-	}
+	p := plugintest.Profile([]string{profile.TypeOnCPU}, plugintest.Stacks(profile.TypeOnCPU, byStack)...)
+	p.DurationNanos = int64(2 * time.Second)
 	return p
 }
 
