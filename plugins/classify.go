@@ -233,8 +233,8 @@ func Classify(name, file string) []Category {
 	return out
 }
 
-// frameIn reports whether a frame (as profile.Frames writes it) is in cat.
-func frameIn(name string, cat Category) bool {
+// FrameIn reports whether a frame (as profile.Frames writes it) is in cat.
+func FrameIn(name string, cat Category) bool {
 	frameMu.RLock()
 	bits, ok := frameBits[name]
 	frameMu.RUnlock()
@@ -251,15 +251,12 @@ func frameIn(name string, cat Category) bool {
 	return bits&cat.bit() != 0
 }
 
-// frameBits caches frameIn's classification by frame name (a map under a
+// frameBits caches FrameIn's classification by frame name (a map under a
 // read lock: several times faster than sync.Map for this read-mostly use).
 var (
 	frameMu   sync.RWMutex
 	frameBits = map[string]uint64{}
 )
-
-// FrameIn reports whether a frame (as profile.Frames writes it) is in cat.
-func FrameIn(name string, cat Category) bool { return frameIn(name, cat) }
 
 // FrameCategories lists the categories frames are classified into.
 func FrameCategories() []Category {

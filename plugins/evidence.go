@@ -246,7 +246,7 @@ type Match struct {
 // anywhere (inclusive, like pprof's -focus).
 func (ev *Evidence) InCategory(typ string, cat Category) Match {
 	bit := cat.bit()
-	return ev.match(typ, func(si *sampleInfo) bool { return si.cats&bit != 0 }, func(f string) bool { return frameIn(f, cat) })
+	return ev.match(typ, func(si *sampleInfo) bool { return si.cats&bit != 0 }, func(f string) bool { return FrameIn(f, cat) })
 }
 
 // InCategoryExcept is InCategory without the stacks that also have a frame
@@ -256,7 +256,7 @@ func (ev *Evidence) InCategoryExcept(typ string, cat Category, except ...Categor
 	for _, e := range except {
 		ex |= e.bit()
 	}
-	return ev.match(typ, func(si *sampleInfo) bool { return si.cats&bit != 0 && si.cats&ex == 0 }, func(f string) bool { return frameIn(f, cat) })
+	return ev.match(typ, func(si *sampleInfo) bool { return si.cats&bit != 0 && si.cats&ex == 0 }, func(f string) bool { return FrameIn(f, cat) })
 }
 
 // Matching matches the stacks of type typ with a function matching re

@@ -90,7 +90,7 @@ func (h CPUHotSpot) Diagnose(ev *Evidence) ([]Finding, error) {
 	if len(m.Entries) > 0 {
 		detail += "; called from " + strings.Join(m.Entries[:min(2, len(m.Entries))], ", ")
 		f.Key = []string{m.Entries[0]}
-		f.Title += " from " + shortFunc(m.Entries[0])
+		f.Title += " from " + ShortFunc(m.Entries[0])
 	}
 	detail += "."
 	if gated != "" {
@@ -128,9 +128,9 @@ func (h CPUHotSpot) focus(m Match) string {
 	return "^(" + strings.Join(q, "|") + ")$"
 }
 
-// shortFunc drops a Go function's package path: "main.checksum",
+// ShortFunc drops a Go function's package path: "main.checksum",
 // "(*Client).Do" from "net/http.(*Client).Do".
-func shortFunc(fn string) string {
+func ShortFunc(fn string) string {
 	if i := strings.LastIndex(fn, "/"); i >= 0 && !strings.Contains(fn[:i], "(") {
 		fn = fn[i+1:]
 	}
@@ -139,6 +139,3 @@ func shortFunc(fn string) string {
 	}
 	return fn
 }
-
-// ShortFunc is shortFunc for plugins.
-func ShortFunc(fn string) string { return shortFunc(fn) }

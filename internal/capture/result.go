@@ -89,9 +89,9 @@ func (r *Result) Evidence(profilePath string) *plugins.Evidence {
 // Diagnose runs the diagnosis over the result (DiagnosisOptions) and sets
 // r.Diagnosis. A bottleneck list that cannot be read becomes a warning of
 // the capture: the findings are still made, without it.
-func (r *Result) Diagnose(ctx context.Context, profilePath string) *plugins.Report {
+func (r *Result) Diagnose(ctx context.Context, ev *plugins.Evidence) *plugins.Report {
 	start := time.Now()
-	rep, err := diagnosis.Run(ctx, r.Evidence(profilePath), r.DiagnosisOptions)
+	rep, err := diagnosis.Run(ctx, ev, r.DiagnosisOptions)
 	if err != nil {
 		r.Capture.Warnings = append(r.Capture.Warnings, "bottleneck list: "+err.Error())
 	}
@@ -203,8 +203,9 @@ func (r *Result) WriteDir(dir string) error {
 	if r.Files["profile"] != "" {
 		profilePath, _ = filepath.Abs(filepath.Join(dir, r.Files["profile"]))
 	}
-	rep := r.Diagnose(context.Background(), profilePath)
-	written, err := diagnosis.Write(dir, rep, r.Evidence(profilePath), []string{"md", "json"}, "")
+	ev := r.Evidence(profilePath)
+	rep := r.Diagnose(context.Background(), ev)
+	written, err := diagnosis.Write(dir, rep, ev, []string{"md", "json"}, "")
 	for f, name := range written {
 		r.Files["report_"+f] = name
 	}

@@ -115,12 +115,14 @@ func Locator(ev *plugins.Evidence) SourceLocator {
 	if ev.Profile == nil {
 		return nil
 	}
-	byName := map[string][2]any{}
+	type source struct {
+		file string
+		line int64
+	}
+	byName := map[string]source{}
 	for _, f := range ev.Profile.Function {
-		if f.Filename != "" {
-			if _, dup := byName[f.Name]; !dup {
-				byName[f.Name] = [2]any{f.Filename, f.StartLine}
-			}
+		if _, dup := byName[f.Name]; f.Filename != "" && !dup {
+			byName[f.Name] = source{f.Filename, f.StartLine}
 		}
 	}
 	// A function without a start line gets the first line a sample shows.
@@ -129,17 +131,14 @@ func Locator(ev *plugins.Evidence) SourceLocator {
 			if ln.Function == nil {
 				continue
 			}
-			if v, ok := byName[ln.Function.Name]; ok && v[1].(int64) == 0 && ln.Line > 0 {
-				byName[ln.Function.Name] = [2]any{v[0], ln.Line}
+			if v, ok := byName[ln.Function.Name]; ok && v.line == 0 && ln.Line > 0 {
+				byName[ln.Function.Name] = source{v.file, ln.Line}
 			}
 		}
 	}
 	return func(fn string) (string, int64, bool) {
 		v, ok := byName[fn]
-		if !ok {
-			return "", 0, false
-		}
-		return v[0].(string), v[1].(int64), true
+		return v.file, v.line, ok
 	}
 }
 
