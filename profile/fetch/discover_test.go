@@ -157,20 +157,21 @@ func TestDiscoverTLS(t *testing.T) {
 // TestDiscoverPrefersPlain: a service serving pprof on a TLS port and a
 // plain one (the demo does) is read over plain HTTP.
 func TestDiscoverPrefersPlain(t *testing.T) {
-	tlsSrv := httptest.NewUnstartedServer(pprofMux(true))
-	tlsSrv.Config.ErrorLog = log.New(io.Discard, "", 0)
+	// Ports are probed in ascending order: put the plain one above the
+	// TLS one, so that taking the first found would take TLS. The TLS
+	// server takes the first free port below the plain one (a random
+	// ephemeral port near the top of the range may have none above it).
+	plain := listen(t, "127.0.0.1:0", pprofMux(true))
+	var ln net.Listener
+	for p := port(t, plain) - 1; p > 1024 && ln == nil; p-- {
+		ln, _ = net.Listen("tcp", fmt.Sprintf("127.0.0.1:%d", p))
+	}
+	if ln == nil {
+		t.Fatal("no free port below the plain one")
+	}
+	tlsSrv := &httptest.Server{Listener: ln, Config: &http.Server{Handler: pprofMux(true), ErrorLog: log.New(io.Discard, "", 0)}}
 	tlsSrv.StartTLS()
 	t.Cleanup(tlsSrv.Close)
-	// Ports are probed in ascending order: put the plain one above the
-	// TLS one, so that taking the first found would take TLS.
-	plain := listen(t, "127.0.0.1:0", pprofMux(true))
-	for i := 0; i < 20 && port(t, plain) < port(t, tlsSrv); i++ {
-		plain.Close()
-		plain = listen(t, "127.0.0.1:0", pprofMux(true))
-	}
-	if port(t, plain) < port(t, tlsSrv) {
-		t.Fatal("could not get a plain port above the TLS one")
-	}
 	ep, err := Discover(context.Background(), os.Getpid(), Options{})
 	if err != nil {
 		t.Fatal(err)
