@@ -70,7 +70,10 @@ func TestTargetsAccountedSinceAdded(t *testing.T) {
 // between the window's end and the probe's switch, under a millisecond
 // later, adds to the window that ends is all the difference: under
 // emulation that can be milliseconds, so 10%), over all the windows within
-// 0.1%, and from the second window on, all its blocked and run-queue time
+// 0.1% (1% under emulation: the sum still misses the stretch from the
+// session's start to the thread's first switch and the interval open at the
+// last drain, each up to milliseconds there; 1.25 ms of 1.01 s was seen on
+// 6.1 under QEMU's TCG), and from the second window on, all its blocked and run-queue time
 // is in its off-CPU stacks (the split parts keep the interval's stacks).
 func TestDrainSplitsIntervals(t *testing.T) {
 	bpftest.Require(t)
@@ -90,9 +93,9 @@ func TestDrainSplitsIntervals(t *testing.T) {
 	time.AfterFunc(time.Second, func() { close(done) })
 	windows := bpftest.Windows(t, s, 50*time.Millisecond, done)
 	tid := uint32(p.TID)
-	tol := 0.01
+	tol, sumTol := 0.01, 0.001
 	if bpftest.Emulated() {
-		tol = 0.10
+		tol, sumTol = 0.10, 0.01
 	}
 	var total, span time.Duration
 	for i, c := range windows {
@@ -127,7 +130,7 @@ func TestDrainSplitsIntervals(t *testing.T) {
 		}
 	}
 	t.Logf("%d windows: the thread explained for %v of %v", len(windows), total, span)
-	if share := float64(total) / float64(span); math.Abs(share-1) > 0.001 {
-		t.Errorf("over the windows, the thread explained for %v of %v (%.3f%%), want 100%% within 0.1%%", total, span, 100*share)
+	if share := float64(total) / float64(span); math.Abs(share-1) > sumTol {
+		t.Errorf("over the windows, the thread explained for %v of %v (%.3f%%), want 100%% within %.1f%%", total, span, 100*share, 100*sumTol)
 	}
 }
