@@ -710,7 +710,28 @@ func (s *Session) Drain() (*profile.Capture, error) {
 	}
 	c.SelfCost = s.selfCost()
 	s.window = end
+	s.forgetLocked(c.Start)
 	return c, nil
+}
+
+// forgetLocked drops the targets that exited or were removed before
+// since: the window that saw them go listed them already, so a session
+// drained for days keeps only the targets it still profiles (and closes
+// the ones it opened). s.mu must be held.
+func (s *Session) forgetLocked(since time.Time) {
+	s.members = slices.DeleteFunc(s.members, func(m *member) bool {
+		gone := m.exited
+		if gone.IsZero() {
+			gone = m.removed
+		}
+		if gone.IsZero() || !gone.Before(since) {
+			return false
+		}
+		if m.own {
+			m.t.Close()
+		}
+		return true
+	})
 }
 
 // addProbe lists probe p and its sample types in c.

@@ -43,13 +43,14 @@ flame, diff and convert work on any profile file, as any user.`,
   perfprobe flame perfprobe-1234-20261126-101500     # flamegraph.html of a capture
   perfprobe diagnose perfprobe-1234-20261126-101500  # what is wrong, against your bottleneck list
   perfprobe init                             # a starter bottleneck list and SLOs
+  sudo perfprobe agent --comm '^myservice$'     # continuous: a profile every 15 s to /var/lib/perfprobe
   perfprobe diff before/ after/              # what grew, what shrank
   perfprobe convert cpu.pprof --to speedscope -o cpu.json`,
 		SilenceUsage:  true,
 		SilenceErrors: true,
 		Version:       version(),
 	}
-	root.AddCommand(newCmdAttach(), newCmdRun(), newCmdDiagnose(), newCmdInit(), newCmdFlame(), newCmdDiff(), newCmdConvert(), newCmdDoctor())
+	root.AddCommand(newCmdAttach(), newCmdRun(), newCmdDiagnose(), newCmdInit(), newCmdAgent(), newCmdFlame(), newCmdDiff(), newCmdConvert(), newCmdDoctor())
 	return root
 }
 

@@ -143,8 +143,9 @@ func (s *Session) AddTarget(pid int) error {
 	return nil
 }
 
-// Changes returns everything the session's polls found so far: children
-// adopted, execs, exits.
+// Changes returns everything the session's polls found since it started
+// or, for a drained session, since the last Drain: children adopted,
+// execs, exits.
 func (s *Session) Changes() probes.Changes {
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -387,7 +388,31 @@ func (s *Session) Drain() (*Result, error) {
 	s.meta.fill(c)
 	r := s.result(c, nil)
 	s.release()
+	s.forget(c.Targets)
 	return r, nil
+}
+
+// forget drops what the session keeps of processes that are no longer
+// targets (listed), so that a session drained for days holds only its
+// live targets: their metadata, their exits and the changes polled so far
+// (Changes covers the session since the last Drain).
+func (s *Session) forget(listed []profile.Target) {
+	keep := map[int]bool{}
+	for _, t := range s.probes.Targets() {
+		keep[t.PID] = true
+	}
+	for _, t := range listed {
+		keep[t.PID] = true
+	}
+	s.meta.forget(keep)
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for pid := range s.exited {
+		if s.procs[pid] == nil {
+			delete(s.exited, pid)
+		}
+	}
+	s.changes = probes.Changes{}
 }
 
 // result builds the Result of window c with the warnings noted since the

@@ -63,6 +63,20 @@ func (ms *metas) track(pid int) {
 	ms.mu.Unlock()
 }
 
+// forget drops the metadata of every pid not in keep.
+func (ms *metas) forget(keep map[int]bool) {
+	if ms == nil {
+		return
+	}
+	ms.mu.Lock()
+	defer ms.mu.Unlock()
+	for pid := range ms.byPID {
+		if !keep[pid] {
+			delete(ms.byPID, pid)
+		}
+	}
+}
+
 // fill sets Meta on the targets of c that track saw, with the cgroup's
 // counters since the window began, and starts the next window there (for
 // Drain).

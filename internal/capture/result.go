@@ -103,6 +103,16 @@ func (r *Result) Diagnose(ctx context.Context, ev *plugins.Evidence) *plugins.Re
 // goKinds are the Go profile kinds in the order they are merged and saved.
 var goKinds = []string{"cpu", "wall", "mutex", "block", "goroutine"}
 
+// MergeGo merges the Go runtime's profiles res, fetched from one target,
+// into that target's eBPF profile p (nil: the Go profiles alone), as a
+// capture does; the raw profiles with samples are kept in the result's Raw.
+func MergeGo(p *pprof.Profile, res *fetch.Result) (*pprof.Profile, *GoProfiles) {
+	g := &GoProfiles{Raw: map[string]*pprof.Profile{}}
+	merged, rep := mergeGo(p, res, g.Raw)
+	g.Report = rep
+	return merged, g
+}
+
 // mergeGo merges the eBPF profile with the fetched Go profiles, keeps each
 // raw Go profile that has samples in raw, and returns the merged profile
 // (p itself when nothing was fetched) and the Go section of capture.json.
