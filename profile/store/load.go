@@ -223,7 +223,10 @@ func (u *typeUnion) apply(p *profile.Profile) {
 			}
 			s.Value = v
 		}
-		p.SampleType = slices.Clone(u.types)
+		p.SampleType = make([]*profile.ValueType, len(u.types))
+		for i, st := range u.types {
+			p.SampleType[i] = &profile.ValueType{Type: st.Type, Unit: st.Unit}
+		}
 	}
 	if u.periodType != nil && (p.PeriodType == nil || p.PeriodType.Type != u.periodType.Type || p.PeriodType.Unit != u.periodType.Unit) {
 		p.PeriodType = &profile.ValueType{Type: u.periodType.Type, Unit: u.periodType.Unit}
