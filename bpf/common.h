@@ -151,7 +151,8 @@ static __always_inline __u32 log2_u64(__u64 v)
 	return r;
 }
 
-static __always_inline void hist_add(struct hist *h, __u64 ns)
+/* hist_slot returns the slot of struct hist that ns falls in. */
+static __always_inline __u32 hist_slot(__u64 ns)
 {
 	__u32 l = log2_u64(ns), slot = ns;
 
@@ -160,6 +161,13 @@ static __always_inline void hist_add(struct hist *h, __u64 ns)
 
 	if (slot >= HIST_SLOTS)
 		slot = HIST_SLOTS - 1;
+	return slot;
+}
+
+static __always_inline void hist_add(struct hist *h, __u64 ns)
+{
+	__u32 slot = hist_slot(ns);
+
 	h->slots[slot]++;
 	h->count++;
 	h->sum_ns += ns;
@@ -201,6 +209,59 @@ static __always_inline void *lookup_or_init(void *map, const void *key, const vo
 		return 0;
 	}
 	return bpf_map_lookup_elem(map, key);
+}
+
+/* Per-target histograms: beside a probe's histograms for the whole
+ * session, the same ones per target process, keyed by its tgid and the
+ * histogram's index in the session's array (win * N + hist, so that they
+ * follow the same windows; user space deletes a window's entries once it
+ * has read them). Bounded: a full map drops the per-target record, counted,
+ * never the event or the session's histograms. */
+#define PID_HISTS_MAX 1024
+
+struct pid_hist_key {
+	__u32 tgid;
+	__u32 idx; /* the histogram's index in the probe's session array */
+};
+
+/* PID_HIST_MAP declares `pid_hists` and `pid_hist_zero`, the value its
+ * entries start from (a struct hist does not fit on the BPF stack).
+ * A HASH shared by every CPU with atomic adds, not a PERCPU_HASH: its
+ * memory (2 KiB an entry, preallocated) does not grow with the CPUs. */
+#define PID_HIST_MAP()                                                    \
+	struct {                                                           \
+		__uint(type, BPF_MAP_TYPE_HASH);                           \
+		__type(key, struct pid_hist_key);                          \
+		__type(value, struct hist);                                \
+		__uint(max_entries, PID_HISTS_MAX);                        \
+	} pid_hists SEC(".maps");                                          \
+	const struct hist pid_hist_zero = {}
+
+/* hist_add_atomic is hist_add for a histogram several CPUs update at once:
+ * slots, count and sum are exact; max_ns is best effort (no compare and
+ * swap before BPF v3: two CPUs raising it together may keep the lower). */
+static __always_inline void hist_add_atomic(struct hist *h, __u64 ns)
+{
+	__u32 slot = hist_slot(ns);
+
+	__sync_fetch_and_add(&h->slots[slot], 1);
+	__sync_fetch_and_add(&h->count, 1);
+	__sync_fetch_and_add(&h->sum_ns, ns);
+	if (ns > h->max_ns)
+		h->max_ns = ns;
+}
+
+/* pid_hist_record adds ns to histogram idx of process tgid in map (a
+ * PID_HIST_MAP, zero its pid_hist_zero); a full map is counted in slot
+ * drop_idx of drops. */
+static __always_inline void pid_hist_record(void *map, const struct hist *zero, __u32 tgid, __u32 idx, __u64 ns,
+					    void *drops, __u32 drop_idx)
+{
+	struct pid_hist_key key = {.tgid = tgid, .idx = idx};
+	struct hist *h = lookup_or_init(map, &key, zero, drops, drop_idx);
+
+	if (h)
+		hist_add_atomic(h, ns);
 }
 
 /* stack_id records a stack and counts the drop when the map refused it. */

@@ -750,6 +750,7 @@ func part(c *profile.Capture) *profile.Capture {
 		Target: c.Target, Targets: c.Targets, Start: c.Start, End: c.End, Hz: c.Hz,
 		Histograms: map[string]*profile.Histogram{}, Counts: map[string]uint64{},
 		Drops: map[string]uint64{}, Threads: map[uint32]*profile.Thread{},
+		TargetHistograms: map[int]map[string]*profile.Histogram{},
 	}
 }
 
@@ -757,6 +758,11 @@ func part(c *profile.Capture) *profile.Capture {
 func merge(c, part *profile.Capture) {
 	c.Stacks = append(c.Stacks, part.Stacks...)
 	maps.Copy(c.Histograms, part.Histograms)
+	for pid, hs := range part.TargetHistograms {
+		for name, h := range hs {
+			AddTargetHist(c, pid, name, h)
+		}
+	}
 	for k, v := range part.Counts {
 		c.Counts[k] += v
 	}
@@ -788,6 +794,8 @@ func (s *Session) newCapture(end time.Time, cause string) *profile.Capture {
 		Threads:    map[uint32]*profile.Thread{},
 		Warnings:   append(s.skippedLocked(), s.warnings...),
 		Kernel:     profile.Kernel{Release: kernelRelease(), Paths: maps.Clone(s.paths)},
+
+		TargetHistograms: map[int]map[string]*profile.Histogram{},
 	}
 	for _, m := range s.members {
 		c.Targets = append(c.Targets, m.info())

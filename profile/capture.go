@@ -49,6 +49,14 @@ type Capture struct {
 	Threads     map[uint32]*Thread    `json:"-"`
 	SelfCost    SelfCost              `json:"-"`
 	Warnings    []string              `json:"-"`
+
+	// TargetHistograms are histograms of Histograms per target process,
+	// by pid, under the same names, for those the probes keep per process
+	// (run queue and blocked, I/O syscalls, TLS handshakes): for each
+	// name, the pids' histograms add up to the capture's (counts, slots
+	// and sums; max is best effort). A pid with no event of a histogram in
+	// the window has no entry for it.
+	TargetHistograms map[int]map[string]*Histogram `json:"-"`
 }
 
 // Target identifies a profiled process.

@@ -52,6 +52,7 @@ func init() {
 			{Name: "iostall_inflight", Desc: "syscalls not timed because the in-flight map was full"},
 			{Name: "iostall_requests_full", Desc: "block requests not timed because the request map was full"},
 			{Name: "iostall_disks_full", Desc: "block requests lost because the per-disk map was full"},
+			{Name: "iostall_pid_hists_full", Desc: "syscalls left out of their process's histograms (the per-process map was full); the capture's histograms have them"},
 		},
 		Summary: summary,
 	})

@@ -93,6 +93,9 @@ struct {
 	__uint(max_entries, 1024);
 } disks SEC(".maps");
 
+/* syscalls' histograms per target process (common.h), at win * SC_MAX + slot. */
+PID_HIST_MAP();
+
 COUNTER_ARRAY(counters, 2 * COUNT_MAX);
 
 COUNTER_ARRAY(drops, DROP_MAX);
@@ -188,6 +191,8 @@ static __always_inline void sys_exit(void *ctx, long nr, long ret)
 			v->bytes += ret;
 		else if (ret < 0)
 			v->errors++;
+		pid_hist_record(&pid_hists, &pid_hist_zero, bpf_get_current_pid_tgid() >> 32, slot, ns,
+				&drops, DROP_PID_HISTS_FULL);
 	}
 	if (ns >= threshold_ns)
 		slow(ctx, win, idx, ns);

@@ -91,6 +91,7 @@ enum iostall_drop {
 	DROP_INFLIGHT,        /* no task storage for a thread: its syscall is not timed */
 	DROP_REQUESTS_FULL,   /* requests map full: a block request is not timed */
 	DROP_DISKS_FULL,      /* disks map full: a block request is not recorded */
+	DROP_PID_HISTS_FULL,  /* pid_hists full: a syscall not in its process's histograms */
 	DROP_MAX,             /* drops count over the session: user space takes differences */
 };
 

@@ -21,14 +21,8 @@ type iostallDiskKey struct {
 }
 
 type iostallDiskValue struct {
-	_    structs.HostLayout
-	Hist struct {
-		_     structs.HostLayout
-		Slots [256]uint64
-		Count uint64
-		SumNs uint64
-		MaxNs uint64
-	}
+	_          structs.HostLayout
+	Hist       iostallHist
 	Reads      uint64
 	Writes     uint64
 	Flushes    uint64
@@ -36,6 +30,14 @@ type iostallDiskValue struct {
 	ReadBytes  uint64
 	WriteBytes uint64
 	Errors     uint64
+}
+
+type iostallHist struct {
+	_     structs.HostLayout
+	Slots [256]uint64
+	Count uint64
+	SumNs uint64
+	MaxNs uint64
 }
 
 type iostallIostallCount uint32
@@ -53,12 +55,13 @@ const (
 type iostallIostallDrop uint32
 
 const (
-	iostallIostallDropDROP_USER_STACK    iostallIostallDrop = 0
-	iostallIostallDropDROP_IOWAIT_FULL   iostallIostallDrop = 1
-	iostallIostallDropDROP_INFLIGHT      iostallIostallDrop = 2
-	iostallIostallDropDROP_REQUESTS_FULL iostallIostallDrop = 3
-	iostallIostallDropDROP_DISKS_FULL    iostallIostallDrop = 4
-	iostallIostallDropDROP_MAX           iostallIostallDrop = 5
+	iostallIostallDropDROP_USER_STACK     iostallIostallDrop = 0
+	iostallIostallDropDROP_IOWAIT_FULL    iostallIostallDrop = 1
+	iostallIostallDropDROP_INFLIGHT       iostallIostallDrop = 2
+	iostallIostallDropDROP_REQUESTS_FULL  iostallIostallDrop = 3
+	iostallIostallDropDROP_DISKS_FULL     iostallIostallDrop = 4
+	iostallIostallDropDROP_PID_HISTS_FULL iostallIostallDrop = 5
+	iostallIostallDropDROP_MAX            iostallIostallDrop = 6
 )
 
 type iostallIowaitKey struct {
@@ -85,6 +88,12 @@ const (
 	iostallOriginORIGIN_MAX    iostallOrigin = 2
 )
 
+type iostallPidHistKey struct {
+	_    structs.HostLayout
+	Tgid uint32
+	Idx  uint32
+}
+
 type iostallRqInflight struct {
 	_       structs.HostLayout
 	StartNs uint64
@@ -104,14 +113,8 @@ type iostallScInflight struct {
 }
 
 type iostallScValue struct {
-	_    structs.HostLayout
-	Hist struct {
-		_     structs.HostLayout
-		Slots [256]uint64
-		Count uint64
-		SumNs uint64
-		MaxNs uint64
-	}
+	_      structs.HostLayout
+	Hist   iostallHist
 	Bytes  uint64
 	Errors uint64
 }
@@ -137,6 +140,7 @@ const (
 	iostallMapDrops                  = "drops"
 	iostallMapInflight               = "inflight"
 	iostallMapIowait                 = "iowait"
+	iostallMapPidHists               = "pid_hists"
 	iostallMapRequests               = "requests"
 	iostallMapStacks                 = "stacks"
 	iostallMapSyscalls               = "syscalls"
@@ -152,6 +156,7 @@ const (
 	iostallProgHandleSyscallEnter    = "handle_syscall_enter"
 	iostallProgHandleSyscallExit     = "handle_syscall_exit"
 	iostallVarDiskZero               = "disk_zero"
+	iostallVarPidHistZero            = "pid_hist_zero"
 	iostallVarScSlot                 = "sc_slot"
 	iostallVarThresholdNs            = "threshold_ns"
 	iostallVarUnusedIostallCount     = "unused_iostall_count"
@@ -222,6 +227,7 @@ type iostallMapSpecs struct {
 	Drops    *ebpf.MapSpec `ebpf:"drops"`
 	Inflight *ebpf.MapSpec `ebpf:"inflight"`
 	Iowait   *ebpf.MapSpec `ebpf:"iowait"`
+	PidHists *ebpf.MapSpec `ebpf:"pid_hists"`
 	Requests *ebpf.MapSpec `ebpf:"requests"`
 	Stacks   *ebpf.MapSpec `ebpf:"stacks"`
 	Syscalls *ebpf.MapSpec `ebpf:"syscalls"`
@@ -235,6 +241,7 @@ type iostallMapSpecs struct {
 // It can be passed ebpf.CollectionSpec.Assign.
 type iostallVariableSpecs struct {
 	DiskZero           *ebpf.VariableSpec `ebpf:"disk_zero"`
+	PidHistZero        *ebpf.VariableSpec `ebpf:"pid_hist_zero"`
 	ScSlot             *ebpf.VariableSpec `ebpf:"sc_slot"`
 	ThresholdNs        *ebpf.VariableSpec `ebpf:"threshold_ns"`
 	UnusedIostallCount *ebpf.VariableSpec `ebpf:"unused_iostall_count"`
@@ -269,6 +276,7 @@ type iostallMaps struct {
 	Drops    *ebpf.Map `ebpf:"drops"`
 	Inflight *ebpf.Map `ebpf:"inflight"`
 	Iowait   *ebpf.Map `ebpf:"iowait"`
+	PidHists *ebpf.Map `ebpf:"pid_hists"`
 	Requests *ebpf.Map `ebpf:"requests"`
 	Stacks   *ebpf.Map `ebpf:"stacks"`
 	Syscalls *ebpf.Map `ebpf:"syscalls"`
@@ -285,6 +293,7 @@ func (m *iostallMaps) Close() error {
 		m.Drops,
 		m.Inflight,
 		m.Iowait,
+		m.PidHists,
 		m.Requests,
 		m.Stacks,
 		m.Syscalls,
@@ -299,6 +308,7 @@ func (m *iostallMaps) Close() error {
 // It can be passed to loadIostallObjects or ebpf.CollectionSpec.LoadAndAssign.
 type iostallVariables struct {
 	DiskZero           *ebpf.Variable `ebpf:"disk_zero"`
+	PidHistZero        *ebpf.Variable `ebpf:"pid_hist_zero"`
 	ScSlot             *ebpf.Variable `ebpf:"sc_slot"`
 	ThresholdNs        *ebpf.Variable `ebpf:"threshold_ns"`
 	UnusedIostallCount *ebpf.Variable `ebpf:"unused_iostall_count"`

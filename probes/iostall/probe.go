@@ -56,6 +56,7 @@ const (
 	dropInflight     = iostallIostallDropDROP_INFLIGHT
 	dropRequestsFull = iostallIostallDropDROP_REQUESTS_FULL
 	dropDisksFull    = iostallIostallDropDROP_DISKS_FULL
+	dropPidHists     = iostallIostallDropDROP_PID_HISTS_FULL
 	dropMax          = int(iostallIostallDropDROP_MAX)
 )
 
@@ -65,6 +66,7 @@ var dropNames = [...]string{
 	dropInflight:     "iostall_inflight",
 	dropRequestsFull: "iostall_requests_full",
 	dropDisksFull:    "iostall_disks_full",
+	dropPidHists:     "iostall_pid_hists_full",
 }
 
 // Sized by COUNT_MAX and DROP_MAX: a value added last to enum iostall_count
@@ -454,6 +456,18 @@ func (p *Probe) read(c *profile.Capture, win uint32, final bool) error {
 		})
 	}
 
+	perPID, pidKeys, err := probes.ReadPIDHists(p.objs.PidHists, win, scMax)
+	if err != nil {
+		return err
+	}
+	for pid, hs := range perPID {
+		for i, h := range hs {
+			if int(i) < len(syscallTable) {
+				probes.AddTargetHist(c, int(pid), "syscall_"+syscallTable[i].name, h)
+			}
+		}
+	}
+
 	disks, err := p.collectDisks(c, win)
 	if err != nil {
 		return err
@@ -482,6 +496,7 @@ func (p *Probe) read(c *profile.Capture, win uint32, final bool) error {
 	p.drained = [dropMax]uint64(d)
 	p.calls += calls
 	probes.DeleteKeys(p.objs.Iowait, done)
+	probes.DeleteKeys(p.objs.PidHists, pidKeys)
 	probes.DeleteKeys(p.objs.Disks, disks)
 	if err := probes.ClearPerCPU(p.objs.Syscalls, int(win)*scMax, scMax); err != nil {
 		return err

@@ -42,6 +42,7 @@ func init() {
 			{Name: "sched_offcpu_full", Desc: "off-CPU intervals lost because the per-stack map was full"},
 			{Name: "sched_threads_full", Desc: "threads not followed because the thread map was full"},
 			{Name: "sched_unpaired_switch", Desc: "switch-ins without a switch-out seen in the window"},
+			{Name: "sched_pid_hists_full", Desc: "off-CPU intervals left out of their process's histograms (the per-process map was full); the capture's histograms have them"},
 		},
 		Summary: summary,
 	})

@@ -42,6 +42,7 @@ const (
 	dropOffcpuFull  = schedSchedDropDROP_OFFCPU_FULL
 	dropThreadsFull = schedSchedDropDROP_THREADS_FULL
 	dropUnpaired    = schedSchedDropDROP_UNPAIRED
+	dropPidHists    = schedSchedDropDROP_PID_HISTS_FULL
 	dropMax         = int(schedSchedDropDROP_MAX)
 )
 
@@ -51,6 +52,7 @@ var dropNames = [...]string{
 	dropOffcpuFull:  "sched_offcpu_full",
 	dropThreadsFull: "sched_threads_full",
 	dropUnpaired:    "sched_unpaired_switch",
+	dropPidHists:    "sched_pid_hists_full",
 }
 
 // Sized by HIST_MAX and DROP_MAX: a value added last to enum sched_hist or
@@ -219,7 +221,7 @@ func (p *Probe) Progress() probes.Progress {
 		}
 	}
 	if d, err := probes.SumPerCPU(p.objs.Drops, dropMax); err == nil {
-		pr.Drops = d[dropOffcpuFull] + d[dropThreadsFull]
+		pr.Drops = d[dropOffcpuFull] + d[dropThreadsFull] + d[dropPidHists]
 	}
 	return pr
 }
@@ -539,6 +541,17 @@ func (p *Probe) read(c *profile.Capture, threads *ebpf.Map, win uint32, fromNs, 
 		}
 		c.Histograms[name] = h
 	}
+	perPID, pidKeys, err := probes.ReadPIDHists(p.objs.PidHists, win, histMax)
+	if err != nil {
+		return nil, err
+	}
+	for pid, hs := range perPID {
+		for i, h := range hs {
+			if int(i) < len(histNames) {
+				probes.AddTargetHist(c, int(pid), histNames[i], h)
+			}
+		}
+	}
 	counts, err := probes.SumPerCPUAt(p.objs.Counters, int(win)*countMax, countMax)
 	if err != nil {
 		return nil, err
@@ -559,6 +572,7 @@ func (p *Probe) read(c *profile.Capture, threads *ebpf.Map, win uint32, fromNs, 
 	p.drained = [dropMax]uint64(d)
 	p.switches += counts[countVoluntary] + counts[countInvoluntary]
 	probes.DeleteKeys(p.objs.Offcpu, done)
+	probes.DeleteKeys(p.objs.PidHists, pidKeys)
 	if err := probes.ClearPerCPU(p.objs.Hists, int(win)*histMax, histMax); err != nil {
 		return nil, err
 	}

@@ -91,6 +91,9 @@ struct {
 	__uint(max_entries, 2 * HIST_MAX);
 } hists SEC(".maps");
 
+/* hists per target process (common.h). */
+PID_HIST_MAP();
+
 COUNTER_ARRAY(counters, 2 * COUNT_MAX);
 
 COUNTER_ARRAY(drops, DROP_MAX);
@@ -318,8 +321,13 @@ static __always_inline void switch_in(void *cur, struct task_struct *next, __u64
 			blocked_part = elapsed(end, counted(t, t->off_ns));
 		}
 		hist_record(&hists, win * HIST_MAX + HIST_RUNQ, runq);
-		if (blocked)
+		pid_hist_record(&pid_hists, &pid_hist_zero, t->tgid, win * HIST_MAX + HIST_RUNQ, runq,
+				&drops, DROP_PID_HISTS_FULL);
+		if (blocked) {
 			hist_record(&hists, win * HIST_MAX + HIST_BLOCKED, blocked);
+			pid_hist_record(&pid_hists, &pid_hist_zero, t->tgid, win * HIST_MAX + HIST_BLOCKED, blocked,
+					&drops, DROP_PID_HISTS_FULL);
+		}
 		t->blocked_ns += blocked_part;
 		t->runq_ns += runq_part;
 		if (t->kind == KIND_DSTATE)

@@ -110,6 +110,7 @@ enum sched_drop {
 	DROP_OFFCPU_FULL,  /* offcpu map full: one interval not attributed to a stack */
 	DROP_THREADS_FULL, /* threads map full: a thread's events lost */
 	DROP_UNPAIRED,     /* a switch-out whose switch-in was not seen */
+	DROP_PID_HISTS_FULL, /* pid_hists full: an interval not in its process's histograms */
 	DROP_MAX,          /* drops count over the session: user space takes differences */
 };
 

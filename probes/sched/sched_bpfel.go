@@ -58,6 +58,12 @@ type schedOffcpuValue struct {
 	Comm         [16]int8
 }
 
+type schedPidHistKey struct {
+	_    structs.HostLayout
+	Tgid uint32
+	Idx  uint32
+}
+
 type schedSchedCount uint32
 
 const (
@@ -72,12 +78,13 @@ const (
 type schedSchedDrop uint32
 
 const (
-	schedSchedDropDROP_USER_STACK   schedSchedDrop = 0
-	schedSchedDropDROP_KERNEL_STACK schedSchedDrop = 1
-	schedSchedDropDROP_OFFCPU_FULL  schedSchedDrop = 2
-	schedSchedDropDROP_THREADS_FULL schedSchedDrop = 3
-	schedSchedDropDROP_UNPAIRED     schedSchedDrop = 4
-	schedSchedDropDROP_MAX          schedSchedDrop = 5
+	schedSchedDropDROP_USER_STACK     schedSchedDrop = 0
+	schedSchedDropDROP_KERNEL_STACK   schedSchedDrop = 1
+	schedSchedDropDROP_OFFCPU_FULL    schedSchedDrop = 2
+	schedSchedDropDROP_THREADS_FULL   schedSchedDrop = 3
+	schedSchedDropDROP_UNPAIRED       schedSchedDrop = 4
+	schedSchedDropDROP_PID_HISTS_FULL schedSchedDrop = 5
+	schedSchedDropDROP_MAX            schedSchedDrop = 6
 )
 
 type schedSchedHist uint32
@@ -135,6 +142,7 @@ const (
 	schedMapDrops                       = "drops"
 	schedMapHists                       = "hists"
 	schedMapOffcpu                      = "offcpu"
+	schedMapPidHists                    = "pid_hists"
 	schedMapScratch                     = "scratch"
 	schedMapStacks                      = "stacks"
 	schedMapTargets                     = "targets"
@@ -145,6 +153,7 @@ const (
 	schedProgHandleSchedWakeup          = "handle_sched_wakeup"
 	schedProgHandleSchedWakeupNew       = "handle_sched_wakeup_new"
 	schedVarHaveTaskPtRegs              = "have_task_pt_regs"
+	schedVarPidHistZero                 = "pid_hist_zero"
 	schedVarStackIntervalNs             = "stack_interval_ns"
 	schedVarUnusedInterval              = "unused_interval"
 	schedVarUnusedKind                  = "unused_kind"
@@ -210,6 +219,7 @@ type schedMapSpecs struct {
 	Drops    *ebpf.MapSpec `ebpf:"drops"`
 	Hists    *ebpf.MapSpec `ebpf:"hists"`
 	Offcpu   *ebpf.MapSpec `ebpf:"offcpu"`
+	PidHists *ebpf.MapSpec `ebpf:"pid_hists"`
 	Scratch  *ebpf.MapSpec `ebpf:"scratch"`
 	Stacks   *ebpf.MapSpec `ebpf:"stacks"`
 	Targets  *ebpf.MapSpec `ebpf:"targets"`
@@ -222,6 +232,7 @@ type schedMapSpecs struct {
 // It can be passed ebpf.CollectionSpec.Assign.
 type schedVariableSpecs struct {
 	HaveTaskPtRegs   *ebpf.VariableSpec `ebpf:"have_task_pt_regs"`
+	PidHistZero      *ebpf.VariableSpec `ebpf:"pid_hist_zero"`
 	StackIntervalNs  *ebpf.VariableSpec `ebpf:"stack_interval_ns"`
 	UnusedInterval   *ebpf.VariableSpec `ebpf:"unused_interval"`
 	UnusedKind       *ebpf.VariableSpec `ebpf:"unused_kind"`
@@ -255,6 +266,7 @@ type schedMaps struct {
 	Drops    *ebpf.Map `ebpf:"drops"`
 	Hists    *ebpf.Map `ebpf:"hists"`
 	Offcpu   *ebpf.Map `ebpf:"offcpu"`
+	PidHists *ebpf.Map `ebpf:"pid_hists"`
 	Scratch  *ebpf.Map `ebpf:"scratch"`
 	Stacks   *ebpf.Map `ebpf:"stacks"`
 	Targets  *ebpf.Map `ebpf:"targets"`
@@ -268,6 +280,7 @@ func (m *schedMaps) Close() error {
 		m.Drops,
 		m.Hists,
 		m.Offcpu,
+		m.PidHists,
 		m.Scratch,
 		m.Stacks,
 		m.Targets,
@@ -281,6 +294,7 @@ func (m *schedMaps) Close() error {
 // It can be passed to loadSchedObjects or ebpf.CollectionSpec.LoadAndAssign.
 type schedVariables struct {
 	HaveTaskPtRegs   *ebpf.Variable `ebpf:"have_task_pt_regs"`
+	PidHistZero      *ebpf.Variable `ebpf:"pid_hist_zero"`
 	StackIntervalNs  *ebpf.Variable `ebpf:"stack_interval_ns"`
 	UnusedInterval   *ebpf.Variable `ebpf:"unused_interval"`
 	UnusedKind       *ebpf.Variable `ebpf:"unused_kind"`

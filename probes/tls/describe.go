@@ -42,6 +42,7 @@ func init() {
 			{Name: "tls_stats_full", Desc: "handshakes lost because the per-stack map was full"},
 			{Name: "tls_inflight_full", Desc: "handshakes not timed because the in-flight map was full"},
 			{Name: "tls_expired", Desc: "OpenSSL handshakes pending longer than MaxIdle, replaced"},
+			{Name: "tls_pid_hists_full", Desc: "handshakes left out of their process's histograms (the per-process map was full); the capture's histograms have them"},
 		},
 		Summary: summary,
 	})

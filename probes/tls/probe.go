@@ -62,6 +62,7 @@ const (
 	dropStatsFull    = tlsTlsDropDROP_STATS_FULL
 	dropInflightFull = tlsTlsDropDROP_INFLIGHT_FULL
 	dropExpired      = tlsTlsDropDROP_EXPIRED
+	dropPidHists     = tlsTlsDropDROP_PID_HISTS_FULL
 	dropMax          = int(tlsTlsDropDROP_MAX)
 )
 
@@ -70,6 +71,7 @@ var dropNames = [...]string{
 	dropStatsFull:    "tls_stats_full",
 	dropInflightFull: "tls_inflight_full",
 	dropExpired:      "tls_expired",
+	dropPidHists:     "tls_pid_hists_full",
 }
 
 // Sized by SIDE_MAX, LIB_MAX and DROP_MAX: a value added last to enum side,
@@ -557,6 +559,16 @@ func (p *Probe) read(c *profile.Capture, win uint32, endNs uint64, final bool) e
 			c.Histograms["tls_handshake_"+sideNames[side]] = h
 		}
 	}
+	perPID, pidKeys, err := probes.ReadPIDHists(p.objs.PidHists, win, int(histMax))
+	if err != nil {
+		return err
+	}
+	for pid, hs := range perPID {
+		for i, h := range hs { // i = lib * sideMax + side, as in hists
+			probes.AddTargetHist(c, int(pid), "tls_handshake", h)
+			probes.AddTargetHist(c, int(pid), "tls_handshake_"+sideNames[i%sideMax], h)
+		}
+	}
 
 	d, err := probes.SumPerCPU(p.objs.Drops, dropMax)
 	if err != nil {
@@ -571,6 +583,7 @@ func (p *Probe) read(c *profile.Capture, win uint32, endNs uint64, final bool) e
 	p.drained = [dropMax]uint64(d)
 	p.handshakes += c.Counts["tls_handshakes_ok"] + c.Counts["tls_handshakes_failed"]
 	probes.DeleteKeys(p.objs.Stats, done)
+	probes.DeleteKeys(p.objs.PidHists, pidKeys)
 	if err := probes.ClearPerCPU(p.objs.Hists, int(win*histMax), int(histMax)); err != nil {
 		return err
 	}

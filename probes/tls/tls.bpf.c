@@ -110,6 +110,9 @@ struct {
 	__uint(max_entries, 2 * HIST_MAX);
 } hists SEC(".maps");
 
+/* hists per target process (common.h). */
+PID_HIST_MAP();
+
 COUNTER_ARRAY(counters, 2 * COUNT_MAX);
 
 COUNTER_ARRAY(drops, DROP_MAX);
@@ -185,8 +188,9 @@ static __always_inline void done(struct inflight *in, __u32 win, __u32 lib, bool
 	idx = lib * SIDE_MAX + side;
 	count(win, idx * 2 + (failed ? 1 : 0));
 	hist_record(&hists, win * HIST_MAX + idx, ns);
-
 	key.tgid = bpf_get_current_pid_tgid() >> 32;
+	pid_hist_record(&pid_hists, &pid_hist_zero, key.tgid, win * HIST_MAX + idx, ns, &drops, DROP_PID_HISTS_FULL);
+
 	key.user_stack = in->user_stack;
 	key.side = side;
 	key.lib = lib;

@@ -107,6 +107,7 @@ enum tls_drop {
 	DROP_INFLIGHT_FULL, /* in-flight map refused an entry: that handshake is lost */
 	DROP_EXPIRED,       /* in-flight handshake that never ended: a panic or Goexit unwound past the
 			     * Go function, or an OpenSSL one idle for max_idle_ns */
+	DROP_PID_HISTS_FULL, /* pid_hists full: a handshake not in its process's histograms */
 	DROP_MAX,           /* drops count over the session: user space takes differences */
 };
 

@@ -47,6 +47,12 @@ const (
 	tlsLibLIB_MAX     tlsLib = 2
 )
 
+type tlsPidHistKey struct {
+	_    structs.HostLayout
+	Tgid uint32
+	Idx  uint32
+}
+
 type tlsSide uint32
 
 const (
@@ -108,11 +114,12 @@ const (
 type tlsTlsDrop uint32
 
 const (
-	tlsTlsDropDROP_USER_STACK    tlsTlsDrop = 0
-	tlsTlsDropDROP_STATS_FULL    tlsTlsDrop = 1
-	tlsTlsDropDROP_INFLIGHT_FULL tlsTlsDrop = 2
-	tlsTlsDropDROP_EXPIRED       tlsTlsDrop = 3
-	tlsTlsDropDROP_MAX           tlsTlsDrop = 4
+	tlsTlsDropDROP_USER_STACK     tlsTlsDrop = 0
+	tlsTlsDropDROP_STATS_FULL     tlsTlsDrop = 1
+	tlsTlsDropDROP_INFLIGHT_FULL  tlsTlsDrop = 2
+	tlsTlsDropDROP_EXPIRED        tlsTlsDrop = 3
+	tlsTlsDropDROP_PID_HISTS_FULL tlsTlsDrop = 4
+	tlsTlsDropDROP_MAX            tlsTlsDrop = 5
 )
 
 type tlsWalkKey struct {
@@ -138,6 +145,7 @@ const (
 	tlsMapDrops               = "drops"
 	tlsMapGoInflight          = "go_inflight"
 	tlsMapHists               = "hists"
+	tlsMapPidHists            = "pid_hists"
 	tlsMapSslCall             = "ssl_call"
 	tlsMapSslInflight         = "ssl_inflight"
 	tlsMapSslSide             = "ssl_side"
@@ -155,6 +163,7 @@ const (
 	tlsProgSslHandshakeReturn = "ssl_handshake_return"
 	tlsProgSslServerSide      = "ssl_server_side"
 	tlsVarMaxIdleNs           = "max_idle_ns"
+	tlsVarPidHistZero         = "pid_hist_zero"
 	tlsVarStackIntervalNs     = "stack_interval_ns"
 	tlsVarUnusedLib           = "unused_lib"
 	tlsVarUnusedSide          = "unused_side"
@@ -222,6 +231,7 @@ type tlsMapSpecs struct {
 	Drops       *ebpf.MapSpec `ebpf:"drops"`
 	GoInflight  *ebpf.MapSpec `ebpf:"go_inflight"`
 	Hists       *ebpf.MapSpec `ebpf:"hists"`
+	PidHists    *ebpf.MapSpec `ebpf:"pid_hists"`
 	SslCall     *ebpf.MapSpec `ebpf:"ssl_call"`
 	SslInflight *ebpf.MapSpec `ebpf:"ssl_inflight"`
 	SslSide     *ebpf.MapSpec `ebpf:"ssl_side"`
@@ -238,6 +248,7 @@ type tlsMapSpecs struct {
 // It can be passed ebpf.CollectionSpec.Assign.
 type tlsVariableSpecs struct {
 	MaxIdleNs       *ebpf.VariableSpec `ebpf:"max_idle_ns"`
+	PidHistZero     *ebpf.VariableSpec `ebpf:"pid_hist_zero"`
 	StackIntervalNs *ebpf.VariableSpec `ebpf:"stack_interval_ns"`
 	UnusedLib       *ebpf.VariableSpec `ebpf:"unused_lib"`
 	UnusedSide      *ebpf.VariableSpec `ebpf:"unused_side"`
@@ -270,6 +281,7 @@ type tlsMaps struct {
 	Drops       *ebpf.Map `ebpf:"drops"`
 	GoInflight  *ebpf.Map `ebpf:"go_inflight"`
 	Hists       *ebpf.Map `ebpf:"hists"`
+	PidHists    *ebpf.Map `ebpf:"pid_hists"`
 	SslCall     *ebpf.Map `ebpf:"ssl_call"`
 	SslInflight *ebpf.Map `ebpf:"ssl_inflight"`
 	SslSide     *ebpf.Map `ebpf:"ssl_side"`
@@ -287,6 +299,7 @@ func (m *tlsMaps) Close() error {
 		m.Drops,
 		m.GoInflight,
 		m.Hists,
+		m.PidHists,
 		m.SslCall,
 		m.SslInflight,
 		m.SslSide,
@@ -304,6 +317,7 @@ func (m *tlsMaps) Close() error {
 // It can be passed to loadTlsObjects or ebpf.CollectionSpec.LoadAndAssign.
 type tlsVariables struct {
 	MaxIdleNs       *ebpf.Variable `ebpf:"max_idle_ns"`
+	PidHistZero     *ebpf.Variable `ebpf:"pid_hist_zero"`
 	StackIntervalNs *ebpf.Variable `ebpf:"stack_interval_ns"`
 	UnusedLib       *ebpf.Variable `ebpf:"unused_lib"`
 	UnusedSide      *ebpf.Variable `ebpf:"unused_side"`
