@@ -8,7 +8,6 @@ package agent
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"maps"
 	"net"
@@ -24,6 +23,7 @@ import (
 	pprof "github.com/google/pprof/profile"
 
 	"github.com/perfprobe/perfprobe/internal/capture"
+	"github.com/perfprobe/perfprobe/probes"
 	"github.com/perfprobe/perfprobe/profile"
 	"github.com/perfprobe/perfprobe/profile/pyroscope"
 	"github.com/perfprobe/perfprobe/profile/store"
@@ -67,9 +67,11 @@ type Agent struct {
 	session  *capture.Session
 	base     costBase // the session's cumulative costs at the last window
 	over     int      // consecutive windows over MaxCPU
-	rotated  time.Time
-	srv      *http.Server
-	ln       net.Listener
+	// lastEvents are each probe's events in the last window.
+	lastEvents map[string]uint64
+	rotated    time.Time
+	srv        *http.Server
+	ln         net.Listener
 }
 
 // New checks cfg and opens what the agent writes to: the store, the push
@@ -143,6 +145,9 @@ func (a *Agent) options() capture.Options {
 	o.Duration = a.cfg.Interval // each Wait is one window
 	o.Hz = a.hz
 	o.Probes = a.cfg.Probes
+	// Probes other than the defaults were asked for by name: each must
+	// attach. The defaults skip what a target has no use for (tls).
+	o.Named = !slices.Equal(slices.Sorted(slices.Values(a.cfg.Probes)), probes.Defaults())
 	o.Go = capture.GoOptions{Skip: true} // scraped per target by the agent (goScraper)
 	o.RefreshEvery = 250 * time.Millisecond
 	o.Notify = func(line string) { a.logf("%s", line) }
@@ -256,9 +261,14 @@ type costBase struct {
 // not): the stack maps are full, the Rotate period passed, or the agent
 // went over its CPU budget and lowers the sampling rate.
 func (a *Agent) rotation(r *capture.Result) string {
+	// A stack map is a hash table that never empties while the probes stay
+	// attached: as it fills, more and more new stacks collide and are
+	// dropped. Over 1% of a probe's events in a window is the sign.
 	for _, name := range []string{"cpu_user_stack", "cpu_kernel_stack", "sched_user_stack", "sched_kernel_stack", "iostall_user_stack"} {
-		if r.Capture.Drops[name] > 0 {
-			return fmt.Sprintf("%d stacks could not be stored (%s): the stack maps are full", r.Capture.Drops[name], name)
+		probe, _, _ := strings.Cut(name, "_")
+		n, events := r.Capture.Drops[name], a.lastEvents[probe]
+		if n >= 10 && float64(n) > 0.01*float64(events) {
+			return fmt.Sprintf("%d of %d %s events lost their stack (%s): the stack map is filling up", n, events, probe, name)
 		}
 	}
 	if a.cfg.Rotate > 0 && time.Since(a.rotated) >= a.cfg.Rotate {
@@ -408,9 +418,11 @@ func (a *Agent) cost(r *capture.Result) {
 	if a.session != nil {
 		prog := a.session.Probes().Progress()
 		events, drops := map[string]uint64{}, map[string]uint64{}
+		a.lastEvents = map[string]uint64{}
 		for name, p := range prog {
 			events[name], drops[name] = p.Events, p.Drops
 			if p.Events >= a.base.events[name] {
+				a.lastEvents[name] = p.Events - a.base.events[name]
 				a.m.events.WithLabelValues(name).Add(float64(p.Events - a.base.events[name]))
 			}
 			if p.Drops >= a.base.drops[name] {

@@ -195,8 +195,8 @@ func (c *Config) Validate() error {
 			return fmt.Errorf("comm: %v", err)
 		}
 	}
-	if c.Interval < time.Second {
-		return fmt.Errorf("interval %v: give at least 1s (15s is the usual continuous window)", c.Interval)
+	if c.Interval < 100*time.Millisecond {
+		return fmt.Errorf("interval %v: give at least 100ms (15s is the usual continuous window)", c.Interval)
 	}
 	if c.Hz < 1 || c.Hz > 10000 {
 		return fmt.Errorf("hz %d: give 1..10000 (19 is the usual continuous rate)", c.Hz)

@@ -19,9 +19,9 @@ type metrics struct {
 	reg *prometheus.Registry
 
 	windows, warnings, storeErrors, pushErrors prometheus.Counter
-	targets, hz, cpuPercent, rss              prometheus.Gauge
-	bpfSeconds, events, drops                 *prometheus.CounterVec
-	goScrapes                                 *prometheus.CounterVec
+	targets, hz, cpuPercent, rss               prometheus.Gauge
+	bpfSeconds, events, drops                  *prometheus.CounterVec
+	goScrapes                                  *prometheus.CounterVec
 
 	lat *latencies
 }

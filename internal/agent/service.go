@@ -54,7 +54,7 @@ func cgroupService(text string) string {
 			path = parts[2]
 		}
 	}
-	for _, el := range slices(path) {
+	for _, el := range pathElems(path) {
 		if m := containerID.FindStringSubmatch(el); m != nil {
 			id := m[1]
 			if id == "" {
@@ -69,8 +69,8 @@ func cgroupService(text string) string {
 	return ""
 }
 
-// slices are a cgroup path's elements, last first.
-func slices(path string) []string {
+// pathElems are a cgroup path's elements, last first.
+func pathElems(path string) []string {
 	parts := strings.Split(strings.Trim(path, "/"), "/")
 	out := make([]string, 0, len(parts))
 	for i := len(parts) - 1; i >= 0; i-- {
