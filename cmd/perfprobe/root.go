@@ -44,6 +44,7 @@ flame, diff and convert work on any profile file, as any user.`,
   perfprobe diagnose perfprobe-1234-20261126-101500  # what is wrong, against your bottleneck list
   perfprobe init                             # a starter bottleneck list and SLOs
   perfprobe diff before/ after/              # what grew, what shrank
+  perfprobe flame --store /var/lib/perfprobe --from -1h --service api  # the agent's last hour
   perfprobe convert cpu.pprof --to speedscope -o cpu.json`,
 		SilenceUsage:  true,
 		SilenceErrors: true,
