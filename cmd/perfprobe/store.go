@@ -110,8 +110,15 @@ func describeWindows(ws []store.Window) string {
 			last = w.End
 		}
 	}
-	return fmt.Sprintf("%d windows of %d targets (%s) merged, %s to %s", len(ws), len(targets), strings.Join(services, ", "),
+	return fmt.Sprintf("%s of %s (%s) merged, %s to %s", plural(len(ws), "window"), plural(len(targets), "target"), strings.Join(services, ", "),
 		first.Local().Format("2006-01-02 15:04:05"), last.Local().Format("2006-01-02 15:04:05 MST"))
 }
 
 var errNoBase = errors.New("diff --store needs a base: --against-from/--against-to (a second range), or one BASE capture or profile file")
+
+func plural(n int, noun string) string {
+	if n == 1 {
+		return "1 " + noun
+	}
+	return fmt.Sprintf("%d %ss", n, noun)
+}
