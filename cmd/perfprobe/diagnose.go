@@ -3,16 +3,19 @@ package main
 import (
 	"context"
 	"fmt"
+	"io"
 	"os"
 	"os/signal"
 	"path/filepath"
 	"slices"
 	"strings"
 	"syscall"
+	"time"
 
 	"github.com/spf13/cobra"
 
 	"github.com/perfprobe/perfprobe/internal/diagnosis"
+	"github.com/perfprobe/perfprobe/plugins"
 	"github.com/perfprobe/perfprobe/plugins/external"
 )
 
@@ -30,9 +33,10 @@ func newCmdDiagnose() *cobra.Command {
 		formats []string
 		all     bool
 		quiet   bool
+		sf      storeFlags
 	)
 	cmd := &cobra.Command{
-		Use:   "diagnose CAPTURE_DIR | PROFILE...",
+		Use:   "diagnose CAPTURE_DIR | PROFILE... | --store DIR",
 		Short: "Say what is wrong in a capture or any pprof file, against your bottleneck list and SLOs",
 		Long: `diagnose runs perfprobe's plugins over a capture directory, or over any
 pprof file (go test -cpuprofile, /debug/pprof/profile, fgprof, a Pyroscope
@@ -52,13 +56,24 @@ plugins: in the list) run too (docs/plugins.md).
 The findings are printed first; report.md and report.json (and
 report.sarif with --format sarif) go into the capture directory, or into
 --out for profile files. Exit status: 0 nothing at or above --fail-on,
-1 something is, 2 the input could not be diagnosed.`,
+1 something is, 2 the input could not be diagnosed.
+
+With --store it diagnoses the store of ` + "`perfprobe agent`" + `: the windows that start
+in [--from, --to) (of --service and --pid when given), merged. As for a
+profile file, the plugins that need a capture's histograms and counters
+answer not_applicable; reports are written with --out.`,
 		Example: `  perfprobe diagnose perfprobe-1234-20261201-101500
   perfprobe diagnose cpu.pprof                          # go test -cpuprofile output
   perfprobe diagnose --fail-on must-fix --bottlenecks PERFORMANCE.md capture/
   perfprobe diagnose --format md,json,sarif --out reports/ cpu.pprof
-  perfprobe diagnose --fail-on slo capture/            # CI: fail when an SLO is broken`,
-		Args: cobra.MinimumNArgs(1),
+  perfprobe diagnose --fail-on slo capture/            # CI: fail when an SLO is broken
+  perfprobe diagnose --store /var/lib/perfprobe --from -1h --service api   # the last hour of a service`,
+		Args: func(cmd *cobra.Command, args []string) error {
+			if sf.dir == "" && len(args) == 0 {
+				return sf.args(cmd, args, 1, 0, "a capture directory or profile files")
+			}
+			return sf.args(cmd, args, len(args), 0, "")
+		},
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if failOn != "" && !slices.Contains(diagnosis.FailOnLevels, failOn) {
 				return &exitError{exitUnusable, fmt.Errorf("--fail-on %q: use %s", failOn, strings.Join(diagnosis.FailOnLevels, ", "))}
@@ -68,7 +83,13 @@ report.sarif with --format sarif) go into the capture directory, or into
 					return &exitError{exitUnusable, fmt.Errorf("--format %q: use md, json, sarif", f)}
 				}
 			}
-			ev, err := diagnosis.Load(args)
+			var ev *plugins.Evidence
+			var err error
+			if sf.dir != "" {
+				ev, err = loadStoreEvidence(cmd, &sf, quiet)
+			} else {
+				ev, err = diagnosis.Load(args)
+			}
 			if err != nil {
 				return &exitError{exitUnusable, err}
 			}
@@ -126,7 +147,25 @@ report.sarif with --format sarif) go into the capture directory, or into
 	fl.BoolVar(&all, "all", false, "print info findings too")
 	fl.BoolVarP(&quiet, "quiet", "q", false, "print nothing; only the files and the exit status")
 	bindDiagnosisFlags(cmd, &o)
+	sf.bind(cmd)
 	return cmd
+}
+
+// loadStoreEvidence merges the windows diagnose --store asks for.
+func loadStoreEvidence(cmd *cobra.Command, sf *storeFlags, quiet bool) (*plugins.Evidence, error) {
+	q, err := sf.query(sf.from, sf.to, time.Now())
+	if err != nil {
+		return nil, err
+	}
+	w := cmd.OutOrStdout()
+	if quiet {
+		w = io.Discard
+	}
+	p, desc, err := sf.load(w, cmd.ErrOrStderr(), q, "store")
+	if err != nil {
+		return nil, err
+	}
+	return diagnosis.FromProfile(p, "store "+sf.dir+": "+desc)
 }
 
 // bindDiagnosisFlags binds the flags every command that diagnoses shares.

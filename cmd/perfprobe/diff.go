@@ -5,37 +5,92 @@ import (
 	"io"
 	"slices"
 	"text/tabwriter"
+	"time"
+
+	pprof "github.com/google/pprof/profile"
 
 	"github.com/spf13/cobra"
 
 	"github.com/perfprobe/perfprobe/internal/capture"
 	pp "github.com/perfprobe/perfprobe/profile"
 	"github.com/perfprobe/perfprobe/profile/flame"
+	"github.com/perfprobe/perfprobe/profile/store"
 	"github.com/perfprobe/perfprobe/profile/text"
 )
 
 func newCmdDiff() *cobra.Command {
 	var out, typ string
 	var top int
+	var sf storeFlags
+	var againstFrom, againstTo string
 	cmd := &cobra.Command{
-		Use:   "diff BASE NEW",
+		Use:   "diff BASE NEW | --store DIR [BASE]",
 		Short: "Compare two profiles: what grew and what shrank",
 		Long: `diff compares NEW against BASE (capture directories, pprof files or folded
 stacks). Each sample type is normalized to its own total in each profile,
 so captures of different lengths compare fairly. It prints the functions
 whose share moved most and writes a differential flamegraph: red frames
-grew, blue frames shrank.`,
+grew, blue frames shrank.
+
+With --store it reads the store of ` + "`perfprobe agent`" + `: NEW is the windows that
+start in [--from, --to), BASE those that start in [--against-from,
+--against-to) (--against-to defaults to --against-from plus the length of
+NEW's range), both of --service and --pid when given. Or BASE is one
+capture directory or profile file given as the argument.`,
 		Example: `  perfprobe diff before/ after/
-  perfprobe diff --type go_cpu --top 20 base.pb.gz new.pb.gz -o change.html`,
-		Args: cobra.ExactArgs(2),
+  perfprobe diff --type go_cpu --top 20 base.pb.gz new.pb.gz -o change.html
+
+  # what changed since this morning: the last hour against 08:00-09:00
+  perfprobe diff --store /var/lib/perfprobe --service api --from -1h --to now \
+      --against-from "2026-12-01 08:00" --against-to "2026-12-01 09:00"
+  # this hour against the same hour yesterday
+  perfprobe diff --store ./perfprobe-store --from -1h --against-from -25h
+  # the last 15 minutes against a capture taken before the deploy
+  perfprobe diff --store ./perfprobe-store --from -15m --service api before-deploy/`,
+		Args: func(cmd *cobra.Command, args []string) error {
+			return sf.args(cmd, args, 2, 1, "two profiles, BASE and NEW,")
+		},
 		RunE: func(cmd *cobra.Command, args []string) error {
-			base, err := pp.Load(args[0])
-			if err != nil {
-				return fmt.Errorf("base: %w", err)
-			}
-			cur, err := pp.Load(args[1])
-			if err != nil {
-				return fmt.Errorf("new: %w", err)
+			var base, cur *pprof.Profile
+			var err error
+			baseName, curName := "", ""
+			if sf.dir == "" {
+				baseName, curName = args[0], args[1]
+				if base, err = pp.Load(args[0]); err != nil {
+					return fmt.Errorf("base: %w", err)
+				}
+				if cur, err = pp.Load(args[1]); err != nil {
+					return fmt.Errorf("new: %w", err)
+				}
+			} else {
+				now := time.Now()
+				q, err := sf.query(sf.from, sf.to, now)
+				if err != nil {
+					return err
+				}
+				switch {
+				case len(args) == 1 && againstFrom != "":
+					return fmt.Errorf("give the base once: --against-from/--against-to or %s, not both", args[0])
+				case len(args) == 1:
+					baseName = args[0]
+					if base, err = pp.Load(args[0]); err != nil {
+						return fmt.Errorf("base: %w", err)
+					}
+				case againstFrom == "":
+					return errNoBase
+				default:
+					bq, err := againstQuery(q, againstFrom, againstTo, now)
+					if err != nil {
+						return err
+					}
+					if base, baseName, err = sf.load(cmd.OutOrStdout(), cmd.ErrOrStderr(), bq, "base"); err != nil {
+						return fmt.Errorf("base: %w", err)
+					}
+				}
+				if cur, curName, err = sf.load(cmd.OutOrStdout(), cmd.ErrOrStderr(), q, "new"); err != nil {
+					return fmt.Errorf("new: %w", err)
+				}
+				fmt.Fprintln(cmd.OutOrStdout())
 			}
 			common := pp.CommonTypes(base, cur)
 			if len(common) == 0 {
@@ -56,7 +111,7 @@ grew, blue frames shrank.`,
 			if out == "" {
 				out = "diff.html"
 			}
-			opt := flame.HTMLOptions{Title: fmt.Sprintf("perfprobe diff: %s -> %s", args[0], args[1]), DefaultType: show}
+			opt := flame.HTMLOptions{Title: fmt.Sprintf("perfprobe diff: %s -> %s", baseName, curName), DefaultType: show}
 			if err := capture.WriteFile(out, func(fw io.Writer) error { return flame.WriteDiffHTML(fw, base, cur, opt) }); err != nil {
 				return err
 			}
@@ -67,7 +122,29 @@ grew, blue frames shrank.`,
 	cmd.Flags().StringVarP(&out, "out", "o", "", "output HTML file (default diff.html)")
 	cmd.Flags().StringVarP(&typ, "type", "t", "", "sample type to rank movers by (default: NEW's default type)")
 	cmd.Flags().IntVar(&top, "top", 15, "how many movers to print")
+	sf.bind(cmd)
+	cmd.Flags().StringVar(&againstFrom, "against-from", "", "with --store: the base is the windows that start at or after this time (same forms as --from)")
+	cmd.Flags().StringVar(&againstTo, "against-to", "", "with --store: ... and before this time (default: --against-from plus the length of --from..--to)")
 	return cmd
+}
+
+// againstQuery is the base's range of diff --store: from and to parsed,
+// to defaulting to from plus the length of the new range q.
+func againstQuery(q store.Query, from, to string, now time.Time) (store.Query, error) {
+	bq := q
+	var err error
+	if bq.From, err = store.ParseTime(from, now); err != nil {
+		return bq, fmt.Errorf("--against-from: %w", err)
+	}
+	if to == "" {
+		bq.To = bq.From.Add(q.To.Sub(q.From))
+	} else if bq.To, err = store.ParseTime(to, now); err != nil {
+		return bq, fmt.Errorf("--against-to: %w", err)
+	}
+	if !bq.From.Before(bq.To) {
+		return bq, fmt.Errorf("--against-from %s (%s) is not before --against-to (%s): the range is empty", from, bq.From.Format(time.DateTime), bq.To.Format(time.DateTime))
+	}
+	return bq, nil
 }
 
 func printMovers(w io.Writer, movers []pp.Mover, typ, baseTotal, newTotal string) {

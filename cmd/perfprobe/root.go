@@ -45,6 +45,7 @@ flame, diff and convert work on any profile file, as any user.`,
   perfprobe init                             # a starter bottleneck list and SLOs
   sudo perfprobe agent --comm '^myservice$'     # continuous: a profile every 15 s to /var/lib/perfprobe
   perfprobe diff before/ after/              # what grew, what shrank
+  perfprobe flame --store /var/lib/perfprobe --from -1h --service api  # the agent's last hour
   perfprobe convert cpu.pprof --to speedscope -o cpu.json`,
 		SilenceUsage:  true,
 		SilenceErrors: true,

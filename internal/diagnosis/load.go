@@ -68,6 +68,26 @@ func Load(paths []string) (*plugins.Evidence, error) {
 	return ev, nil
 }
 
+// FromProfile builds the evidence of a profile held in memory (the merged
+// windows of the agent's store) as Load does for one profile file: foreign
+// sample types are named the way perfprobe names them (Normalize), the
+// window is the profile's duration, and source names it in the report.
+// Only the profile-based plugins apply; the others answer not_applicable.
+func FromProfile(p *pprof.Profile, source string) (*plugins.Evidence, error) {
+	part, note := Normalize(p, source)
+	if part.Types != nil {
+		var err error
+		if p, err = profile.Merge(part); err != nil {
+			return nil, fmt.Errorf("naming the profile's sample types: %w", err)
+		}
+	}
+	ev := &plugins.Evidence{Profile: p, Duration: time.Duration(p.DurationNanos), Source: source}
+	if note != "" {
+		ev.Source += " (" + note + ")"
+	}
+	return ev, nil
+}
+
 func loadDir(dir string) (*plugins.Evidence, error) {
 	p, err := profile.Load(dir)
 	if err != nil {

@@ -7,8 +7,10 @@ import (
 	"io/fs"
 	"maps"
 	"os"
+	"runtime"
 	"slices"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/google/pprof/profile"
@@ -66,33 +68,36 @@ func (s *Store) Load(q Query) (*profile.Profile, []Window, error) {
 		}
 		return nil
 	}
-	for _, w := range ws {
-		p, err := readWindow(w.Path)
-		if errors.Is(err, fs.ErrNotExist) {
-			continue // deleted by the writer's limits since List
-		}
-		if err != nil {
-			skipped = append(skipped, fmt.Sprintf("%s: %v", w.Path, err))
-			continue
-		}
-		w.Labels = labelsOf(p)
-		if sv := w.Labels["service_name"]; sv != "" {
-			w.Service = sv
-		}
-		if common == nil {
-			common = maps.Clone(w.Labels)
-		} else {
-			maps.DeleteFunc(common, func(k, v string) bool { return w.Labels[k] != v })
-		}
-		p.Comments = slices.DeleteFunc(p.Comments, func(c string) bool { return strings.HasPrefix(c, LabelComment) })
-		m.add(p)
-		batch = append(batch, p)
-		used = append(used, w)
-		if len(batch) == mergeBatch {
-			if err := flush(); err != nil {
-				return nil, nil, err
+	for len(ws) > 0 {
+		n := min(mergeBatch, len(ws))
+		read := readWindows(ws[:n])
+		for i, w := range ws[:n] {
+			p, err := read[i].p, read[i].err
+			if errors.Is(err, fs.ErrNotExist) {
+				continue // deleted by the writer's limits since List
 			}
+			if err != nil {
+				skipped = append(skipped, fmt.Sprintf("%s: %v", w.Path, err))
+				continue
+			}
+			w.Labels = labelsOf(p)
+			if sv := w.Labels["service_name"]; sv != "" {
+				w.Service = sv
+			}
+			if common == nil {
+				common = maps.Clone(w.Labels)
+			} else {
+				maps.DeleteFunc(common, func(k, v string) bool { return w.Labels[k] != v })
+			}
+			p.Comments = slices.DeleteFunc(p.Comments, func(c string) bool { return strings.HasPrefix(c, LabelComment) })
+			m.add(p)
+			batch = append(batch, p)
+			used = append(used, w)
 		}
+		if err := flush(); err != nil {
+			return nil, nil, err
+		}
+		ws = ws[n:]
 	}
 	if err := flush(); err != nil {
 		return nil, nil, err
@@ -112,6 +117,34 @@ func (s *Store) Load(q Query) (*profile.Profile, []Window, error) {
 		merged.Comments = append(merged.Comments, SkippedComment+sk)
 	}
 	return merged, used, nil
+}
+
+type readResult struct {
+	p   *profile.Profile
+	err error
+}
+
+// readWindows parses a batch of window files on all CPUs: parsing is about
+// half of Load's time (15 ms for a 130 KB window), merging the other half.
+func readWindows(ws []Window) []readResult {
+	out := make([]readResult, len(ws))
+	next := make(chan int)
+	var wg sync.WaitGroup
+	for range min(runtime.GOMAXPROCS(0), len(ws)) {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := range next {
+				out[i].p, out[i].err = readWindow(ws[i].Path)
+			}
+		}()
+	}
+	for i := range ws {
+		next <- i
+	}
+	close(next)
+	wg.Wait()
+	return out
 }
 
 // readWindow parses one window file.

@@ -195,11 +195,12 @@ func TestLoadErrors(t *testing.T) {
 	}
 }
 
-// windowOf puts a window of n bytes of incompressible function names.
+// bigProfile builds a profile of about n bytes once gzipped: function
+// names of random letters (1 KiB each, so the encoding stays fast).
 func bigProfile(rng *rand.Rand, n int) *profile.Profile {
 	var fns []string
-	for size := 0; size < n; size += 64 {
-		b := make([]byte, 48)
+	for size := 0; size < n; size += 620 { // 1 KiB of 26 letters gzips to about 620 bytes
+		b := make([]byte, 1024)
 		for i := range b {
 			b[i] = byte('a' + rng.IntN(26))
 		}
