@@ -10,9 +10,9 @@ import (
 	"time"
 
 	"connectrpc.com/connect"
+	"github.com/google/pprof/profile"
 	pushv1 "github.com/grafana/pyroscope/api/gen/proto/go/push/v1"
 	"github.com/grafana/pyroscope/api/gen/proto/go/push/v1/pushv1connect"
-	"github.com/google/pprof/profile"
 	"github.com/prometheus/client_golang/prometheus"
 )
 
@@ -188,8 +188,8 @@ func (c *Client) removeLocked(i int) {
 	c.queue = c.queue[:len(c.queue)-1]
 }
 
-// remove takes w out of the queue if the cap has not dropped it meanwhile.
-func (c *Client) removeLocked2(w *window) {
+// removeWindowLocked takes w out of the queue if the cap has not dropped it meanwhile.
+func (c *Client) removeWindowLocked(w *window) {
 	for i, q := range c.queue {
 		if q == w {
 			c.removeLocked(i)
@@ -250,7 +250,7 @@ func (c *Client) attempt(ctx context.Context) (outcome, error) {
 		c.m.retries.Inc()
 	}
 	if err == nil {
-		c.removeLocked2(w)
+		c.removeWindowLocked(w)
 		c.stats.Pushed++
 		c.stats.BytesPushed += uint64(w.bytes)
 		c.m.pushes.WithLabelValues("ok").Inc()
@@ -273,7 +273,7 @@ func (c *Client) attempt(ctx context.Context) (outcome, error) {
 	c.stats.LastError = msg
 	perr := errors.New("pushing to pyroscope: " + msg)
 	if status >= 400 && status < 500 && status != http.StatusTooManyRequests {
-		c.removeLocked2(w)
+		c.removeWindowLocked(w)
 		c.dropLocked(DropRejected, 1)
 		c.logf("pyroscope: %s rejected a window of %d bytes, dropped it: %s", c.cfg.base, w.bytes, msg)
 		return rejected, perr

@@ -9,9 +9,9 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/google/pprof/profile"
 	pushv1 "github.com/grafana/pyroscope/api/gen/proto/go/push/v1"
 	typesv1 "github.com/grafana/pyroscope/api/gen/proto/go/types/v1"
-	"github.com/google/pprof/profile"
 
 	pp "github.com/perfprobe/perfprobe/profile"
 )
