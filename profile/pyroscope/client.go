@@ -245,7 +245,8 @@ func (c *Client) attempt(ctx context.Context) (outcome, error) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	w.inFlight = false
-	if retry {
+	aborted := err != nil && ctx.Err() != nil && status == 0 // the caller stopped us (Run's end, Flush's deadline): not the server's failure
+	if retry && !aborted {
 		c.stats.Retries++
 		c.m.retries.Inc()
 	}
@@ -261,10 +262,13 @@ func (c *Client) attempt(ctx context.Context) (outcome, error) {
 		}
 		return pushed, nil
 	}
+	msg := c.cfg.redact(err.Error())
+	if aborted {
+		return failed, fmt.Errorf("pushing to pyroscope: stopped: %s", msg)
+	}
 	c.stats.Failed++
 	c.m.pushes.WithLabelValues("failed").Inc()
-	msg := c.cfg.redact(err.Error())
-	if status == 0 && ctx.Err() == nil && errors.Is(err, context.DeadlineExceeded) {
+	if status == 0 && errors.Is(err, context.DeadlineExceeded) {
 		msg = fmt.Sprintf("no answer within %s (%s)", c.cfg.Timeout, msg)
 	}
 	if status != 0 {
@@ -275,10 +279,11 @@ func (c *Client) attempt(ctx context.Context) (outcome, error) {
 	if status >= 400 && status < 500 && status != http.StatusTooManyRequests {
 		c.removeWindowLocked(w)
 		c.dropLocked(DropRejected, 1)
+		c.down = false // it answered
 		c.logf("pyroscope: %s rejected a window of %d bytes, dropped it: %s", c.cfg.base, w.bytes, msg)
 		return rejected, perr
 	}
-	if !c.down && ctx.Err() == nil {
+	if !c.down {
 		c.down, c.downAt, c.dropped = true, time.Now(), 0
 		c.logf("pyroscope: pushing to %s failed, retrying with backoff (%d windows, %d bytes queued): %s", c.cfg.base, len(c.queue), c.qBytes, msg)
 	}
