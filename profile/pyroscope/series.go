@@ -289,7 +289,9 @@ func encode(p *profile.Profile) ([]byte, error) {
 	if err := zw.Close(); err != nil {
 		return nil, err
 	}
-	return buf.Bytes(), nil
+	// A copy of the exact size: the buffer's spare capacity (up to as much
+	// again) would stay queued with the window, outside the queue's cap.
+	return bytes.Clone(buf.Bytes()), nil
 }
 
 // newUUID is a random (version 4) UUID for RawSample.ID: eight lines
