@@ -82,7 +82,6 @@ func TestLoadSecret(t *testing.T) {
 	}
 }
 
-
 // TestSecretsNeverShown checks that the password, the token and the basic
 // auth header's base64 appear in no error, Stats.LastError, log line or
 // metric, with a wrong URL, the server down, failing or refusing.
@@ -102,10 +101,10 @@ func TestSecretsNeverShown(t *testing.T) {
 	}
 	srv := pyroscopetest.New(t)
 	cfgs := []pyroscope.Config{
-		{URL: "http://agent:" + password + "@127.0.0.1:1/x"},                      // userinfo, nothing listening
-		{URL: "http://127.0.0.1:1", BasicAuthUser: "agent", BasicAuthPassword: password}, // refused
-		{URL: "http://no-such-host.invalid:4040", BearerToken: token},                  // DNS fails
-		{URL: srv.URL, BearerToken: token},                                             // 500, 400, down
+		{URL: "http://agent:" + password + "@127.0.0.1:1/x"},                                                            // userinfo, nothing listening
+		{URL: "http://127.0.0.1:1", BasicAuthUser: "agent", BasicAuthPassword: password},                                // refused
+		{URL: "http://no-such-host.invalid:4040", BearerToken: token},                                                   // DNS fails
+		{URL: srv.URL, BearerToken: token},                                                                              // 500, 400, down
 		{URL: "https://" + strings.TrimPrefix(srv.URL, "http://"), BasicAuthUser: "agent", BasicAuthPassword: password}, // TLS to a plain server
 	}
 	for _, bad := range []pyroscope.Config{
