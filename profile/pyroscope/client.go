@@ -77,7 +77,7 @@ type metrics struct {
 }
 
 // New validates cfg and builds a client; its metrics are registered on reg
-// (nil: none). Call Run to start sending.
+// (nil: none; a registry holds one client's). Call Run to start sending.
 func New(cfg Config, reg prometheus.Registerer) (*Client, error) {
 	r, err := cfg.resolve()
 	if err != nil {
@@ -135,7 +135,9 @@ func New(cfg Config, reg prometheus.Registerer) (*Client, error) {
 // Enqueue converts one window (the target's labels, its merged profile and
 // optionally the Go runtime's raw profiles, see Series) and queues it. It
 // never blocks: when the queue would exceed its cap, the oldest queued
-// windows are dropped (reason "queue_full"). It returns the bytes queued.
+// windows are dropped (reason "queue_full"; the new one itself when only
+// the window being pushed is left to drop). It returns the bytes queued:
+// 0 when the window had no data to push.
 func (c *Client) Enqueue(labels map[string]string, p *profile.Profile, goRaw map[string]*profile.Profile) (int, error) {
 	series, err := Series(labels, p, goRaw)
 	if err != nil {
