@@ -2,6 +2,7 @@ package profile
 
 import (
 	"fmt"
+	"maps"
 	"slices"
 	"strings"
 
@@ -17,6 +18,15 @@ const (
 	TypeGoMutexDelay = "go_mutex_delay" // time goroutines waited for a sync.Mutex/RWMutex held by this stack, nanoseconds
 	TypeGoBlockDelay = "go_block_delay" // time goroutines spent blocked (channels, select, locks), nanoseconds
 	TypeGoGoroutines = "go_goroutines"  // goroutines alive at the end of the window, count
+
+	// The heap profile's four types. alloc_* count what was allocated
+	// during the window; inuse_* what was live at its end (as of the last
+	// garbage collection before it), so summing inuse_* over windows means
+	// nothing.
+	TypeGoAllocObjects = "go_alloc_objects" // objects allocated in the window, count
+	TypeGoAllocSpace   = "go_alloc_space"   // bytes allocated in the window
+	TypeGoInuseObjects = "go_inuse_objects" // objects live at the end of the window, count
+	TypeGoInuseSpace   = "go_inuse_space"   // bytes live at the end of the window
 )
 
 // The "source" string label says where a merged sample came from.
@@ -27,14 +37,21 @@ const (
 	SourceFgprof  = "fgprof"
 )
 
-// goKinds maps each Go profile kind to the sample type it carries, the
-// merged type it becomes and its source label.
-var goKinds = map[string]struct{ from, to, source string }{
-	"cpu":       {"cpu", TypeGoCPU, SourceGoPprof},
-	"wall":      {"time", TypeGoWall, SourceFgprof},
-	"mutex":     {"delay", TypeGoMutexDelay, "go_mutex"},
-	"block":     {"delay", TypeGoBlockDelay, "go_block"},
-	"goroutine": {"goroutine", TypeGoGoroutines, "go_goroutine"},
+// goKinds maps each Go profile kind to the sample types it carries and
+// the merged types they become, and to its source label.
+var goKinds = map[string]struct {
+	types  map[string]string
+	source string
+}{
+	"cpu":       {map[string]string{"cpu": TypeGoCPU}, SourceGoPprof},
+	"wall":      {map[string]string{"time": TypeGoWall}, SourceFgprof},
+	"mutex":     {map[string]string{"delay": TypeGoMutexDelay}, "go_mutex"},
+	"block":     {map[string]string{"delay": TypeGoBlockDelay}, "go_block"},
+	"goroutine": {map[string]string{"goroutine": TypeGoGoroutines}, "go_goroutine"},
+	"heap": {map[string]string{
+		"alloc_objects": TypeGoAllocObjects, "alloc_space": TypeGoAllocSpace,
+		"inuse_objects": TypeGoInuseObjects, "inuse_space": TypeGoInuseSpace,
+	}, "go_heap"},
 }
 
 // Part is one profile to merge: which of its sample types to take, under
@@ -48,17 +65,21 @@ type Part struct {
 }
 
 // GoPart returns the Part for one of the Go runtime's profiles: kind is
-// "cpu", "wall" (fgprof), "mutex", "block" or "goroutine". It fails when
-// the profile lacks the sample type that kind needs.
+// "cpu", "wall" (fgprof), "mutex", "block", "goroutine" or "heap" (its
+// alloc_objects, alloc_space, inuse_objects and inuse_space become
+// go_alloc_objects, go_alloc_space, go_inuse_objects and go_inuse_space).
+// It fails when the profile lacks a sample type that kind needs.
 func GoPart(kind string, p *profile.Profile) (Part, error) {
 	k, ok := goKinds[kind]
 	if !ok {
 		return Part{}, fmt.Errorf("unknown Go profile kind %q", kind)
 	}
-	if ValueIndex(p, k.from) < 0 {
-		return Part{}, fmt.Errorf("the Go %s profile has no %q sample type (has %s)", kind, k.from, typeNames(p))
+	for _, from := range slices.Sorted(maps.Keys(k.types)) {
+		if ValueIndex(p, from) < 0 {
+			return Part{}, fmt.Errorf("the Go %s profile has no %q sample type (has %s)", kind, from, typeNames(p))
+		}
 	}
-	return Part{Profile: p, Source: k.source, Types: map[string]string{k.from: k.to}}, nil
+	return Part{Profile: p, Source: k.source, Types: maps.Clone(k.types)}, nil
 }
 
 func typeNames(p *profile.Profile) string {

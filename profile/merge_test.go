@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 
 	"github.com/google/pprof/profile"
@@ -268,5 +269,60 @@ func TestMovers(t *testing.T) {
 	}
 	if got := CommonTypes(base, cur); len(got) != 1 || got[0] != TypeOnCPU {
 		t.Errorf("common types %v", got)
+	}
+}
+
+// A heap profile's four types keep their units and values under the go_*
+// names; a heap profile without inuse types is refused.
+func TestGoPartHeap(t *testing.T) {
+	heap := stackProfile("alloc_objects", "count", map[string]int64{
+		"runtime.goexit;main.handler;main.alloc": 3,
+		"runtime.goexit;main.handler;main.small": 5,
+	}, "/src/main.go")
+	heap.SampleType = append(heap.SampleType,
+		&profile.ValueType{Type: "alloc_space", Unit: "bytes"},
+		&profile.ValueType{Type: "inuse_objects", Unit: "count"},
+		&profile.ValueType{Type: "inuse_space", Unit: "bytes"})
+	for _, s := range heap.Sample {
+		n := s.Value[0]
+		s.Value = []int64{n, n << 20, 1, 1 << 20}
+	}
+	ebpf := stackProfile(TypeOnCPU, "nanoseconds", map[string]int64{"runtime.goexit;main.handler;main.alloc": 10}, "")
+	part, err := GoPart("heap", heap)
+	if err != nil {
+		t.Fatal(err)
+	}
+	m, err := Merge(Part{Profile: ebpf, Source: SourceEBPF}, part)
+	if err != nil {
+		t.Fatal(err)
+	}
+	units := map[string]string{}
+	for _, st := range m.SampleType {
+		units[st.Type] = st.Unit
+	}
+	for typ, want := range map[string]struct {
+		unit  string
+		total int64
+	}{
+		TypeGoAllocObjects: {"count", 8}, TypeGoAllocSpace: {"bytes", 8 << 20},
+		TypeGoInuseObjects: {"count", 2}, TypeGoInuseSpace: {"bytes", 2 << 20},
+		TypeOnCPU: {"nanoseconds", 10},
+	} {
+		if units[typ] != want.unit {
+			t.Errorf("%s has unit %q, want %q", typ, units[typ], want.unit)
+		}
+		if got := Total(m, typ); got != want.total {
+			t.Errorf("total %s = %d, want %d", typ, got, want.total)
+		}
+		if st, ok := LookupSampleType(typ); typ != TypeOnCPU && (!ok || st.Unit != want.unit) {
+			t.Errorf("%s registered as %+v, want unit %q", typ, st, want.unit)
+		}
+	}
+	heap.SampleType = heap.SampleType[:2]
+	for _, s := range heap.Sample {
+		s.Value = s.Value[:2]
+	}
+	if _, err := GoPart("heap", heap); err == nil || !strings.Contains(err.Error(), "inuse_objects") {
+		t.Errorf("GoPart(heap) of a profile without inuse types: %v, want an error naming inuse_objects", err)
 	}
 }

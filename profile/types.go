@@ -12,7 +12,7 @@ import (
 // folded files, the flamegraph's legend) learns what a type is.
 type SampleType struct {
 	Name string // pprof sample type, e.g. "oncpu"
-	Unit string // pprof unit: "nanoseconds" or "count"
+	Unit string // pprof unit: "nanoseconds", "count" or "bytes"
 	Desc string // one line for people: what the quantity is
 	// Core types get a folded file even when empty: their absence is
 	// news ("no time blocked").
@@ -86,6 +86,10 @@ func init() {
 		{Name: TypeGoMutexDelay, Unit: "nanoseconds", Desc: "Go mutex contention: time goroutines waited for a sync.Mutex or RWMutex", Rank: 102},
 		{Name: TypeGoBlockDelay, Unit: "nanoseconds", Desc: "Go blocking: time goroutines waited on channels, select and sync primitives", Rank: 103},
 		{Name: TypeGoGoroutines, Unit: "count", Desc: "Goroutines by stack, at capture time", Rank: 104},
+		{Name: TypeGoAllocSpace, Unit: "bytes", Desc: "Go heap: bytes allocated during the window", Rank: 105},
+		{Name: TypeGoAllocObjects, Unit: "count", Desc: "Go heap: objects allocated during the window", Rank: 106},
+		{Name: TypeGoInuseSpace, Unit: "bytes", Desc: "Go heap: bytes live at the end of the window (as of the last GC)", Rank: 107},
+		{Name: TypeGoInuseObjects, Unit: "count", Desc: "Go heap: objects live at the end of the window (as of the last GC)", Rank: 108},
 	} {
 		RegisterSampleType(t)
 	}

@@ -260,9 +260,9 @@ func TestAttachGoProfilesSkipped(t *testing.T) {
 	if rep := readGoReport(t, dir3); rep.Go == nil || len(rep.Go.Types) != 1 || rep.Go.Types[0] != pp.TypeGoCPU {
 		t.Errorf("--go-profiles cpu merged %+v, want go_cpu alone", rep.Go)
 	}
-	r = perfprobe(t, nil, "attach", "--go-profiles", "cpu,heap", fmt.Sprint(p.PID))
-	if r.code == 0 || !strings.Contains(r.stderr, `unknown Go profile "heap"`) {
-		t.Errorf("--go-profiles heap: exit %d, stderr %q", r.code, r.stderr)
+	r = perfprobe(t, nil, "attach", "--go-profiles", "cpu,allocs", fmt.Sprint(p.PID))
+	if r.code == 0 || !strings.Contains(r.stderr, `unknown Go profile "allocs": choose from cpu,wall,mutex,block,goroutine,heap`) {
+		t.Errorf("--go-profiles allocs: exit %d, stderr %q", r.code, r.stderr)
 	}
 }
 

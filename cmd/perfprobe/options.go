@@ -49,7 +49,7 @@ func (f *captureFlags) bind(cmd *cobra.Command, defaultDuration time.Duration, p
 	fl.BoolVar(&o.Go.Insecure, "pprof-insecure", false, "do not verify the TLS certificate of --pprof-url")
 	bindDiagnosisFlags(cmd, &o.Diagnosis)
 	fl.StringSliceVar(&o.Go.Kinds, "go-profiles", fetch.KindNames,
-		"Go profiles to fetch: cpu (costs the target ~5%), wall (fgprof, ~10%: it samples every goroutine 99 times a second), mutex, block, goroutine")
+		"Go profiles to fetch: cpu (costs the target ~5%), wall (fgprof, ~10%: it samples every goroutine 99 times a second), mutex, block, goroutine, heap (allocations in the window, live heap at its end; not fetched by default)")
 }
 
 // options returns the capture options for cmd, validated, with their

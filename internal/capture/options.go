@@ -79,7 +79,10 @@ type GoOptions struct {
 	Skip     bool     // fetch nothing
 	URL      string   // the target's pprof base URL; empty: discover it (Discover) or fetch nothing
 	Insecure bool     // do not verify URL's TLS certificate
-	Kinds    []string // fetch.KindNames or a subset
+	Kinds    []string // a subset of fetch.AllKinds; attach's default is fetch.KindNames
+	// Delta prefers godeltaprof's delta handlers for the heap, mutex and
+	// block profiles (fetch.Options.Delta): for the continuous agent.
+	Delta bool
 	// Discover looks for the endpoint among the target's listening
 	// sockets when URL is empty (attach). A command just started has no
 	// endpoint yet (run): then only URL is fetched from, retried for a

@@ -101,7 +101,7 @@ func (r *Result) Diagnose(ctx context.Context, ev *plugins.Evidence) *plugins.Re
 }
 
 // goKinds are the Go profile kinds in the order they are merged and saved.
-var goKinds = []string{"cpu", "wall", "mutex", "block", "goroutine"}
+var goKinds = []string{"cpu", "wall", "mutex", "block", "goroutine", "heap"}
 
 // MergeGo merges the Go runtime's profiles res, fetched from one target,
 // into that target's eBPF profile p (nil: the Go profiles alone), as a
@@ -122,7 +122,7 @@ func mergeGo(p *pprof.Profile, res *fetch.Result, raw map[string]*pprof.Profile)
 	if p != nil {
 		parts = append(parts, profile.Part{Profile: p, Source: profile.SourceEBPF})
 	}
-	got := map[string]*pprof.Profile{"cpu": res.CPU, "wall": res.Wall, "mutex": res.Mutex, "block": res.Block, "goroutine": res.Goroutine}
+	got := map[string]*pprof.Profile{"cpu": res.CPU, "wall": res.Wall, "mutex": res.Mutex, "block": res.Block, "goroutine": res.Goroutine, "heap": res.Heap}
 	for _, kind := range goKinds {
 		gp := got[kind]
 		if gp == nil || len(gp.Sample) == 0 {

@@ -174,7 +174,12 @@ func TestDemo(t *testing.T) {
 	if p.Addr == "" {
 		t.Fatalf("ready line %q has no addr", p.Ready)
 	}
-	resp, err := http.Get("http://" + p.Addr + "/debug/pprof/cmdline")
+	// The profiles are served on a loopback port of their own.
+	_, pprofAddr, _ := strings.Cut(p.Ready, " pprof=")
+	if pprofAddr == "" {
+		t.Fatalf("ready line %q has no pprof", p.Ready)
+	}
+	resp, err := http.Get("http://" + pprofAddr + "/debug/pprof/cmdline")
 	if err != nil {
 		t.Fatal(err)
 	}

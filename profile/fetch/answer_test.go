@@ -146,7 +146,10 @@ func TestFetchBadAnswers(t *testing.T) {
 				t.Fatalf("Skipped = %q\nwant [%q...]", res.Skipped, tc.want)
 			}
 			got := [nKinds]bool{res.CPU != nil, res.Wall != nil, res.Mutex != nil, res.Block != nil, res.Goroutine != nil}
-			for k := range nKinds {
+			if res.Heap != nil {
+				t.Error("heap profile fetched without being asked")
+			}
+			for k := range kHeap {
 				if got[k] == (k == tc.missing) {
 					t.Errorf("%s profile fetched: %v", kindInfo[k].name, got[k])
 				}

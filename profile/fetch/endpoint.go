@@ -33,6 +33,12 @@ type Endpoint struct {
 	// Notes are remarks about how the endpoint was found, one line each
 	// (TLS verification off, other pprof ports, another network namespace).
 	Notes []string
+	// Delta records which of godeltaprof's delta handlers the target
+	// serves, by kind ("heap", "mutex", "block": Dir+"delta_heap" and so
+	// on), as the first Fetch with Options.Delta found: true served, false
+	// not (404), absent not known yet. Fetch updates it, so Fetch calls
+	// with Options.Delta on one Endpoint must not overlap.
+	Delta map[string]bool
 
 	// netns is the target's network namespace file when it differs from
 	// ours: connections are then made from inside it.
@@ -61,11 +67,20 @@ type Options struct {
 	// windows and open-ended ones are fetched in consecutive chunks so that
 	// an interruption only loses the chunk in flight.
 	Chunk time.Duration
-	// Kinds names the profiles to fetch, among "cpu", "wall" (fgprof),
-	// "mutex", "block" and "goroutine"; nil fetches them all. The CPU
-	// profiler and fgprof cost the target while they run (see
-	// PERFORMANCE.md), so a caller may leave them out.
+	// Kinds names the profiles to fetch, among AllKinds: "cpu", "wall"
+	// (fgprof), "mutex", "block", "goroutine" and "heap"; nil fetches
+	// KindNames (all but the heap). The CPU profiler and fgprof cost the
+	// target while they run (see PERFORMANCE.md), so a caller may leave
+	// them out.
 	Kinds []string
+	// Delta fetches the heap, mutex and block profiles from godeltaprof's
+	// handlers (/debug/pprof/delta_heap, delta_mutex, delta_block) when
+	// the target serves them, which costs the target less than
+	// net/http/pprof's delta form (two full profiles diffed in the
+	// target). Their state is shared by every reader of the target, so a
+	// second reader (another agent, Grafana Alloy's scraper) would take
+	// part of each delta: the continuous agent sets it, attach does not.
+	Delta bool
 	// Slack is how much longer than its profile's duration a request may
 	// take before it is abandoned as timed out (default 10s).
 	Slack time.Duration

@@ -24,6 +24,12 @@ type Result struct {
 	// at its end. Each is nil when it was not fetched (see Skipped); the
 	// chunked ones are merged.
 	CPU, Wall, Mutex, Block, Goroutine *profile.Profile
+	// Heap is the heap profile of the window: alloc_objects and
+	// alloc_space count what was allocated from its start to its end (or
+	// until it was interrupted), inuse_objects and inuse_space what was
+	// live at its end. Like every heap profile it is as of the last
+	// garbage collection before each end. Nil unless "heap" was asked.
+	Heap *profile.Profile
 	// Covered is how much of the window the CPU and wall-clock profiles
 	// cover (the longer of the two): less than the window when it was
 	// interrupted, since the chunk in flight is dropped.
@@ -42,17 +48,23 @@ const (
 	kMutex
 	kBlock
 	kGoroutine
+	kHeap
 	nKinds
 )
 
-// KindNames are the names Options.Kinds takes, in kind order.
+// KindNames are the profiles fetched by default (Options.Kinds nil), in
+// kind order: attach's defaults.
 var KindNames = []string{"cpu", "wall", "mutex", "block", "goroutine"}
+
+// AllKinds are all the names Options.Kinds takes, in kind order: KindNames
+// and "heap", which only a caller that asks for it gets.
+var AllKinds = []string{"cpu", "wall", "mutex", "block", "goroutine", "heap"}
 
 // CheckKinds returns an error naming the first unknown kind.
 func CheckKinds(kinds []string) error {
 	for _, k := range kinds {
-		if !slices.Contains(KindNames, k) {
-			return fmt.Errorf("unknown Go profile %q: choose from %s", k, strings.Join(KindNames, ","))
+		if !slices.Contains(AllKinds, k) {
+			return fmt.Errorf("unknown Go profile %q: choose from %s", k, strings.Join(AllKinds, ","))
 		}
 	}
 	return nil
@@ -60,7 +72,10 @@ func CheckKinds(kinds []string) error {
 
 // wanted reports whether opt asks for kind k.
 func (o Options) wanted(k kind) bool {
-	return o.Kinds == nil || slices.Contains(o.Kinds, KindNames[k])
+	if o.Kinds == nil {
+		return slices.Contains(KindNames, AllKinds[k])
+	}
+	return slices.Contains(o.Kinds, AllKinds[k])
 }
 
 var kindInfo = [nKinds]struct {
@@ -72,6 +87,7 @@ var kindInfo = [nKinds]struct {
 	kMutex:     {"mutex", "delay/nanoseconds"},
 	kBlock:     {"block", "delay/nanoseconds"},
 	kGoroutine: {"goroutine", "goroutine/count"},
+	kHeap:      {"heap", "alloc_space/bytes"},
 }
 
 // failure is why one kind was not fetched.
@@ -90,12 +106,23 @@ type fetcher struct {
 
 	exitOnce sync.Once
 	exited   bool
+
+	// delta marks the kinds fetched from godeltaprof's handlers in this
+	// window; heapStart is the heap snapshot the window's heap profile is
+	// diffed against when delta_heap is not used.
+	delta     [nKinds]bool
+	heapStart *profile.Profile
 }
 
 // Fetch gets the target's Go profiles over a window that starts now. The
 // CPU profile, fgprof's wall-clock profile and the mutex and block delta
 // profiles are requested concurrently, in consecutive chunks of at most
 // opt.Chunk, which are merged; a goroutine snapshot is taken at the end.
+// The heap profile, when asked, is the difference between the heap
+// profiles at the start and at the end of the window (see Result.Heap).
+// With opt.Delta, the heap, mutex and block profiles come from
+// godeltaprof's handlers when the target serves them (see Options.Delta
+// and Endpoint.Delta).
 // The handlers take whole seconds, so the window is rounded to whole
 // seconds (at least one). A window of 0 is open-ended: chunks follow each other until ctx is
 // cancelled. Cancelling ctx (Ctrl-C, the target exiting) ends the window
@@ -111,23 +138,27 @@ func Fetch(ctx context.Context, ep *Endpoint, window time.Duration, opt Options)
 		f.client = newClient(ep)
 		defer f.client.CloseIdleConnections()
 	}
+	var t tally
+	f.start(ctx, &t)
 	var kinds []kind
-	for _, k := range []kind{kCPU, kWall, kMutex, kBlock} {
-		if opt.wanted(k) && (k != kWall || ep.Fgprof != "") {
+	for _, k := range []kind{kCPU, kWall, kMutex, kBlock, kHeap} {
+		if opt.wanted(k) && (k != kWall || ep.Fgprof != "") && t.failed[k] == nil {
 			kinds = append(kinds, k)
 		}
 	}
-	var t tally
 	active := f.window(ctx, kinds, newPlan(window, opt.chunk()), &t)
 	attempted := slices.Clone(kinds)
-	if opt.wanted(kGoroutine) {
-		attempted = append(attempted, kGoroutine)
+	for _, k := range []kind{kHeap, kGoroutine} {
+		if opt.wanted(k) && !slices.Contains(attempted, k) {
+			attempted = append(attempted, k)
+		}
 	}
 	merged, offNotes := f.afterWindow(ctx, &t, active, attempted)
 
 	res := &Result{
 		Endpoint: redact(ep.Base),
 		CPU:      merged[kCPU], Wall: merged[kWall], Mutex: merged[kMutex], Block: merged[kBlock], Goroutine: merged[kGoroutine],
+		Heap:    merged[kHeap],
 		Covered: t.coverage(),
 	}
 	if opt.wanted(kWall) && ep.Fgprof == "" && ep.FgprofNote != "" {
@@ -150,8 +181,14 @@ type tally struct {
 	droppedSecs int    // the length of that chunk
 }
 
-// coverage is how much of the window the CPU or wall-clock chunks cover.
-func (t *tally) coverage() time.Duration { return max(t.covered[kCPU], t.covered[kWall]) }
+// coverage is how much of the window the CPU or wall-clock chunks cover,
+// or, when neither was fetched, the other kinds' chunks.
+func (t *tally) coverage() time.Duration {
+	if c := max(t.covered[kCPU], t.covered[kWall]); c > 0 {
+		return c
+	}
+	return max(t.covered[kMutex], t.covered[kBlock], t.covered[kHeap])
+}
 
 // window fetches the chunks of the plan, all kinds of a chunk at once. A
 // kind that fails is not asked again; window returns the kinds still being
@@ -170,7 +207,7 @@ func (f *fetcher) window(ctx context.Context, active []kind, pl *plan, t *tally)
 		timeout := time.Duration(secs)*time.Second + f.opt.slack()
 		var wg sync.WaitGroup
 		for i, k := range active {
-			wg.Go(func() { out[i].p, out[i].fail = f.one(ctx, k, f.url(k, secs), timeout) })
+			wg.Go(func() { out[i].p, out[i].fail = f.chunk(ctx, k, secs, timeout) })
 		}
 		wg.Wait()
 		// A chunk is kept whole or not at all, so that all kinds cover the
@@ -183,7 +220,9 @@ func (f *fetcher) window(ctx context.Context, active []kind, pl *plan, t *tally)
 			case cancelled && (o.fail == nil || o.fail.cancelled):
 				t.dropped, t.droppedSecs = append(t.dropped, k), secs
 			case o.fail == nil:
-				t.chunks[k] = append(t.chunks[k], o.p)
+				if o.p != nil {
+					t.chunks[k] = append(t.chunks[k], o.p)
+				}
 				t.covered[k] += time.Duration(secs) * time.Second
 				still = append(still, k)
 			default:
@@ -208,9 +247,10 @@ func (f *fetcher) afterWindow(ctx context.Context, t *tally, active, attempted [
 	post, cancel := context.WithTimeout(context.WithoutCancel(ctx), timeout)
 	defer cancel()
 	var wg sync.WaitGroup
+	down := allDown(t.failed, active, attempted)
 	if !f.opt.wanted(kGoroutine) {
 		// not asked for
-	} else if down := allDown(t.failed, active, attempted); down != nil {
+	} else if down != nil {
 		t.failed[kGoroutine] = down
 	} else {
 		wg.Go(func() {
@@ -221,6 +261,21 @@ func (f *fetcher) afterWindow(ctx context.Context, t *tally, active, attempted [
 				return
 			}
 			merged[kGoroutine] = p
+		})
+	}
+	switch {
+	case !f.opt.wanted(kHeap) || t.failed[kHeap] != nil || slices.Contains(t.dropped, kHeap):
+	case down != nil:
+		t.failed[kHeap] = down
+	default:
+		wg.Go(func() {
+			p, fail := f.heapEnd(post, timeout)
+			if fail != nil {
+				f.noteExit(fail, t.coverage())
+				t.failed[kHeap] = fail
+				return
+			}
+			merged[kHeap] = p
 		})
 	}
 	for k := range kGoroutine {
@@ -268,6 +323,9 @@ func allDown(failed [nKinds]*failure, active, attempted []kind) *failure {
 	for _, k := range attempted {
 		if k == kGoroutine {
 			continue
+		}
+		if k == kHeap && failed[k] == nil {
+			continue // its request comes after the window
 		}
 		if failed[k] == nil || !failed[k].down {
 			return nil
@@ -346,6 +404,8 @@ func kindPath(k kind) string {
 		return "mutex"
 	case kBlock:
 		return "block"
+	case kHeap:
+		return "heap"
 	}
 	return "goroutine"
 }

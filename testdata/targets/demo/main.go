@@ -13,14 +13,15 @@
 //	        with a new connection per request and no session resumption,
 //	        so every request pays a full handshake.
 //
-// net/http/pprof handlers are registered under /debug/pprof/ and fgprof's
-// wall-clock profiler under /debug/fgprof; mutex and block profiling are on
-// (every 5th contention, blocking events of 10µs and more). With -load C,
-// C client goroutines loop over the endpoints in order on loopback, the
-// last one over TLS.
+// Its Go profiles are served by profile/serve on a loopback port of their
+// own (net/http/pprof under /debug/pprof/, fgprof at /debug/fgprof,
+// godeltaprof's delta handlers), where attach finds them among its sockets;
+// mutex and block profiling are on (every 5th contention, blocking events
+// of 10µs and more). With -load C, C client goroutines loop over the
+// endpoints in order on loopback, the last one over TLS.
 //
-// It prints "ready pid=<pid> addr=<host:port> tls=<host:port>" once
-// listening (and the load generator, if any, has started), runs until
+// It prints "ready pid=<pid> addr=<host:port> tls=<host:port>
+// pprof=<host:port>" once listening (and the load generator, if any, has started), runs until
 // -duration elapses (0 = until
 // killed; SIGINT/SIGTERM also stop it), then prints
 // {"requests":{"/work":n,...},"client_errors":n,"seconds":s} and exits 0.
@@ -37,19 +38,17 @@ import (
 	"io"
 	"net"
 	"net/http"
-	_ "net/http/pprof"
 	"os"
 	"os/signal"
 	"path/filepath"
-	"runtime"
 	"strconv"
 	"sync"
 	"sync/atomic"
 	"syscall"
 	"time"
 
-	"github.com/felixge/fgprof"
 	"github.com/perfprobe/perfprobe/internal/testcert"
+	"github.com/perfprobe/perfprobe/profile/serve"
 )
 
 type endpoint struct {
@@ -177,19 +176,22 @@ func main() {
 	duration := flag.Duration("duration", 0, "how long to run (0 = until killed)")
 	dataDir := flag.String("data-dir", "/var/tmp", "where /write appends and fsyncs (a temporary file)")
 	flag.Parse()
-	runtime.SetMutexProfileFraction(5)
-	runtime.SetBlockProfileRate(10000)
-	http.Handle("/debug/fgprof", fgprof.Handler())
+	profiles, err := serve.Start(serve.Options{ServiceName: "demo", MutexFraction: 5, BlockRate: 10000})
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "demo:", err)
+		os.Exit(1)
+	}
+	defer profiles.Close()
 
-	var err error
 	if dataFile, err = os.CreateTemp(*dataDir, "perfprobe-demo-*.dat"); err != nil {
 		fmt.Fprintln(os.Stderr, "demo:", err)
 		os.Exit(1)
 	}
 	defer os.Remove(filepath.Clean(dataFile.Name()))
 
+	mux := http.NewServeMux()
 	for _, ep := range endpoints {
-		http.HandleFunc(ep.path, func(w http.ResponseWriter, r *http.Request) {
+		mux.HandleFunc(ep.path, func(w http.ResponseWriter, r *http.Request) {
 			ep.handle(w, r)
 			ep.served.Add(1)
 		})
@@ -199,7 +201,7 @@ func main() {
 		fmt.Fprintln(os.Stderr, "demo:", err)
 		os.Exit(1)
 	}
-	srv := &http.Server{Handler: http.DefaultServeMux}
+	srv := &http.Server{Handler: mux}
 	go srv.Serve(ln)
 	cert, pool, err := testcert.SelfSigned()
 	if err != nil {
@@ -211,7 +213,7 @@ func main() {
 		fmt.Fprintln(os.Stderr, "demo:", err)
 		os.Exit(1)
 	}
-	tlsSrv := &http.Server{Handler: http.DefaultServeMux,
+	tlsSrv := &http.Server{Handler: mux,
 		TLSConfig: &tls.Config{Certificates: []tls.Certificate{cert}, SessionTicketsDisabled: true}}
 	go tlsSrv.ServeTLS(tlsLn, "", "")
 
@@ -228,7 +230,7 @@ func main() {
 			load(ctx, client, tlsClient, ln.Addr().String(), tlsLn.Addr().String(), i, &clientErrors)
 		}()
 	}
-	fmt.Printf("ready pid=%d addr=%s tls=%s\n", os.Getpid(), ln.Addr(), tlsLn.Addr())
+	fmt.Printf("ready pid=%d addr=%s tls=%s pprof=%s\n", os.Getpid(), ln.Addr(), tlsLn.Addr(), profiles.Addr())
 	begin := time.Now()
 
 	waitFor(*duration)

@@ -1,0 +1,5 @@
+package serve
+
+import "os"
+
+func syscallGetpid() int { return os.Getpid() }
