@@ -310,8 +310,8 @@ func (a *Agent) emit(ctx context.Context, r *capture.Result) {
 	}
 	for _, t := range c.Targets {
 		p := byPID[t.PID]
-		goRaw, goRes := a.goScr.take(t.PID)
-		if goRes != nil {
+		var goRaw map[string]*pprof.Profile
+		if goRes := a.goScr.take(t.PID); goRes != nil {
 			merged, g := capture.MergeGo(p, goRes)
 			p, goRaw = merged, g.Raw
 		}

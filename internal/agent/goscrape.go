@@ -7,8 +7,6 @@ import (
 	"sync"
 	"time"
 
-	pprof "github.com/google/pprof/profile"
-
 	"github.com/perfprobe/perfprobe/profile"
 	"github.com/perfprobe/perfprobe/profile/fetch"
 )
@@ -91,7 +89,9 @@ func (g *goScraper) schedule(ctx context.Context, targets []profile.Target, live
 func (g *goScraper) scrape(pid int, st *goTarget) {
 	defer g.wg.Done()
 	ctx := g.ctx
-	opt := fetch.Options{URL: g.cfg.URL, Kinds: g.cfg.Kinds}
+	// godeltaprof's delta handlers when served: the agent is their one
+	// reader, and they cost the target nothing between scrapes.
+	opt := fetch.Options{URL: g.cfg.URL, Kinds: g.cfg.Kinds, Delta: true}
 	g.mu.Lock()
 	ep := st.ep
 	g.mu.Unlock()
@@ -118,7 +118,7 @@ func (g *goScraper) scrape(pid int, st *goTarget) {
 	g.mu.Unlock()
 	res := fetch.Fetch(ctx, ep, g.cfg.Duration, opt)
 	result := "ok"
-	if res.CPU == nil && res.Wall == nil && res.Goroutine == nil && res.Mutex == nil && res.Block == nil {
+	if res.CPU == nil && res.Wall == nil && res.Goroutine == nil && res.Mutex == nil && res.Block == nil && res.Heap == nil {
 		result = "failed"
 	}
 	g.m.goScrapes.WithLabelValues(result).Inc()
@@ -131,19 +131,19 @@ func (g *goScraper) scrape(pid int, st *goTarget) {
 }
 
 // take hands over pid's finished scrape, if any.
-func (g *goScraper) take(pid int) (map[string]*pprof.Profile, *fetch.Result) {
+func (g *goScraper) take(pid int) *fetch.Result {
 	if g == nil {
-		return nil, nil
+		return nil
 	}
 	g.mu.Lock()
 	defer g.mu.Unlock()
 	st := g.byPID[pid]
 	if st == nil || st.done == nil {
-		return nil, nil
+		return nil
 	}
 	res := st.done
 	st.done = nil
-	return nil, res
+	return res
 }
 
 // forget drops the state of targets no longer live (a scrape in flight
