@@ -26,7 +26,9 @@ type Session struct {
 	probes  *probes.Session
 	syms    *symbolize.Symbolizer
 	goFetch *GoFetch
-	meta    *metas // each target's metadata and cgroup counters (meta.go)
+	meta    *metas     // each target's metadata and cgroup counters (meta.go)
+	scan    *scanCache // what the last rematch learnt of each process
+	scanMu  sync.Mutex // rematches run one at a time (Poll may be called from several goroutines)
 
 	mu      sync.Mutex
 	procs   map[int]*symbolize.Process
@@ -109,7 +111,7 @@ func start(ts []*probes.Target, sel Selector, o Options) (*Session, error) {
 	if err := o.Validate(); err != nil {
 		return nil, err
 	}
-	s := &Session{opts: o, sel: sel, syms: shared, procs: map[int]*symbolize.Process{}, exited: map[int]bool{}, meta: newMetas("/")}
+	s := &Session{opts: o, sel: sel, syms: shared, procs: map[int]*symbolize.Process{}, exited: map[int]bool{}, meta: newMetas("/"), scan: newScanCache()}
 	if len(ts) > 0 {
 		s.first = ts[0]
 	}
@@ -189,7 +191,9 @@ func (s *Session) Poll() {
 
 // rematch adds the processes that came to match the selector.
 func (s *Session) rematch() {
-	pids, err := s.sel.Match()
+	s.scanMu.Lock()
+	pids, err := s.sel.match(s.scan)
+	s.scanMu.Unlock()
 	if err != nil {
 		s.warn("matching new processes: " + err.Error())
 		return

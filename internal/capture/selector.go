@@ -11,6 +11,8 @@ import (
 	"strconv"
 	"strings"
 
+	"golang.org/x/sys/unix"
+
 	"github.com/perfprobe/perfprobe/probes"
 )
 
@@ -63,7 +65,11 @@ func (s Selector) Validate() error {
 // Match lists the processes the selector matches now, sorted, perfprobe
 // itself and kernel threads left out. A pid given that does not exist is
 // left out too: the caller decides whether that is an error.
-func (s Selector) Match() ([]int, error) {
+func (s Selector) Match() ([]int, error) { return s.match(nil) }
+
+// match is Match, with what is known of each process from the last scan
+// in seen (nil: nothing).
+func (s Selector) match(seen *scanCache) ([]int, error) {
 	self := os.Getpid()
 	set := map[int]bool{}
 	for _, pid := range s.PIDs {
@@ -85,19 +91,22 @@ func (s Selector) Match() ([]int, error) {
 		if err != nil {
 			return nil, err
 		}
+		listed := make(map[int]bool, len(ents))
 		for _, e := range ents {
 			pid, err := strconv.Atoi(e.Name())
-			if err != nil || pid == self || set[pid] {
+			if err != nil || pid == self {
 				continue
 			}
-			if s.matchesName(pid) {
+			listed[pid] = true
+			if !set[pid] && s.matchesName(pid, seen) {
 				set[pid] = true
 			}
 		}
+		seen.prune(listed)
 	}
 	out := make([]int, 0, len(set))
 	for pid := range set {
-		if pid != self && !probes.IsKernelThread(pid) {
+		if pid != self && !seen.kernelThread(pid) {
 			out = append(out, pid)
 		}
 	}
@@ -105,13 +114,65 @@ func (s Selector) Match() ([]int, error) {
 	return out, nil
 }
 
-// matchesName reports whether pid's comm or executable name matches.
-func (s Selector) matchesName(pid int) bool {
-	if b, err := os.ReadFile(fmt.Sprintf("/proc/%d/comm", pid)); err == nil && s.Comm.MatchString(strings.TrimSuffix(string(b), "\n")) {
-		return true
+// scanCache is what a selector's last scan of /proc learnt of each
+// process: its comm, whether its comm or executable matched, whether it
+// is a kernel thread. A rescan then reads one small file per process (its
+// comm) and resolves the executable only of new processes and of those
+// whose comm changed (an exec): the agent rescans every half second.
+type scanCache struct {
+	byPID map[int]scanned
+}
+
+type scanned struct {
+	comm          string
+	match, kernel bool
+	kernelKnown   bool
+}
+
+func newScanCache() *scanCache { return &scanCache{byPID: map[int]scanned{}} }
+
+// prune forgets the processes no longer listed.
+func (c *scanCache) prune(listed map[int]bool) {
+	if c == nil {
+		return
 	}
-	exe, err := os.Readlink(fmt.Sprintf("/proc/%d/exe", pid))
-	return err == nil && s.Comm.MatchString(filepath.Base(strings.TrimSuffix(exe, " (deleted)")))
+	for pid := range c.byPID {
+		if !listed[pid] {
+			delete(c.byPID, pid)
+		}
+	}
+}
+
+// kernelThread reports whether pid is a kernel thread, once per pid.
+func (c *scanCache) kernelThread(pid int) bool {
+	if c == nil {
+		return probes.IsKernelThread(pid)
+	}
+	e := c.byPID[pid]
+	if !e.kernelKnown {
+		e.kernel, e.kernelKnown = probes.IsKernelThread(pid), true
+		c.byPID[pid] = e
+	}
+	return e.kernel
+}
+
+// matchesName reports whether pid's comm or executable name matches.
+func (s Selector) matchesName(pid int, seen *scanCache) bool {
+	comm := readComm(pid)
+	if seen != nil {
+		if e, ok := seen.byPID[pid]; ok && e.comm == comm {
+			return e.match
+		}
+	}
+	match := comm != "" && s.Comm.MatchString(comm)
+	if !match {
+		exe, err := os.Readlink(fmt.Sprintf("/proc/%d/exe", pid))
+		match = err == nil && s.Comm.MatchString(filepath.Base(strings.TrimSuffix(exe, " (deleted)")))
+	}
+	if seen != nil && comm != "" {
+		seen.byPID[pid] = scanned{comm: comm, match: match}
+	}
+	return match
 }
 
 // cgroupProcs lists the processes in dir and every cgroup below it.
@@ -169,4 +230,21 @@ func ParsePIDs(arg string) ([]int, error) {
 		return nil, errors.New("no pid given")
 	}
 	return out, nil
+}
+
+// readComm reads /proc/PID/comm with three system calls: os.ReadFile adds
+// an fstat and a poller registration, which add up when the agent reads
+// every process's comm twice a second.
+func readComm(pid int) string {
+	fd, err := unix.Open("/proc/"+strconv.Itoa(pid)+"/comm", unix.O_RDONLY|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return ""
+	}
+	defer unix.Close(fd)
+	var buf [64]byte
+	n, err := unix.Read(fd, buf[:])
+	if err != nil || n <= 0 {
+		return ""
+	}
+	return strings.TrimSuffix(string(buf[:n]), "\n")
 }
