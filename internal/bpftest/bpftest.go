@@ -187,3 +187,48 @@ func Attach(t testing.TB, pid int, opts capture.Options) *capture.Result {
 	}
 	return res
 }
+
+// CheckTargetHistograms fails the test unless, for every histogram of c
+// whose name match selects, the histograms per target process
+// (Capture.TargetHistograms) add up to it exactly: each slot, the count
+// and the sum; no process's max is above the capture's; every process is
+// one of c's targets; and no process has a histogram the capture lacks.
+func CheckTargetHistograms(t testing.TB, c *profile.Capture, match func(name string) bool) {
+	t.Helper()
+	targets := map[int]bool{}
+	for _, tg := range c.Targets {
+		targets[tg.PID] = true
+	}
+	sums := map[string]*profile.Histogram{}
+	for pid, hs := range c.TargetHistograms {
+		if !targets[pid] {
+			t.Errorf("histograms of pid %d, which is none of the targets", pid)
+		}
+		for name, h := range hs {
+			if c.Histograms[name] == nil {
+				t.Errorf("pid %d has histogram %q, the capture has none", pid, name)
+				continue
+			}
+			if sums[name] == nil {
+				sums[name] = &profile.Histogram{}
+			}
+			sums[name].Add(h)
+			if h.MaxNs > c.Histograms[name].MaxNs {
+				t.Errorf("pid %d: %s max %d ns, above the capture's %d ns", pid, name, h.MaxNs, c.Histograms[name].MaxNs)
+			}
+		}
+	}
+	for name, h := range c.Histograms {
+		if !match(name) {
+			continue
+		}
+		sum := sums[name]
+		if sum == nil {
+			sum = &profile.Histogram{}
+		}
+		if sum.Count != h.Count || sum.SumNs != h.SumNs || sum.Slots != h.Slots {
+			t.Errorf("%s: the processes' histograms add up to %d values, %d ns; the capture's has %d, %d ns (slots equal: %v)",
+				name, sum.Count, sum.SumNs, h.Count, h.SumNs, sum.Slots == h.Slots)
+		}
+	}
+}

@@ -1,0 +1,23 @@
+package sched
+
+import (
+	"github.com/perfprobe/perfprobe/probes"
+	"github.com/perfprobe/perfprobe/profile"
+)
+
+// PIDHistEntries counts the entries of pid_hists per tgid, and those of
+// another window than the current one, for the external tests.
+func (p *Probe) PIDHistEntries() (perPID map[uint32]int, stale int, err error) {
+	keys, _, err := probes.Entries[probes.PIDHistKey, profile.Histogram](p.objs.PidHists)
+	if err != nil {
+		return nil, 0, err
+	}
+	perPID = map[uint32]int{}
+	for _, k := range keys {
+		perPID[k.Tgid]++
+		if k.Idx/uint32(histMax) != p.win {
+			stale++
+		}
+	}
+	return perPID, stale, nil
+}
