@@ -2,6 +2,7 @@ package agent
 
 import (
 	"net/http"
+	"net/http/pprof"
 	"slices"
 	"strings"
 	"sync"
@@ -53,12 +54,17 @@ func newMetrics() *metrics {
 func (m *metrics) handler() http.Handler {
 	mux := http.NewServeMux()
 	mux.Handle("/metrics", promhttp.HandlerFor(m.reg, promhttp.HandlerOpts{}))
+	// The agent's own Go profiles, for when the agent itself is the
+	// question (the metrics address is loopback unless told otherwise).
+	mux.HandleFunc("/debug/pprof/", pprof.Index)
+	mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
+	mux.HandleFunc("/debug/pprof/symbol", pprof.Symbol)
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		if r.URL.Path != "/" {
 			http.NotFound(w, r)
 			return
 		}
-		_, _ = w.Write([]byte("perfprobe agent: metrics at /metrics\n"))
+		_, _ = w.Write([]byte("perfprobe agent: metrics at /metrics, its own Go profiles at /debug/pprof/\n"))
 	})
 	return mux
 }

@@ -2,12 +2,15 @@ package symbolize
 
 import (
 	"bufio"
+	"bytes"
+	"cmp"
 	"errors"
 	"fmt"
 	"os"
+	"slices"
 	"sort"
 	"strconv"
-	"strings"
+	"unsafe"
 )
 
 // kernelSlack is how far past the last kallsyms symbol an address is still
@@ -15,10 +18,14 @@ import (
 const kernelSlack = 4096
 
 // Kernel resolves kernel addresses through a snapshot of /proc/kallsyms.
-// It is immutable and safe for concurrent use.
+// It is immutable and safe for concurrent use. Its ~150,000 names sit in
+// one byte array: a slice of strings would take three times the memory
+// of the continuous agent, which keeps the table for its lifetime.
 type Kernel struct {
 	mapping Mapping
-	syms    []symbol // sorted by addr, one per addr; size unused
+	addrs   []uint64 // sorted, one per address
+	offs    []uint32 // the name of addrs[i] is names[offs[i]:offs[i+1]]
+	names   []byte
 }
 
 // Kernel returns the kernel symbol table from /proc/kallsyms, parsed on the
@@ -48,39 +55,44 @@ func KernelFrom(path string) (*Kernel, error) {
 	defer f.Close()
 
 	type cand struct {
-		symbol
-		rank int
+		addr   uint64
+		off, n uint32 // the name in blob
+		rank   int32
 	}
-	var cands []cand
+	var (
+		cands []cand
+		blob  []byte
+	)
 	lines := 0
 	sc := bufio.NewScanner(f)
 	for sc.Scan() {
 		// The format is three words and an optional module; parsed by hand as
 		// no library reads it.
-		addrStr, rest, ok1 := strings.Cut(sc.Text(), " ")
-		typ, name, ok2 := strings.Cut(rest, " ")
+		addrStr, rest, ok1 := bytes.Cut(sc.Bytes(), []byte(" "))
+		typ, name, ok2 := bytes.Cut(rest, []byte(" "))
 		if !ok1 || !ok2 || len(typ) != 1 {
 			continue
 		}
 		lines++
-		if typ == "a" || typ == "A" {
+		if typ[0] == 'a' || typ[0] == 'A' {
 			continue
 		}
-		addr, err := strconv.ParseUint(addrStr, 16, 64)
+		addr, err := strconv.ParseUint(string(addrStr), 16, 64)
 		if err != nil || addr == 0 {
 			continue
 		}
-		name, _, _ = strings.Cut(name, "\t") // drop "\t[module]"
-		if name = strings.TrimSpace(name); name == "" {
+		name, _, _ = bytes.Cut(name, []byte("\t")) // drop "\t[module]"
+		if name = bytes.TrimSpace(name); len(name) == 0 {
 			continue
 		}
 		// Among aliases prefer global symbols, then fewer leading underscores
 		// (at the start of text: srso_alias_untrain_ret over _stext).
-		rank := 10 * min(len(name)-len(strings.TrimLeft(name, "_")), 9)
+		rank := int32(10 * min(len(name)-len(bytes.TrimLeft(name, "_")), 9))
 		if typ[0] >= 'a' {
 			rank += 100
 		}
-		cands = append(cands, cand{symbol{addr: addr, name: name}, rank})
+		cands = append(cands, cand{addr: addr, off: uint32(len(blob)), n: uint32(len(name)), rank: rank})
+		blob = append(blob, name...)
 	}
 	if err := sc.Err(); err != nil {
 		return nil, fmt.Errorf("reading %s: %w", path, err)
@@ -91,25 +103,37 @@ func KernelFrom(path string) (*Kernel, error) {
 		}
 		return nil, fmt.Errorf("reading %s: %w", path, errors.New("no symbols"))
 	}
-	sort.Slice(cands, func(i, j int) bool {
-		a, b := cands[i], cands[j]
+	nameOf := func(c cand) []byte { return blob[c.off : c.off+c.n] }
+	slices.SortFunc(cands, func(a, b cand) int {
 		if a.addr != b.addr {
-			return a.addr < b.addr
+			return cmp.Compare(a.addr, b.addr)
 		}
 		if a.rank != b.rank {
-			return a.rank < b.rank
+			return cmp.Compare(a.rank, b.rank)
 		}
-		return a.name < b.name
+		return bytes.Compare(nameOf(a), nameOf(b))
 	})
 	k := &Kernel{}
-	for _, c := range cands {
-		if n := len(k.syms); n == 0 || k.syms[n-1].addr != c.addr {
-			k.syms = append(k.syms, c.symbol)
+	size := 0
+	for i, c := range cands {
+		if i == 0 || cands[i-1].addr != c.addr {
+			size += int(c.n)
+			k.addrs = append(k.addrs, c.addr)
 		}
 	}
+	k.addrs = slices.Clip(k.addrs)
+	k.offs = make([]uint32, 0, len(k.addrs)+1)
+	k.names = make([]byte, 0, size)
+	for i, c := range cands {
+		if i == 0 || cands[i-1].addr != c.addr {
+			k.offs = append(k.offs, uint32(len(k.names)))
+			k.names = append(k.names, nameOf(c)...)
+		}
+	}
+	k.offs = append(k.offs, uint32(len(k.names)))
 	k.mapping = Mapping{
-		Start:  k.syms[0].addr,
-		Limit:  k.syms[len(k.syms)-1].addr + kernelSlack,
+		Start:  k.addrs[0],
+		Limit:  k.addrs[len(k.addrs)-1] + kernelSlack,
 		Path:   "[kernel.kallsyms]",
 		Kernel: true,
 	}
@@ -128,6 +152,16 @@ func (k *Kernel) Symbolize(addr uint64) Frame {
 	if addr < k.mapping.Start || addr >= k.mapping.Limit {
 		return Frame{Addr: addr, Function: fmt.Sprintf("[unknown]+%#x", addr)}
 	}
-	i := sort.Search(len(k.syms), func(i int) bool { return k.syms[i].addr > addr }) - 1
-	return Frame{Addr: addr, Function: k.syms[i].name, Mapping: &k.mapping, Known: true}
+	i := sort.Search(len(k.addrs), func(i int) bool { return k.addrs[i] > addr }) - 1
+	return Frame{Addr: addr, Function: k.name(i), Mapping: &k.mapping, Known: true}
+}
+
+// name is symbol i's name. The names are never written once parsed, so
+// the string shares their bytes.
+func (k *Kernel) name(i int) string {
+	b := k.names[k.offs[i]:k.offs[i+1]]
+	if len(b) == 0 {
+		return ""
+	}
+	return unsafe.String(&b[0], len(b))
 }
