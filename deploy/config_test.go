@@ -26,7 +26,7 @@ func loadConfig(t *testing.T, path string) agent.Config {
 	t.Helper()
 	cfg := agent.Defaults()
 	if err := agent.Load(path, &cfg); err != nil {
-		t.Fatalf("loading %s: %v", path, err)
+		t.Fatal(err)
 	}
 	if err := cfg.Validate(); err != nil {
 		t.Fatalf("%s: %v", path, err)
