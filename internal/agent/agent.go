@@ -14,6 +14,7 @@ import (
 	"net/http"
 	"os"
 	"regexp"
+	"runtime/debug"
 	"slices"
 	"strconv"
 	"strings"
@@ -202,6 +203,12 @@ func (a *Agent) Run(ctx context.Context) error {
 			break
 		}
 		a.emit(ctx, r)
+		why := a.rotation(r)
+		r = nil
+		// A window's profiles are garbage once written and queued: give
+		// their memory back to the machine now rather than hold the peak
+		// until the next window (~10 ms of CPU per window).
+		debug.FreeOSMemory()
 		if cause == capture.EndSignal {
 			break
 		}
@@ -209,7 +216,7 @@ func (a *Agent) Run(ctx context.Context) error {
 			a.info("every target exited; the last windows are written")
 			break
 		}
-		if why := a.rotation(r); why != "" {
+		if why != "" {
 			a.logf("re-attaching the probes: %s", why)
 			a.session.Close()
 			if err := a.start(); err != nil {
