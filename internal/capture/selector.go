@@ -10,6 +10,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"time"
 
 	"golang.org/x/sys/unix"
 
@@ -86,7 +87,13 @@ func (s Selector) match(seen *scanCache) ([]int, error) {
 			set[pid] = true
 		}
 	}
-	if s.Comm != nil {
+	if s.Comm != nil && seen.quiet() {
+		for pid, e := range seen.byPID { // nothing started since the last scan: its matches stand
+			if e.match && !set[pid] && exists(pid) {
+				set[pid] = true
+			}
+		}
+	} else if s.Comm != nil {
 		ents, err := os.ReadDir("/proc")
 		if err != nil {
 			return nil, err
@@ -121,6 +128,45 @@ func (s Selector) match(seen *scanCache) ([]int, error) {
 // whose comm changed (an exec): the agent rescans every half second.
 type scanCache struct {
 	byPID map[int]scanned
+	// lastPID is the last pid the kernel handed out at the last full
+	// scan, and full when that scan was: while no process is created, a
+	// scan can only find an exec into a matching name, looked for every
+	// fullEvery.
+	lastPID int
+	full    time.Time
+}
+
+// fullEvery bounds how long an exec of a running process into a matching
+// name can go unseen when no process is created.
+const fullEvery = 5 * time.Second
+
+// quiet reports whether no process was created since the last full scan
+// and that scan is recent; otherwise it notes a full scan starting now.
+func (c *scanCache) quiet() bool {
+	if c == nil {
+		return false
+	}
+	last := lastPID()
+	if last != 0 && last == c.lastPID && time.Since(c.full) < fullEvery {
+		return true
+	}
+	c.lastPID, c.full = last, time.Now()
+	return false
+}
+
+// lastPID is the last pid the kernel handed out (/proc/loadavg's last
+// field), 0 when unknown.
+func lastPID() int {
+	b, err := os.ReadFile("/proc/loadavg")
+	if err != nil {
+		return 0
+	}
+	f := strings.Fields(string(b))
+	if len(f) < 5 {
+		return 0
+	}
+	n, _ := strconv.Atoi(f[4])
+	return n
 }
 
 type scanned struct {
