@@ -108,6 +108,7 @@ flushes the queue within --shutdown-timeout.`,
 	fl.IntVar(&c.Hz, "hz", d.Hz, "on-CPU sampling rate per CPU")
 	fl.StringSliceVarP(&c.Probes, "probes", "p", d.Probes, "probes to attach: "+strings.Join(probes.Names(), ","))
 	fl.StringVar(&c.ServiceName, "service-name", "", "service_name of every target (default: each process's executable name, else its systemd unit or container)")
+	fl.StringVar(&c.Hostname, "hostname", "", "the hostname label (default: the machine's hostname; in a container, the node's name)")
 	fl.StringArrayVar(&labels, "label", nil, "add a label to every profile, name=value (repeatable)")
 	fl.StringVar(&c.Store.Dir, "store", d.Store.Dir, "local store directory")
 	fl.BoolVar(&c.Store.Disabled, "no-store", false, "do not write the local store (push only)")
@@ -150,6 +151,7 @@ func overrideChanged(fs *pflag.FlagSet, cfg, f *agent.Config) {
 		"hz":                      func() { cfg.Hz = f.Hz },
 		"probes":                  func() { cfg.Probes = f.Probes },
 		"service-name":            func() { cfg.ServiceName = f.ServiceName },
+		"hostname":                func() { cfg.Hostname = f.Hostname },
 		"store":                   func() { cfg.Store.Dir = f.Store.Dir },
 		"no-store":                func() { cfg.Store.Disabled = f.Store.Disabled },
 		"store-max-size":          func() { cfg.Store.MaxBytes = f.Store.MaxBytes },

@@ -84,7 +84,10 @@ func New(cfg Config, logf func(format string, args ...any)) (*Agent, error) {
 	if logf == nil {
 		logf = func(string, ...any) {}
 	}
-	host, _ := os.Hostname()
+	host := cfg.Hostname
+	if host == "" {
+		host, _ = os.Hostname()
+	}
 	a := &Agent{cfg: cfg, logf: logf, host: host, hz: cfg.Hz, services: map[int]string{}}
 	a.m = newMetrics()
 	if !cfg.Store.Disabled {

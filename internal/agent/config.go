@@ -32,8 +32,10 @@ type Config struct {
 	Probes []string `yaml:"probes"`
 	// ServiceName names every target's service_name; empty: each target's
 	// executable name, else its systemd unit or container.
-	ServiceName string            `yaml:"service_name"`
-	Labels      map[string]string `yaml:"labels"`
+	ServiceName string `yaml:"service_name"`
+	// Hostname is the hostname label; empty: the machine's hostname.
+	Hostname string            `yaml:"hostname"`
+	Labels   map[string]string `yaml:"labels"`
 
 	Store     StoreConfig     `yaml:"store"`
 	Pyroscope PyroscopeConfig `yaml:"pyroscope"`
