@@ -95,7 +95,7 @@ flushes the queue within --shutdown-timeout.`,
 			if err := cfg.Secrets(); err != nil {
 				return err
 			}
-			return runAgent(cfg, quiet)
+			return startAgent(cfg, quiet)
 		},
 	}
 	fl := cmd.Flags()
@@ -180,6 +180,9 @@ func overrideChanged(fs *pflag.FlagSet, cfg, f *agent.Config) {
 		}
 	})
 }
+
+// startAgent runs the agent (tests replace it to see the config).
+var startAgent = runAgent
 
 func runAgent(cfg agent.Config, quiet bool) error {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)

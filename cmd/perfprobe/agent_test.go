@@ -16,6 +16,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/perfprobe/perfprobe/internal/agent"
 	"github.com/perfprobe/perfprobe/internal/bpftest"
 	"github.com/perfprobe/perfprobe/internal/testtarget"
 	"github.com/perfprobe/perfprobe/profile/pyroscope/pyroscopetest"
@@ -180,5 +181,38 @@ func TestAgentBadInput(t *testing.T) {
 		if r.code == 0 || !strings.Contains(r.stderr, "999999999") {
 			t.Errorf("agent --pid 999999999: exit %d, %q; want an error naming the pid", r.code, r.stderr)
 		}
+	}
+}
+
+// A config file sets everything; the flags given override it, the others
+// leave it alone; secrets come from the environment when not set.
+func TestAgentConfigAndFlags(t *testing.T) {
+	dir := t.TempDir()
+	file := filepath.Join(dir, "agent.yaml")
+	os.WriteFile(file, []byte(`targets: {comm: '^api$'}
+interval: 30s
+hz: 49
+labels: {env: prod}
+store: {dir: /data/p, max_size: 2GiB}
+pyroscope: {url: 'http://pyro:4040', basic_auth_user: u}
+`), 0o600)
+	var got agent.Config
+	startAgent = func(c agent.Config, quiet bool) error { got = c; return nil }
+	defer func() { startAgent = runAgent }()
+	t.Setenv("PERFPROBE_PYROSCOPE_PASSWORD", "from-env")
+	root := newRootCmd()
+	root.SetArgs([]string{"agent", "--config", file, "--hz", "19", "--label", "team=a", "--store-max-size", "500MiB"})
+	root.SetOut(io.Discard)
+	if err := root.Execute(); err != nil {
+		t.Fatal(err)
+	}
+	if got.Targets.Comm != "^api$" || got.Interval != 30*time.Second || got.Store.Dir != "/data/p" || got.Pyroscope.URL != "http://pyro:4040" {
+		t.Errorf("the file's settings were lost: %+v", got)
+	}
+	if got.Hz != 19 || got.Store.MaxBytes != 500<<20 || len(got.Labels) != 1 || got.Labels["team"] != "a" {
+		t.Errorf("flags did not override the file: hz %d, max size %d, labels %v", got.Hz, got.Store.MaxBytes, got.Labels)
+	}
+	if got.Pyroscope.BasicAuthPassword != "from-env" {
+		t.Errorf("the password from PERFPROBE_PYROSCOPE_PASSWORD was not taken")
 	}
 }

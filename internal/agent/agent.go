@@ -206,12 +206,6 @@ func (a *Agent) Run(ctx context.Context) error {
 			break
 		}
 		a.emit(ctx, r)
-		why := a.rotation(r)
-		r = nil
-		// A window's profiles are garbage once written and queued: give
-		// their memory back to the machine now rather than hold the peak
-		// until the next window (~10 ms of CPU per window).
-		debug.FreeOSMemory()
 		if cause == capture.EndSignal {
 			break
 		}
@@ -219,6 +213,12 @@ func (a *Agent) Run(ctx context.Context) error {
 			a.info("every target exited; the last windows are written")
 			break
 		}
+		why := a.rotation(r)
+		r = nil
+		// A window's profiles are garbage once written and queued: give
+		// their memory back to the machine now rather than hold the peak
+		// until the next window (~10 ms of CPU per window).
+		debug.FreeOSMemory()
 		if why != "" {
 			a.logf("re-attaching the probes: %s", why)
 			a.session.Close()
@@ -291,7 +291,7 @@ func (a *Agent) rotation(r *capture.Result) string {
 		old := a.hz
 		a.hz = max(1, a.hz/2)
 		a.over = 0
-		return fmt.Sprintf("the agent used over %.1f%% of a CPU for two windows: sampling at %d Hz instead of %d", a.cfg.MaxCPU, a.hz, old)
+		return fmt.Sprintf("the agent used over %g%% of a CPU for two windows: sampling at %d Hz instead of %d", a.cfg.MaxCPU, a.hz, old)
 	}
 	return ""
 }

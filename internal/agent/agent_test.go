@@ -422,3 +422,25 @@ func histCount(fams map[string]*dto.MetricFamily, name string, want map[string]s
 	}
 	return n
 }
+
+// With a CPU budget no agent can meet, the sampling rate halves after
+// every two windows over it (re-attaching the probes) down to 1 Hz, and
+// the metric shows the rate in force.
+func TestAgentCPUGuard(t *testing.T) {
+	bpftest.Require(t)
+	p := testtarget.Start(t, testtarget.Build(t, "spinner"), "-threads", "1")
+	cfg := testConfig(t)
+	cfg.Targets.PIDs = []int{p.PID}
+	cfg.Interval = 300 * time.Millisecond
+	cfg.Hz = 99
+	cfg.Probes = []string{"cpu"}
+	cfg.MaxCPU = 0.0001
+	a, _ := runAgent(t, cfg, 8)
+	// Windows 1 (no baseline) and 2-3 over: 49 Hz; 4-5: 24 Hz; 6-7: 12 Hz.
+	if a.hz > 24 || a.hz < 1 {
+		t.Errorf("after 8 windows over the budget the agent samples at %d Hz, want 24 or less (99 halved at least twice)", a.hz)
+	}
+	if got := value(gather(t, a), "perfprobe_agent_sampling_hz", nil); got != float64(a.hz) {
+		t.Errorf("perfprobe_agent_sampling_hz = %v, the agent samples at %d Hz", got, a.hz)
+	}
+}
