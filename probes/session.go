@@ -844,6 +844,11 @@ func (s *Session) selfCost() profile.SelfCost {
 func (s *Session) Close() {
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	// Every probe stops first: a probe whose unlinking takes seconds
+	// (iostall's per-syscall tracepoints) must not keep the others running.
+	for _, p := range s.probes {
+		p.Detach()
+	}
 	for _, p := range slices.Backward(s.probes) {
 		p.Close()
 	}

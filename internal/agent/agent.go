@@ -66,8 +66,9 @@ type Agent struct {
 	hz       int
 	services map[int]string // by pid, while it is a target
 	session  *capture.Session
-	base     costBase // the session's cumulative costs at the last window
-	over     int      // consecutive windows over MaxCPU
+	retiring sync.WaitGroup // sessions being released in the background
+	base     costBase       // the session's cumulative costs at the last window
+	over     int            // consecutive windows over MaxCPU
 	// lastEvents are each probe's events in the last window.
 	lastEvents map[string]uint64
 	rotated    time.Time
@@ -161,19 +162,48 @@ func (a *Agent) options() capture.Options {
 	return o
 }
 
-// start attaches a new session.
+// start attaches the first session.
 func (a *Agent) start() error {
 	s, err := capture.StartSelected(a.selector(), a.options())
 	if err != nil {
 		return err
 	}
-	a.mu.Lock()
-	a.session, a.base, a.rotated = s, costBase{}, time.Now()
-	a.mu.Unlock()
 	for _, line := range s.Probes().Skipped() {
 		a.logf("%s", line)
 	}
+	a.install(s)
+	return nil
+}
+
+// install makes s the session whose windows are handed over.
+func (a *Agent) install(s *capture.Session) {
+	a.mu.Lock()
+	a.session, a.base, a.rotated = s, costBase{}, time.Now()
+	a.mu.Unlock()
 	a.m.hz.Set(float64(a.hz))
+}
+
+// rotate re-attaches the probes with no hole in the windows: the new
+// session is attached while the old one still records (attaching takes
+// ~0.4 s), then the old one hands over its last window and the new one
+// discards what it saw meanwhile, so that nothing counts twice; only the
+// old session's hand-over (milliseconds) goes unrecorded.
+func (a *Agent) rotate(ctx context.Context) error {
+	next, err := capture.StartSelected(a.selector(), a.options())
+	if err != nil {
+		return err
+	}
+	last, err := a.session.Drain()
+	if _, derr := next.Drain(); derr != nil && err == nil {
+		err = derr
+	}
+	if err != nil {
+		next.Close()
+		return err
+	}
+	a.emit(ctx, last)
+	a.retire(a.session)
+	a.install(next)
 	return nil
 }
 
@@ -221,21 +251,21 @@ func (a *Agent) Run(ctx context.Context) error {
 		debug.FreeOSMemory()
 		if why != "" {
 			a.logf("re-attaching the probes: %s", why)
-			a.session.Close()
-			if err := a.start(); err != nil {
+			if err := a.rotate(ctx); err != nil {
 				runErr = fmt.Errorf("re-attaching: %w", err)
-				a.session = nil
 				break
 			}
 		}
 	}
 	if a.session != nil {
-		a.session.Close()
+		a.retire(a.session) // released while the queue is flushed
+		a.session = nil
 	}
 	a.goScr.stop()
-	stopPush()
 	if pushDone != nil {
-		<-pushDone
+		// Flush beside the running sender, then stop it: stopping it first
+		// would abort a push in flight that the server may already hold,
+		// and Flush would send that window a second time.
 		fctx, cancel := context.WithTimeout(context.Background(), a.cfg.ShutdownTimeout)
 		if err := a.push.Flush(fctx); err != nil {
 			st := a.push.Stats()
@@ -243,7 +273,26 @@ func (a *Agent) Run(ctx context.Context) error {
 		}
 		cancel()
 	}
+	stopPush()
+	if pushDone != nil {
+		<-pushDone
+	}
+	a.retiring.Wait()
 	return runErr
+}
+
+// retire releases a session in the background once its last window is
+// handed over: its probes stop at once, but unlinking iostall's
+// per-syscall tracepoints takes the kernel seconds (4 s here), which would
+// be a hole in the profiles at each rotation and a delay before the queue
+// is flushed at exit. Run waits for every retired session before it
+// returns, so nothing stays attached.
+func (a *Agent) retire(s *capture.Session) {
+	a.retiring.Add(1)
+	go func() {
+		defer a.retiring.Done()
+		s.Close()
+	}()
 }
 
 // info logs what the agent does, unless Quiet.

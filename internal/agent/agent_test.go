@@ -9,6 +9,7 @@ import (
 	"os"
 	"path/filepath"
 	"runtime"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -435,7 +436,17 @@ func TestAgentCPUGuard(t *testing.T) {
 	cfg.Hz = 99
 	cfg.Probes = []string{"cpu"}
 	cfg.MaxCPU = 0.0001
-	a, _ := runAgent(t, cfg, 8)
+	a, windows := runAgent(t, cfg, 8)
+	// Each re-attaching leaves no hole beyond the old session's hand-over
+	// (30-90 ms here; 4 s when the old probes were closed first) and no
+	// overlap (the new session's first moments are discarded).
+	slices.SortFunc(windows, func(x, y Window) int { return x.Start.Compare(y.Start) })
+	for i := 1; i < len(windows); i++ {
+		gap := windows[i].Start.Sub(windows[i-1].End)
+		if gap < 0 || gap > 250*time.Millisecond {
+			t.Errorf("window %d starts %v after window %d ends: want 0 to 250ms across a re-attaching", i, gap, i-1)
+		}
+	}
 	// Windows 1 (no baseline) and 2-3 over: 49 Hz; 4-5: 24 Hz; 6-7: 12 Hz.
 	if a.hz > 24 || a.hz < 1 {
 		t.Errorf("after 8 windows over the budget the agent samples at %d Hz, want 24 or less (99 halved at least twice)", a.hz)

@@ -312,7 +312,8 @@ func (c *Client) backoff(n int) time.Duration {
 // Run is the sender loop: it pushes the queue's head as windows come,
 // retries a failed push with backoff (the window stays queued), drops a
 // window the server rejects (a 4xx other than 429), and returns when ctx
-// is done.
+// is done. Cancelling ctx aborts a push in flight, which the server may
+// have stored already: to end cleanly, Flush first, then cancel.
 func (c *Client) Run(ctx context.Context) {
 	fails := 0
 	for ctx.Err() == nil {
