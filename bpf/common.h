@@ -224,10 +224,13 @@ struct pid_hist_key {
 	__u32 idx; /* the histogram's index in the probe's session array */
 };
 
-/* PID_HIST_MAP declares `pid_hists` and `pid_hist_zero`, the value its
- * entries start from (a struct hist does not fit on the BPF stack).
- * A HASH shared by every CPU with atomic adds, not a PERCPU_HASH: its
- * memory (2 KiB an entry, preallocated) does not grow with the CPUs. */
+/* PID_HIST_MAP declares `pid_hists`, `pid_hist_zero`, the value its
+ * entries start from (a struct hist does not fit on the BPF stack), and
+ * `pid_hists_on`, the knob user space sets before load: off, the verifier
+ * removes every pid_hist_record behind `if (pid_hists_on)` and user space
+ * shrinks the map to one entry. A HASH shared by every CPU with atomic
+ * adds, not a PERCPU_HASH: its memory (2 KiB an entry, preallocated) does
+ * not grow with the CPUs. */
 #define PID_HIST_MAP()                                                    \
 	struct {                                                           \
 		__uint(type, BPF_MAP_TYPE_HASH);                           \
@@ -235,7 +238,8 @@ struct pid_hist_key {
 		__type(value, struct hist);                                \
 		__uint(max_entries, PID_HISTS_MAX);                        \
 	} pid_hists SEC(".maps");                                          \
-	const struct hist pid_hist_zero = {}
+	const struct hist pid_hist_zero = {};                              \
+	const volatile bool pid_hists_on = false
 
 /* hist_add_atomic is hist_add for a histogram several CPUs update at once:
  * slots, count and sum are exact; max_ns is best effort (no compare and

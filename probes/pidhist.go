@@ -60,3 +60,18 @@ func AddTargetHist(c *profile.Capture, pid int, name string, h *profile.Histogra
 	cp := *h
 	hs[name] = &cp
 }
+
+// SetPIDHists sets a probe's spec for Options.TargetHistograms before load:
+// the `pid_hists_on` knob (PID_HIST_MAP in bpf/common.h), so that off, the
+// verifier removes the recording; and off, `pid_hists` shrinks to one
+// entry, where 1,024 preallocated ones would take ~2 MiB of kernel memory
+// for nothing.
+func (o Options) SetPIDHists(spec *ebpf.CollectionSpec) error {
+	if err := spec.Variables["pid_hists_on"].Set(o.TargetHistograms); err != nil {
+		return fmt.Errorf("setting pid_hists_on: %w", err)
+	}
+	if !o.TargetHistograms {
+		spec.Maps["pid_hists"].MaxEntries = 1
+	}
+	return nil
+}

@@ -23,6 +23,9 @@ type Options struct {
 	// probe is attached alone (doctor): its own map then holds the one
 	// target it is attached to (FillTargets).
 	Targets *ebpf.Map
+	// TargetHistograms: the probes that keep histograms per target
+	// process (pid_hists) record and read them (Config.TargetHistograms).
+	TargetHistograms bool
 }
 
 // Collection returns the options a probe loads its collection with: Load,

@@ -37,6 +37,11 @@ type Config struct {
 	// turn: in the kernel, at fork, so nothing a child does before user
 	// space learns of it (Session.Poll) is lost.
 	Children bool
+	// TargetHistograms keeps the sched, iostall and tls probes'
+	// histograms per target process too, in Capture.TargetHistograms
+	// (nil without it); it costs ~60 ns of BPF time per recorded value
+	// (PERFORMANCE.md), paid only by sessions that ask for it.
+	TargetHistograms bool
 }
 
 // DefaultIOThreshold is the latency above which an I/O syscall counts as a
@@ -159,7 +164,8 @@ func StartTargets(ts []*Target, cfg Config) (*Session, error) {
 	if cfg.IOThreshold < 0 {
 		cfg.IOThreshold = DefaultIOThreshold
 	}
-	s.opts = Options{Hz: cfg.Hz, StackInterval: cfg.StackInterval, IOThreshold: cfg.IOThreshold, Load: load, Targets: s.targetMap}
+	s.opts = Options{Hz: cfg.Hz, StackInterval: cfg.StackInterval, IOThreshold: cfg.IOThreshold, Load: load, Targets: s.targetMap,
+		TargetHistograms: cfg.TargetHistograms}
 	for _, name := range cfg.Probes {
 		p, err := s.attachProbe(name, s.first())
 		if err != nil {
@@ -750,7 +756,6 @@ func part(c *profile.Capture) *profile.Capture {
 		Target: c.Target, Targets: c.Targets, Start: c.Start, End: c.End, Hz: c.Hz,
 		Histograms: map[string]*profile.Histogram{}, Counts: map[string]uint64{},
 		Drops: map[string]uint64{}, Threads: map[uint32]*profile.Thread{},
-		TargetHistograms: map[int]map[string]*profile.Histogram{},
 	}
 }
 
@@ -794,8 +799,9 @@ func (s *Session) newCapture(end time.Time, cause string) *profile.Capture {
 		Threads:    map[uint32]*profile.Thread{},
 		Warnings:   append(s.skippedLocked(), s.warnings...),
 		Kernel:     profile.Kernel{Release: kernelRelease(), Paths: maps.Clone(s.paths)},
-
-		TargetHistograms: map[int]map[string]*profile.Histogram{},
+	}
+	if s.cfg.TargetHistograms {
+		c.TargetHistograms = map[int]map[string]*profile.Histogram{}
 	}
 	for _, m := range s.members {
 		c.Targets = append(c.Targets, m.info())

@@ -154,6 +154,7 @@ func (a *Agent) options() capture.Options {
 	// attach. The defaults skip what a target has no use for (tls).
 	o.Named = !slices.Equal(slices.Sorted(slices.Values(a.cfg.Probes)), probes.Defaults())
 	o.Go = capture.GoOptions{Skip: true} // scraped per target by the agent (goScraper)
+	o.TargetHistograms = true            // exported per service (metrics.go)
 	// New processes are looked for (--comm, --cgroup, --all) and mappings
 	// re-read twice a second: a process that lives under half a second
 	// may be missed (--comm's scan of /proc is the agent's largest cost).

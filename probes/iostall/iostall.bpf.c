@@ -191,8 +191,9 @@ static __always_inline void sys_exit(void *ctx, long nr, long ret)
 			v->bytes += ret;
 		else if (ret < 0)
 			v->errors++;
-		pid_hist_record(&pid_hists, &pid_hist_zero, bpf_get_current_pid_tgid() >> 32, slot, ns,
-				&drops, DROP_PID_HISTS_FULL);
+		if (pid_hists_on)
+			pid_hist_record(&pid_hists, &pid_hist_zero, bpf_get_current_pid_tgid() >> 32, slot, ns,
+					&drops, DROP_PID_HISTS_FULL);
 	}
 	if (ns >= threshold_ns)
 		slow(ctx, win, idx, ns);

@@ -157,6 +157,7 @@ const (
 	iostallProgHandleSyscallExit     = "handle_syscall_exit"
 	iostallVarDiskZero               = "disk_zero"
 	iostallVarPidHistZero            = "pid_hist_zero"
+	iostallVarPidHistsOn             = "pid_hists_on"
 	iostallVarScSlot                 = "sc_slot"
 	iostallVarThresholdNs            = "threshold_ns"
 	iostallVarUnusedIostallCount     = "unused_iostall_count"
@@ -242,6 +243,7 @@ type iostallMapSpecs struct {
 type iostallVariableSpecs struct {
 	DiskZero           *ebpf.VariableSpec `ebpf:"disk_zero"`
 	PidHistZero        *ebpf.VariableSpec `ebpf:"pid_hist_zero"`
+	PidHistsOn         *ebpf.VariableSpec `ebpf:"pid_hists_on"`
 	ScSlot             *ebpf.VariableSpec `ebpf:"sc_slot"`
 	ThresholdNs        *ebpf.VariableSpec `ebpf:"threshold_ns"`
 	UnusedIostallCount *ebpf.VariableSpec `ebpf:"unused_iostall_count"`
@@ -309,6 +311,7 @@ func (m *iostallMaps) Close() error {
 type iostallVariables struct {
 	DiskZero           *ebpf.Variable `ebpf:"disk_zero"`
 	PidHistZero        *ebpf.Variable `ebpf:"pid_hist_zero"`
+	PidHistsOn         *ebpf.Variable `ebpf:"pid_hists_on"`
 	ScSlot             *ebpf.Variable `ebpf:"sc_slot"`
 	ThresholdNs        *ebpf.Variable `ebpf:"threshold_ns"`
 	UnusedIostallCount *ebpf.Variable `ebpf:"unused_iostall_count"`

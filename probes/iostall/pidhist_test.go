@@ -40,7 +40,7 @@ func testHistogramsPerTarget(t *testing.T) *profile.Capture {
 		defer target.Close()
 		procs, releases, ts = append(procs, p), append(releases, release), append(ts, target)
 	}
-	s, err := probes.StartTargets(ts, probes.Config{Probes: []string{"iostall"}, IOThreshold: 0})
+	s, err := probes.StartTargets(ts, probes.Config{Probes: []string{"iostall"}, IOThreshold: 0, TargetHistograms: true})
 	if err != nil {
 		t.Fatal(err)
 	}

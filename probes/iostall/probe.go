@@ -186,6 +186,7 @@ type Probe struct {
 	progs    map[string]*ebpf.Program
 	warnings []string
 	path     []string // the hooks chosen for this kernel, and why
+	pidHists bool     // histograms per target process (Options.TargetHistograms)
 
 	window  *probes.Window  // rolling windows (Drain)
 	drained [dropMax]uint64 // drops counted in earlier windows
@@ -238,6 +239,10 @@ func (p *Probe) Attach(t *probes.Target, o probes.Options) error {
 			return fmt.Errorf("setting %s: %w", name, err)
 		}
 	}
+	if err := o.SetPIDHists(spec); err != nil {
+		return err
+	}
+	p.pidHists = o.TargetHistograms
 	// The per-syscall tracepoints need tracefs for their ids: the host's,
 	// or one mounted privately where the host has none.
 	var events *tracefs.FS
@@ -456,14 +461,17 @@ func (p *Probe) read(c *profile.Capture, win uint32, final bool) error {
 		})
 	}
 
-	perPID, pidKeys, err := probes.ReadPIDHists(p.objs.PidHists, win, scMax)
-	if err != nil {
-		return err
-	}
-	for pid, hs := range perPID {
-		for i, h := range hs {
-			if int(i) < len(syscallTable) {
-				probes.AddTargetHist(c, int(pid), "syscall_"+syscallTable[i].name, h)
+	var pidKeys []probes.PIDHistKey
+	if p.pidHists {
+		var perPID map[uint32]map[uint32]*profile.Histogram
+		if perPID, pidKeys, err = probes.ReadPIDHists(p.objs.PidHists, win, scMax); err != nil {
+			return err
+		}
+		for pid, hs := range perPID {
+			for i, h := range hs {
+				if int(i) < len(syscallTable) {
+					probes.AddTargetHist(c, int(pid), "syscall_"+syscallTable[i].name, h)
+				}
 			}
 		}
 	}

@@ -21,3 +21,6 @@ func (p *Probe) PIDHistEntries() (perPID map[uint32]int, stale int, err error) {
 	}
 	return perPID, stale, nil
 }
+
+// PIDHistsMax is the number of entries pid_hists was loaded with.
+func (p *Probe) PIDHistsMax() uint32 { return p.objs.PidHists.MaxEntries() }

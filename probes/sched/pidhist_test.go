@@ -34,7 +34,7 @@ func TestHistogramsPerTarget(t *testing.T) {
 		defer target.Close()
 		procs, ts = append(procs, p), append(ts, target)
 	}
-	s, err := probes.StartTargets(ts, probes.Config{Probes: []string{"sched"}})
+	s, err := probes.StartTargets(ts, probes.Config{Probes: []string{"sched"}, TargetHistograms: true})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -109,7 +109,7 @@ func TestHistogramsPerTargetForgetExited(t *testing.T) {
 	}
 	p := &sched.Probe{}
 	defer p.Close()
-	if err := p.Attach(target, probes.Options{Load: load}); err != nil {
+	if err := p.Attach(target, probes.Options{Load: load, TargetHistograms: true}); err != nil {
 		t.Fatal(err)
 	}
 	if err := p.Begin(probes.MonotonicNs()); err != nil {
@@ -153,5 +153,58 @@ func TestHistogramsPerTargetForgetExited(t *testing.T) {
 	drain("the window after")
 	if perPID, _, err := p.PIDHistEntries(); err != nil || len(perPID) != 0 {
 		t.Errorf("after the target exited and two drains, the map holds entries per pid %v (%v), want none", perPID, err)
+	}
+}
+
+// Without Options.TargetHistograms nothing is recorded per process: a
+// sleeper's 5 ms sleeps over 300 ms are in the window's runqueue and
+// blocked histograms, Capture.TargetHistograms stays nil, and pid_hists,
+// loaded with one entry, holds none and refused none (were the recording
+// left in, the sleeper's second histogram would find it full and count a
+// drop).
+func TestHistogramsPerTargetOff(t *testing.T) {
+	bpftest.Require(t)
+	proc := testtarget.Start(t, testtarget.Build(t, "sleeper"), "-interval", "5ms")
+	target, err := probes.OpenTarget(proc.PID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer target.Close()
+	load, err := probes.LoadOptions()
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := &sched.Probe{}
+	defer p.Close()
+	if err := p.Attach(target, probes.Options{Load: load}); err != nil {
+		t.Fatal(err)
+	}
+	if err := p.Begin(probes.MonotonicNs()); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(300 * time.Millisecond)
+	c := &profile.Capture{Histograms: map[string]*profile.Histogram{}, Counts: map[string]uint64{},
+		Drops: map[string]uint64{}, Threads: map[uint32]*profile.Thread{}}
+	if err := p.Drain(c, probes.MonotonicNs()); err != nil {
+		t.Fatal(err)
+	}
+	// 60 sleeps of 5 ms in 300 ms; at least 10 however slow the machine.
+	for _, name := range []string{"runqueue", "blocked"} {
+		if h := c.Histograms[name]; h == nil || h.Count < 10 {
+			t.Errorf("histogram %s: %+v, want at least 10 values", name, h)
+		}
+	}
+	if c.TargetHistograms != nil {
+		t.Errorf("TargetHistograms %v, want nil when not asked for", c.TargetHistograms)
+	}
+	if got := p.PIDHistsMax(); got != 1 {
+		t.Errorf("pid_hists loaded with %d entries, want 1 when off", got)
+	}
+	perPID, _, err := p.PIDHistEntries()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(perPID) != 0 || c.Drops["sched_pid_hists_full"] != 0 {
+		t.Errorf("pid_hists holds entries per pid %v, refused %d: want none recorded when off", perPID, c.Drops["sched_pid_hists_full"])
 	}
 }

@@ -100,6 +100,8 @@ type Probe struct {
 	links  []link.Link
 	path   []string
 
+	pidHists bool // histograms per target process (Options.TargetHistograms)
+
 	// Rolling windows (Drain): each window has its own threads map.
 	threadsSpec *ebpf.MapSpec   // to make the next window's
 	cur         *ebpf.Map       // this window's (objs.Threads is the first), in both slots of windows between drains
@@ -178,6 +180,10 @@ func (p *Probe) Attach(t *probes.Target, o probes.Options) error {
 	if err := spec.Variables["stack_interval_ns"].Set(uint64(o.StackInterval)); err != nil {
 		return fmt.Errorf("setting stack_interval_ns: %w", err)
 	}
+	if err := o.SetPIDHists(spec); err != nil {
+		return err
+	}
+	p.pidHists = o.TargetHistograms
 	p.threadsSpec = spec.Maps["threads"].Copy()
 	p.progs, err = probes.LoadPrograms(spec, o.Collection(), keep, &p.objs.schedMaps, &p.objs.schedVariables)
 	if err != nil {
@@ -541,14 +547,17 @@ func (p *Probe) read(c *profile.Capture, threads *ebpf.Map, win uint32, fromNs, 
 		}
 		c.Histograms[name] = h
 	}
-	perPID, pidKeys, err := probes.ReadPIDHists(p.objs.PidHists, win, histMax)
-	if err != nil {
-		return nil, err
-	}
-	for pid, hs := range perPID {
-		for i, h := range hs {
-			if int(i) < len(histNames) {
-				probes.AddTargetHist(c, int(pid), histNames[i], h)
+	var pidKeys []probes.PIDHistKey
+	if p.pidHists {
+		var perPID map[uint32]map[uint32]*profile.Histogram
+		if perPID, pidKeys, err = probes.ReadPIDHists(p.objs.PidHists, win, histMax); err != nil {
+			return nil, err
+		}
+		for pid, hs := range perPID {
+			for i, h := range hs {
+				if int(i) < len(histNames) {
+					probes.AddTargetHist(c, int(pid), histNames[i], h)
+				}
 			}
 		}
 	}

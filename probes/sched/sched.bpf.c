@@ -321,12 +321,14 @@ static __always_inline void switch_in(void *cur, struct task_struct *next, __u64
 			blocked_part = elapsed(end, counted(t, t->off_ns));
 		}
 		hist_record(&hists, win * HIST_MAX + HIST_RUNQ, runq);
-		pid_hist_record(&pid_hists, &pid_hist_zero, t->tgid, win * HIST_MAX + HIST_RUNQ, runq,
-				&drops, DROP_PID_HISTS_FULL);
-		if (blocked) {
+		if (blocked)
 			hist_record(&hists, win * HIST_MAX + HIST_BLOCKED, blocked);
-			pid_hist_record(&pid_hists, &pid_hist_zero, t->tgid, win * HIST_MAX + HIST_BLOCKED, blocked,
+		if (pid_hists_on) {
+			pid_hist_record(&pid_hists, &pid_hist_zero, t->tgid, win * HIST_MAX + HIST_RUNQ, runq,
 					&drops, DROP_PID_HISTS_FULL);
+			if (blocked)
+				pid_hist_record(&pid_hists, &pid_hist_zero, t->tgid, win * HIST_MAX + HIST_BLOCKED,
+						blocked, &drops, DROP_PID_HISTS_FULL);
 		}
 		t->blocked_ns += blocked_part;
 		t->runq_ns += runq_part;

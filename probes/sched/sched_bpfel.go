@@ -154,6 +154,7 @@ const (
 	schedProgHandleSchedWakeupNew       = "handle_sched_wakeup_new"
 	schedVarHaveTaskPtRegs              = "have_task_pt_regs"
 	schedVarPidHistZero                 = "pid_hist_zero"
+	schedVarPidHistsOn                  = "pid_hists_on"
 	schedVarStackIntervalNs             = "stack_interval_ns"
 	schedVarUnusedInterval              = "unused_interval"
 	schedVarUnusedKind                  = "unused_kind"
@@ -233,6 +234,7 @@ type schedMapSpecs struct {
 type schedVariableSpecs struct {
 	HaveTaskPtRegs   *ebpf.VariableSpec `ebpf:"have_task_pt_regs"`
 	PidHistZero      *ebpf.VariableSpec `ebpf:"pid_hist_zero"`
+	PidHistsOn       *ebpf.VariableSpec `ebpf:"pid_hists_on"`
 	StackIntervalNs  *ebpf.VariableSpec `ebpf:"stack_interval_ns"`
 	UnusedInterval   *ebpf.VariableSpec `ebpf:"unused_interval"`
 	UnusedKind       *ebpf.VariableSpec `ebpf:"unused_kind"`
@@ -295,6 +297,7 @@ func (m *schedMaps) Close() error {
 type schedVariables struct {
 	HaveTaskPtRegs   *ebpf.Variable `ebpf:"have_task_pt_regs"`
 	PidHistZero      *ebpf.Variable `ebpf:"pid_hist_zero"`
+	PidHistsOn       *ebpf.Variable `ebpf:"pid_hists_on"`
 	StackIntervalNs  *ebpf.Variable `ebpf:"stack_interval_ns"`
 	UnusedInterval   *ebpf.Variable `ebpf:"unused_interval"`
 	UnusedKind       *ebpf.Variable `ebpf:"unused_kind"`

@@ -34,7 +34,9 @@ func TestHistogramsPerTarget(t *testing.T) {
 		defer target.Close()
 		procs, ts = append(procs, p), append(ts, target)
 	}
-	s, err := probes.StartTargets(ts, tlsOnly)
+	cfg := tlsOnly
+	cfg.TargetHistograms = true
+	s, err := probes.StartTargets(ts, cfg)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -246,6 +246,9 @@ func (p *Probe) Attach(t *probes.Target, o probes.Options) error {
 	if err := spec.Variables["stack_interval_ns"].Set(uint64(max(o.StackInterval, 0))); err != nil {
 		return fmt.Errorf("setting stack_interval_ns: %w", err)
 	}
+	if err := o.SetPIDHists(spec); err != nil {
+		return err
+	}
 	// One uprobe_multi link per program and file when the kernel has them
 	// (6.6+): attaching and, above all, detaching dozens of uprobes then
 	// costs one RCU grace period instead of one per uprobe (~40 ms each).
@@ -559,14 +562,17 @@ func (p *Probe) read(c *profile.Capture, win uint32, endNs uint64, final bool) e
 			c.Histograms["tls_handshake_"+sideNames[side]] = h
 		}
 	}
-	perPID, pidKeys, err := probes.ReadPIDHists(p.objs.PidHists, win, int(histMax))
-	if err != nil {
-		return err
-	}
-	for pid, hs := range perPID {
-		for i, h := range hs { // i = lib * sideMax + side, as in hists
-			probes.AddTargetHist(c, int(pid), "tls_handshake", h)
-			probes.AddTargetHist(c, int(pid), "tls_handshake_"+sideNames[i%sideMax], h)
+	var pidKeys []probes.PIDHistKey
+	if p.opts.TargetHistograms {
+		var perPID map[uint32]map[uint32]*profile.Histogram
+		if perPID, pidKeys, err = probes.ReadPIDHists(p.objs.PidHists, win, int(histMax)); err != nil {
+			return err
+		}
+		for pid, hs := range perPID {
+			for i, h := range hs { // i = lib * sideMax + side, as in hists
+				probes.AddTargetHist(c, int(pid), "tls_handshake", h)
+				probes.AddTargetHist(c, int(pid), "tls_handshake_"+sideNames[i%sideMax], h)
+			}
 		}
 	}
 

@@ -189,7 +189,9 @@ static __always_inline void done(struct inflight *in, __u32 win, __u32 lib, bool
 	count(win, idx * 2 + (failed ? 1 : 0));
 	hist_record(&hists, win * HIST_MAX + idx, ns);
 	key.tgid = bpf_get_current_pid_tgid() >> 32;
-	pid_hist_record(&pid_hists, &pid_hist_zero, key.tgid, win * HIST_MAX + idx, ns, &drops, DROP_PID_HISTS_FULL);
+	if (pid_hists_on)
+		pid_hist_record(&pid_hists, &pid_hist_zero, key.tgid, win * HIST_MAX + idx, ns, &drops,
+				DROP_PID_HISTS_FULL);
 
 	key.user_stack = in->user_stack;
 	key.side = side;

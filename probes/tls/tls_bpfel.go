@@ -164,6 +164,7 @@ const (
 	tlsProgSslServerSide      = "ssl_server_side"
 	tlsVarMaxIdleNs           = "max_idle_ns"
 	tlsVarPidHistZero         = "pid_hist_zero"
+	tlsVarPidHistsOn          = "pid_hists_on"
 	tlsVarStackIntervalNs     = "stack_interval_ns"
 	tlsVarUnusedLib           = "unused_lib"
 	tlsVarUnusedSide          = "unused_side"
@@ -249,6 +250,7 @@ type tlsMapSpecs struct {
 type tlsVariableSpecs struct {
 	MaxIdleNs       *ebpf.VariableSpec `ebpf:"max_idle_ns"`
 	PidHistZero     *ebpf.VariableSpec `ebpf:"pid_hist_zero"`
+	PidHistsOn      *ebpf.VariableSpec `ebpf:"pid_hists_on"`
 	StackIntervalNs *ebpf.VariableSpec `ebpf:"stack_interval_ns"`
 	UnusedLib       *ebpf.VariableSpec `ebpf:"unused_lib"`
 	UnusedSide      *ebpf.VariableSpec `ebpf:"unused_side"`
@@ -318,6 +320,7 @@ func (m *tlsMaps) Close() error {
 type tlsVariables struct {
 	MaxIdleNs       *ebpf.Variable `ebpf:"max_idle_ns"`
 	PidHistZero     *ebpf.Variable `ebpf:"pid_hist_zero"`
+	PidHistsOn      *ebpf.Variable `ebpf:"pid_hists_on"`
 	StackIntervalNs *ebpf.Variable `ebpf:"stack_interval_ns"`
 	UnusedLib       *ebpf.Variable `ebpf:"unused_lib"`
 	UnusedSide      *ebpf.Variable `ebpf:"unused_side"`
