@@ -53,6 +53,18 @@ func Parse(name string, data []byte) (*List, error) {
 	return p.l, nil
 }
 
+// Blocks returns the ```perfprobe fenced blocks of a Markdown file: each
+// block's text and the 1-based line of its first content line. Other
+// readers of the same blocks (perfprobe gate's policy) use it.
+func Blocks(data []byte) (first []int, texts [][]byte, err error) {
+	bs, err := fencedBlocks(data)
+	for _, b := range bs {
+		first = append(first, b.first)
+		texts = append(texts, b.data)
+	}
+	return first, texts, err
+}
+
 // block is one ```perfprobe fenced block of a Markdown file.
 type block struct {
 	fence int // line of the opening fence, 1-based
@@ -273,7 +285,7 @@ func problemLine(data []byte, line int, msg string) int {
 	return max(min(lo, last), 1)
 }
 
-var topKeys = []string{"slos", "bottlenecks", "plugins"}
+var topKeys = []string{"slos", "bottlenecks", "plugins", "gate"}
 
 func (p *parser) root(doc *yaml.Node, whole bool) error {
 	if doc.Kind != yaml.DocumentNode || len(doc.Content) == 0 {
@@ -291,8 +303,8 @@ func (p *parser) root(doc *yaml.Node, whole bool) error {
 		return p.errorf(n, "want a mapping with slos:, bottlenecks: or plugins:, not a %s%s", kindName(n), hint)
 	}
 	return p.fields(n, "at the top level", topKeys, func(key string, v *yaml.Node) error {
-		if isNull(v) {
-			return nil
+		if isNull(v) || key == "gate" {
+			return nil // gate: is perfprobe gate's policy (internal/gate)
 		}
 		if v.Kind != yaml.SequenceNode {
 			return p.errorf(v, "%s: want a list (lines starting with \"- \"), not a %s", key, kindName(v))
