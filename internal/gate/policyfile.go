@@ -63,6 +63,10 @@ func ParsePolicy(name string, data []byte) (p *Policy, found bool, err error) {
 	p = DefaultPolicy()
 	p.Source = name
 	first, texts, err := bottlenecks.Blocks(data)
+	var pe *bottlenecks.ParseError
+	if errors.As(err, &pe) {
+		return nil, false, &policyError{name, pe.Line, pe.Msg}
+	}
 	if err != nil {
 		return nil, false, err
 	}
