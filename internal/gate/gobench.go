@@ -11,7 +11,7 @@ import (
 // parseGoBench reads `go test -bench` output with benchfmt, which tidies
 // the units the way benchstat does (ns/op becomes sec/op, MB/s B/s). Each
 // result line is one sample per unit. A metric is the benchmark's full
-// name (sub-benchmarks and their keys kept), without the -GOMAXPROCS
+// name as go test prints it (sub-benchmarks and their keys kept), without the -GOMAXPROCS
 // suffix when every line of the data has the same one, so that two
 // machines with different CPU counts still match; when the data holds
 // several packages, the name starts with the package.
@@ -43,7 +43,7 @@ func parseGoBench(name, _ string, data []byte, into *Set) (bool, error) {
 		if !slices.Contains(pkgs, pkg) {
 			pkgs = append(pkgs, pkg)
 		}
-		full := pkg + "\x00" + string(base) + string(bytes.Join(parts, nil))
+		full := pkg + "\x00Benchmark" + string(base) + string(bytes.Join(parts, nil))
 		for _, v := range res.Values {
 			samples = append(samples, sample{full + "\x00" + p, v.Unit, v.Value})
 		}
