@@ -11,10 +11,10 @@ import (
 // parseGoBench reads `go test -bench` output with benchfmt, which tidies
 // the units the way benchstat does (ns/op becomes sec/op, MB/s B/s). Each
 // result line is one sample per unit. A metric is the benchmark's full
-// name as go test prints it (sub-benchmarks and their keys kept), without the -GOMAXPROCS
-// suffix when every line of the data has the same one, so that two
-// machines with different CPU counts still match; when the data holds
-// several packages, the name starts with the package.
+// name as go test prints it (sub-benchmarks and their keys kept), without
+// the -GOMAXPROCS suffix when every line of the data has the same one, so
+// that two machines with different CPU counts still match; when the data
+// holds several packages, the name starts with the package.
 func parseGoBench(name, _ string, data []byte, into *Set) (bool, error) {
 	type sample struct {
 		name, unit string
