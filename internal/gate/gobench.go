@@ -45,6 +45,9 @@ func parseGoBench(name, _ string, data []byte, into *Set) (bool, error) {
 		}
 		full := pkg + "\x00Benchmark" + string(base) + string(bytes.Join(parts, nil))
 		for _, v := range res.Values {
+			if err := finite(res.Name.String()+" "+v.Unit, v.Value); err != nil {
+				return false, err
+			}
 			samples = append(samples, sample{full + "\x00" + p, v.Unit, v.Value})
 		}
 	}

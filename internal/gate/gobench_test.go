@@ -67,6 +67,15 @@ func TestGoBenchNotRecognised(t *testing.T) {
 	}
 }
 
+func TestGoBenchNotFinite(t *testing.T) {
+	for _, in := range []string{"BenchmarkX 1 NaN ns/op\n", "BenchmarkX 1 +Inf ns/op\n"} {
+		s := NewSet()
+		if ok, err := ParseData("x", []byte(in), s); ok || err == nil || s.Len() != 0 {
+			t.Errorf("ParseData(%q) = %v, %v, %d metrics; want an error", in, ok, err, s.Len())
+		}
+	}
+}
+
 // A real go test -bench run: every printed ns/op is one sample, in seconds.
 func TestGoBenchReal(t *testing.T) {
 	if testing.Short() {

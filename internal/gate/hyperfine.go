@@ -31,7 +31,7 @@ func parseHyperfine(name, _ string, data []byte, into *Set) (bool, error) {
 		return false, nil
 	}
 	for _, r := range *f.Results {
-		if r.Command == nil || r.Times == nil && r.Mean == nil {
+		if r.Command == nil || len(r.Times) == 0 && r.Mean == nil {
 			return false, nil
 		}
 	}

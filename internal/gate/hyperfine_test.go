@@ -36,6 +36,7 @@ func TestHyperfineNotRecognised(t *testing.T) {
 	for _, in := range []string{
 		`{"results": []}`,
 		`{"results": [{"command": "x"}]}`,
+		`{"results": [{"command": "x", "times": []}]}`,
 		`{"results": [{"times": [1]}]}`,
 		`{"results": "no"}`,
 		`{"other": 1}`,
