@@ -31,7 +31,7 @@ const MetaFile = "meta.json"
 func Load(path string) (*Set, error) {
 	fi, err := os.Stat(path)
 	if err != nil {
-		return nil, fmt.Errorf("reading results: %w", err)
+		return nil, fmt.Errorf("reading results: %w (gate reads %s)", err, Formats)
 	}
 	set := NewSet()
 	if !fi.IsDir() {

@@ -2,7 +2,6 @@ package gate
 
 import (
 	"bytes"
-	"errors"
 	"fmt"
 	"net/url"
 	"regexp"
@@ -27,12 +26,12 @@ import (
 // sample of each metric.
 var (
 	wrkRunning = regexp.MustCompile(`(?m)^Running .* test @ (\S+)`)
-	wrkLatency = regexp.MustCompile(`(?m)^\s*Latency\s+(\S+)\s+(\S+)\s+(\S+)`)
-	wrkPct     = regexp.MustCompile(`(?m)^\s*(50|75|90|99)(?:\.0+)?%\s+(\S+)\s*$`)
-	wrkReqs    = regexp.MustCompile(`(?m)^Requests/sec:\s+(\S+)`)
-	wrkXfer    = regexp.MustCompile(`(?m)^Transfer/sec:\s+(\S+)`)
-	wrkNon2xx  = regexp.MustCompile(`(?m)^\s*Non-2xx or 3xx responses:\s+(\d+)`)
-	wrkSocket  = regexp.MustCompile(`(?m)^\s*Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)`)
+	wrkLatency = regexp.MustCompile(`(?m)^[ \t]*Latency[ \t]+(\S+)[ \t]+(\S+)[ \t]+(\S+)`)
+	wrkPct     = regexp.MustCompile(`(?m)^[ \t]*(50|75|90|99)(?:\.0+)?%[ \t]+(\S+)[ \t]*$`)
+	wrkReqs    = regexp.MustCompile(`(?m)^Requests/sec:[ \t]+(\S+)`)
+	wrkXfer    = regexp.MustCompile(`(?m)^Transfer/sec:[ \t]+(\S+)`)
+	wrkNon2xx  = regexp.MustCompile(`(?m)^[ \t]*Non-2xx or 3xx responses:[ \t]+(\d+)`)
+	wrkSocket  = regexp.MustCompile(`(?m)^[ \t]*Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)`)
 )
 
 func parseWrk(name, _ string, data []byte, into *Set) (bool, error) {
@@ -41,7 +40,7 @@ func parseWrk(name, _ string, data []byte, into *Set) (bool, error) {
 	}
 	starts := wrkRunning.FindAllSubmatchIndex(data, -1)
 	if len(starts) == 0 {
-		return false, errors.New(`wrk output without its "Running ... test @ URL" line`)
+		return false, nil // no "Running ... test @ URL": not wrk's
 	}
 	for i, s := range starts {
 		end := len(data)

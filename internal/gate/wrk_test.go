@@ -76,9 +76,17 @@ func TestWrkPlain(t *testing.T) {
 	}
 }
 
+// A text that mentions Requests/sec without wrk's Running line is not
+// wrk's output.
+func TestWrkNotRecognised(t *testing.T) {
+	s := NewSet()
+	if ok, err := ParseData("notes", []byte("we got Requests/sec: 12\nRequests/sec: 13\n"), s); ok || err != nil || s.Len() != 0 {
+		t.Errorf("ParseData = %v, %v, %d metrics; want not recognised", ok, err, s.Len())
+	}
+}
+
 func TestWrkMalformed(t *testing.T) {
 	for name, in := range map[string]string{
-		"no Running line":  "Requests/sec: 12\n",
 		"bad rate":         "Running 1s test @ http://h/\nRequests/sec: lots\n",
 		"bad latency unit": "Running 1s test @ http://h/\n  Latency Distribution\n     50%  3.1parsecs\nRequests/sec: 12\n",
 		"bad transfer":     "Running 1s test @ http://h/\nRequests/sec: 12\nTransfer/sec: 3XB\n",
