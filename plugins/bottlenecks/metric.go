@@ -183,3 +183,15 @@ func unitWords(unit string) string {
 	}
 	return unit
 }
+
+// Value computes a metric written as an SLO's (tls_handshake.p95,
+// share(hashing, oncpu), count(NAME), ...) from the evidence, in the unit
+// it returns: the same computation as an SLO, for readers that compare
+// captures (gate).
+func Value(ev *plugins.Evidence, metric string) (v float64, unit string, err error) {
+	m, err := parseMetric(metric)
+	if err != nil {
+		return 0, "", fmt.Errorf("metric %s: %w", metric, err)
+	}
+	return m.value(ev)
+}
