@@ -2,8 +2,13 @@ package gate
 
 import (
 	"fmt"
+	"os"
+	"os/exec"
+	"runtime"
 	"strings"
 	"time"
+
+	"golang.org/x/sys/unix"
 )
 
 // Meta describes where a side's results were measured: `perfprobe
@@ -18,6 +23,46 @@ type Meta struct {
 	GoVersion string    `json:"go_version"`
 	Commit    string    `json:"commit,omitempty"`
 	Date      time.Time `json:"date"`
+	// Files are the result files `baseline update` copied (relative to
+	// the meta.json), replaced by the next update.
+	Files []string `json:"files,omitempty"`
+}
+
+// ThisMachine describes this machine now; the commit is that of the git
+// work tree at dir, when there is one.
+func ThisMachine(dir string) *Meta {
+	m := &Meta{CPUs: runtime.NumCPU(), GoVersion: runtime.Version(), Date: time.Now().UTC().Truncate(time.Second)}
+	m.Machine, _ = os.Hostname()
+	var u unix.Utsname
+	if unix.Uname(&u) == nil {
+		m.Kernel = unix.ByteSliceToString(u.Release[:])
+	}
+	if data, err := os.ReadFile("/proc/cpuinfo"); err == nil {
+		for line := range strings.Lines(string(data)) {
+			if k, v, ok := strings.Cut(line, ":"); ok && strings.TrimSpace(k) == "model name" {
+				m.CPUModel = strings.TrimSpace(v)
+				break
+			}
+		}
+	}
+	var si unix.Sysinfo_t
+	if unix.Sysinfo(&si) == nil {
+		m.MemoryMB = int(uint64(si.Totalram) * uint64(si.Unit) >> 20)
+	}
+	if out, err := exec.Command("go", "env", "GOVERSION").Output(); err == nil {
+		m.GoVersion = strings.TrimSpace(string(out)) // the toolchain that built what was measured
+	}
+	cmd := exec.Command("git", "rev-parse", "HEAD")
+	cmd.Dir = dir
+	if out, err := cmd.Output(); err == nil {
+		m.Commit = strings.TrimSpace(string(out))
+		cmd = exec.Command("git", "status", "--porcelain", "--untracked-files=no")
+		cmd.Dir = dir
+		if out, err := cmd.Output(); err == nil && len(out) > 0 {
+			m.Commit += "+dirty"
+		}
+	}
+	return m
 }
 
 // machineWarnings says when the two sides were measured on different
