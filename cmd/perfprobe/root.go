@@ -46,7 +46,9 @@ flame, diff and convert work on any profile file, as any user.`,
   sudo perfprobe agent --comm '^myservice$'     # continuous: a profile every 15 s to /var/lib/perfprobe
   perfprobe diff before/ after/              # what grew, what shrank
   perfprobe flame --store /var/lib/perfprobe --from -1h --service api  # the agent's last hour
-  perfprobe convert cpu.pprof --to speedscope -o cpu.json`,
+  perfprobe convert cpu.pprof --to speedscope -o cpu.json
+  perfprobe gate --baseline testing/performance/baselines --current bench.txt   # CI: fail on a regression
+  perfprobe bench --base ./old-build --head ./new-build --pairs 10              # A/B on one machine`,
 		SilenceUsage:  true,
 		SilenceErrors: true,
 		Version:       version(),
