@@ -64,11 +64,11 @@ Exit status: 0 pass, 1 a regression or an expired waiver, 2 unusable input.`,
 			if err != nil {
 				return &exitError{exitUnusable, err}
 			}
-			base, err := gate.Load(baseline)
+			base, err := gate.LoadShares(baseline, pol.Shares)
 			if err != nil {
 				return &exitError{exitUnusable, fmt.Errorf("baseline: %w", err)}
 			}
-			head, err := gate.Load(current)
+			head, err := gate.LoadShares(current, pol.Shares)
 			if err != nil {
 				return &exitError{exitUnusable, fmt.Errorf("current: %w", err)}
 			}

@@ -79,6 +79,19 @@ func parseCaptureJSON(name, dir string, data []byte, into *Set) (bool, error) {
 			into.Add(metric, "%", KindShare, false, v, name)
 		}
 	}
+	for _, metric := range into.shares {
+		if ev.Profile == nil {
+			break
+		}
+		v, unit, err := bottlenecks.Value(ev, metric)
+		if err != nil {
+			return false, fmt.Errorf("%s: %w", metric, err)
+		}
+		if unit != "%" {
+			return false, fmt.Errorf("%s is in %s: the policy's shares: takes share(...) metrics", metric, unit)
+		}
+		into.Add(metric, "%", KindShare, false, v, name)
+	}
 	return true, nil
 }
 

@@ -5,6 +5,7 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -124,5 +125,20 @@ func TestCaptureJSONSchema(t *testing.T) {
 	ok, err = ParseData("capture.json", []byte(`{"schema": 1, "window": {"start": 3}, "probes": []}`), s)
 	if ok || err == nil || s.Len() != 0 {
 		t.Errorf("bad window: %v, %v; want an error", ok, err)
+	}
+}
+
+// The policy's shares: are measured in every capture with a profile: a
+// function regexp's share, as the SLOs write it.
+func TestCaptureJSONPolicyShares(t *testing.T) {
+	dir := t.TempDir()
+	writeCapture(t, dir, true)
+	s, err := LoadShares(dir, []string{`share(/^main\.work$/, oncpu)`})
+	if err != nil {
+		t.Fatal(err)
+	}
+	wantSamples(t, metric(t, s, `share(/^main\.work$/, oncpu)`, "%"), KindShare, false, 70)
+	if _, err := LoadShares(dir, []string{"runqueue.p95"}); err == nil || !strings.Contains(err.Error(), "runqueue.p95 is in ns: the policy's shares: takes share(...) metrics") {
+		t.Errorf("a non-share metric: %v", err)
 	}
 }

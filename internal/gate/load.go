@@ -28,12 +28,18 @@ const MetaFile = "meta.json"
 // A file that is recognised but malformed is an error, and so is a
 // directory without any result file. Files beside a capture.json that
 // the capture wrote (its profile, flame graph, reports) are neither.
-func Load(path string) (*Set, error) {
+func Load(path string) (*Set, error) { return LoadShares(path, nil) }
+
+// LoadShares is Load that also measures, in every capture with a profile,
+// the shares given as SLO metrics: "share(/main\.checksum/, oncpu)" (a
+// function regexp) or "share(hashing, go_cpu)".
+func LoadShares(path string, shares []string) (*Set, error) {
 	fi, err := os.Stat(path)
 	if err != nil {
 		return nil, fmt.Errorf("reading results: %w (gate reads %s)", err, Formats)
 	}
 	set := NewSet()
+	set.shares = shares
 	if !fi.IsDir() {
 		data, why, err := readResult(path, fi)
 		if err != nil {

@@ -17,6 +17,9 @@ type Policy struct {
 	Thresholds map[Kind]float64
 	Rules      []Rule
 	Waivers    []Waiver
+	// Shares are extra share(...) metrics (SLO syntax, e.g. a function
+	// regexp) to measure in every capture, besides each category's.
+	Shares []string
 	// MinSamples per side (per pair count, when paired) below which a
 	// metric gets "not enough data" instead of a verdict.
 	MinSamples int

@@ -11,6 +11,8 @@ const policyYAML = `gate:
     share: 3pt
   min_samples: 8
   alpha: 0.01
+  shares:
+    - share(/main\.checksum/, oncpu)
   metrics:
     - match: ^BenchmarkSymbolize
       unit: sec/op
@@ -39,6 +41,9 @@ func TestPolicyYAMLAndMarkdown(t *testing.T) {
 		if p.MinSamples != 8 || p.Alpha != 0.01 || len(p.Rules) != 2 || len(p.Waivers) != 1 {
 			t.Errorf("%s: %+v", name, p)
 		}
+		if len(p.Shares) != 1 || p.Shares[0] != `share(/main\.checksum/, oncpu)` {
+			t.Errorf("%s: shares %q", name, p.Shares)
+		}
 		if p.Rules[0].Threshold != 0.2 || p.Rules[0].Unit != "sec/op" || !p.Rules[1].Ignore {
 			t.Errorf("%s: rules %+v", name, p.Rules)
 		}
@@ -57,6 +62,7 @@ func TestPolicyErrors(t *testing.T) {
 		{"p.yaml", "gate:\n  thresholds:\n    latency: 10\n", "p.yaml:3: thresholds: latency: want a percentage like 10%, not \"10\""},
 		{"p.yaml", "gate:\n  thresholds:\n    share: 5%\n", "p.yaml:3: thresholds: share: a share's threshold is in points of percent, like 5pt"},
 		{"p.yaml", "gate:\n  treshold: 1\n", "p.yaml:2: unknown key \"treshold\""},
+		{"p.yaml", "gate:\n  shares: [hashing]\n", "p.yaml:2: shares: want share(CATEGORY, TYPE) or share(/REGEXP/, TYPE), not \"hashing\""},
 		{"p.yaml", "gate:\n  min_samples: 2\n", "p.yaml:2: min_samples: want a whole number of at least 4"},
 		{"p.yaml", "gate:\n  waivers:\n    - metric: x\n      owner: me\n", "p.yaml:3: a waiver needs reason, expires"},
 		{"p.yaml", "gate:\n  waivers:\n    - metric: x\n      reason: r\n      owner: me\n      expires: soon\n", "p.yaml:6: expires: want a date like 2027-03-01"},

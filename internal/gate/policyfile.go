@@ -136,7 +136,7 @@ func (p *Policy) parseDoc(name string, data []byte, markdown bool) (bool, error)
 	if sec.Kind != yaml.MappingNode {
 		return false, errf(sec, "gate: want a mapping (thresholds:, metrics:, waivers:, min_samples:, alpha:, confidence:)")
 	}
-	return true, eachKey(sec, []string{"thresholds", "metrics", "waivers", "min_samples", "alpha", "confidence"}, errf, func(k string, v *yaml.Node) error {
+	return true, eachKey(sec, []string{"thresholds", "metrics", "waivers", "shares", "min_samples", "alpha", "confidence"}, errf, func(k string, v *yaml.Node) error {
 		switch k {
 		case "thresholds":
 			if v.Kind != yaml.MappingNode {
@@ -152,6 +152,14 @@ func (p *Policy) parseDoc(name string, data []byte, markdown bool) (bool, error)
 					return errf(v, "thresholds: %s: %v", k, err)
 				}
 				p.Thresholds[Kind(k)] = t
+				return nil
+			})
+		case "shares":
+			return eachItem(v, k, errf, func(n *yaml.Node) error {
+				if n.Kind != yaml.ScalarNode || !strings.HasPrefix(n.Value, "share(") || !strings.HasSuffix(n.Value, ")") {
+					return errf(n, "shares: want share(CATEGORY, TYPE) or share(/REGEXP/, TYPE), not %q", n.Value)
+				}
+				p.Shares = append(p.Shares, n.Value)
 				return nil
 			})
 		case "min_samples":

@@ -33,6 +33,7 @@ func parseData(name, dir string, data []byte, into *Set) (bool, error) {
 	}
 	for _, r := range recognisers {
 		s := NewSet()
+		s.shares = into.shares
 		ok, err := r(name, dir, data, s)
 		if err != nil {
 			return ok, fmt.Errorf("reading %s: %w", name, err)

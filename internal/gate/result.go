@@ -61,6 +61,8 @@ type Set struct {
 	// Meta describes the machine and build the results come from, when
 	// a meta.json was found (baseline update writes one).
 	Meta *Meta
+
+	shares []string // extra share(...) metrics captures are measured in (LoadShares)
 }
 
 // NewSet returns an empty set.
