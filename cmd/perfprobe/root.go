@@ -51,7 +51,7 @@ flame, diff and convert work on any profile file, as any user.`,
 		SilenceErrors: true,
 		Version:       version(),
 	}
-	root.AddCommand(newCmdAttach(), newCmdRun(), newCmdDiagnose(), newCmdInit(), newCmdAgent(), newCmdFlame(), newCmdDiff(), newCmdConvert(), newCmdDoctor())
+	root.AddCommand(newCmdAttach(), newCmdRun(), newCmdDiagnose(), newCmdInit(), newCmdAgent(), newCmdFlame(), newCmdDiff(), newCmdBench(), newCmdConvert(), newCmdDoctor())
 	return root
 }
 

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"os"
 	"os/exec"
+	"strconv"
 	"strings"
 	"syscall"
 	"time"
@@ -42,6 +43,12 @@ type Timing struct {
 	// MaxRSS is ru_maxrss of the same rusage, in bytes: the peak resident
 	// set of the largest single process of the tree, not their sum.
 	MaxRSS int64
+	// RSSFloor is the runner's own peak RSS (VmHWM) when it started the
+	// run. Go starts a child with vfork (CLONE_VM), and Linux records the
+	// shared memory's high-water mark in the child's ru_maxrss at its
+	// exec, so MaxRSS is never below this floor: a smaller peak is not
+	// measurable.
+	RSSFloor int64
 	// FromOutput is true when the run's output held results gate
 	// understands; its metrics are then those, else wall, cpu and max-rss.
 	FromOutput bool
@@ -75,6 +82,7 @@ func execute(ctx context.Context, o *Options, command string) (r Timing, stdout 
 	c.Cancel = func() error { return syscall.Kill(-c.Process.Pid, syscall.SIGKILL) }
 	// A background process that keeps stdout open does not hold the run.
 	c.WaitDelay = time.Second
+	r.RSSFloor = highWaterRSS()
 	r.Start = time.Now()
 	if err := c.Start(); err != nil {
 		return r, nil, fmt.Errorf("starting sh: %w", err)
@@ -130,4 +138,23 @@ func (t *tailWriter) quote() string {
 		return ""
 	}
 	return ": " + strings.Join(lines[max(0, len(lines)-stderrLines):], " | ")
+}
+
+// highWaterRSS is VmHWM of /proc/self/status in bytes (0 if unknown): the
+// value a vfork'ed child's ru_maxrss starts from.
+func highWaterRSS() int64 {
+	b, err := os.ReadFile("/proc/self/status")
+	if err != nil {
+		return 0
+	}
+	_, rest, ok := bytes.Cut(b, []byte("\nVmHWM:"))
+	if !ok {
+		return 0
+	}
+	line, _, _ := bytes.Cut(rest, []byte("\n"))
+	kb, err := strconv.ParseInt(strings.TrimSuffix(strings.TrimSpace(string(line)), " kB"), 10, 64)
+	if err != nil {
+		return 0
+	}
+	return kb * 1024
 }
