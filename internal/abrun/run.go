@@ -38,7 +38,9 @@ func (r *Result) Sets() [][2]*gate.Set {
 	return out
 }
 
-// Names of the metrics of a run whose output held nothing gate understands.
+// Names of the metrics of a run whose output held nothing gate
+// understands. max-rss is left out of a run whose peak is within 5% of
+// the runner's own (Timing.RSSFloor): that peak is not the command's.
 const (
 	MetricWall   = "wall"    // s, gate.KindTime
 	MetricCPU    = "cpu"     // s, gate.KindCPU
@@ -103,7 +105,7 @@ func Run(ctx context.Context, o Options) (*Result, error) {
 }
 
 // metrics is a run's set: what its output holds that o.Parse understands,
-// else its wall time, CPU time and peak RSS.
+// else its wall time, CPU time and peak RSS (when above Timing.RSSFloor).
 func (o *Options) metrics(name string, stdout []byte, r *Timing) (*gate.Set, bool, error) {
 	set := gate.NewSet()
 	ok, err := o.Parse(name, stdout, set)
@@ -116,7 +118,10 @@ func (o *Options) metrics(name string, stdout []byte, r *Timing) (*gate.Set, boo
 	set = gate.NewSet()
 	set.Add(MetricWall, "s", gate.KindTime, false, r.Wall.Seconds(), name)
 	set.Add(MetricCPU, "s", gate.KindCPU, false, r.CPU.Seconds(), name)
-	set.Add(MetricMaxRSS, "B", gate.KindMemory, false, float64(r.MaxRSS), name)
+	// A peak not above the runner's own is the runner's, not the command's.
+	if r.MaxRSS > r.RSSFloor+r.RSSFloor/20 {
+		set.Add(MetricMaxRSS, "B", gate.KindMemory, false, float64(r.MaxRSS), name)
+	}
 	return set, false, nil
 }
 

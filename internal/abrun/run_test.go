@@ -241,13 +241,16 @@ func parseFloat(s string, v *float64) error {
 }
 
 // The floor of MaxRSS is the runner's own peak: a command of a few
-// megabytes reads as the runner's size, never less.
+// megabytes reads as the runner's size, never less, and gets no max-rss.
 func TestRSSFloor(t *testing.T) {
 	res, err := Run(context.Background(), Options{Base: "true", Head: "true", Pairs: 1})
 	if err != nil {
 		t.Fatal(err)
 	}
 	r := res.Pairs[0].Runs[Base]
+	if m := res.Pairs[0].Sets[Base].Metrics[MetricMaxRSS+" B"]; m != nil {
+		t.Errorf("true: a max-rss metric %v at the floor %d B", m.Samples, r.RSSFloor)
+	}
 	if r.RSSFloor < 1<<20 || r.MaxRSS < r.RSSFloor*9/10 || r.MaxRSS > r.RSSFloor+4<<20 {
 		t.Errorf("true: max-rss %d B, floor %d B; want the floor (> 1 MB) and max-rss within -10%%/+4 MB of it", r.MaxRSS, r.RSSFloor)
 	}
