@@ -92,31 +92,10 @@ capture directory or profile file given as the argument.`,
 				}
 				fmt.Fprintln(cmd.OutOrStdout())
 			}
-			common := pp.CommonTypes(base, cur)
-			if len(common) == 0 {
-				return fmt.Errorf("the profiles share no sample type with data: base has %s, new has %s", typeList(base), typeList(cur))
-			}
-			show := typ
-			if show == "" {
-				show = pp.PreferredType(cur, "")
-				if !slices.Contains(common, show) {
-					show = common[0]
-				}
-			} else if !slices.Contains(common, show) {
-				return fmt.Errorf("--type %s: both profiles need data of that type; common types are %v", typ, common)
-			}
-			w := cmd.OutOrStdout()
-			unit := cur.SampleType[pp.ValueIndex(cur, show)].Unit
-			printMovers(w, pp.Movers(base, cur, show, top), show, valueStr(pp.Total(base, show), unit), valueStr(pp.Total(cur, show), unit))
 			if out == "" {
 				out = "diff.html"
 			}
-			opt := flame.HTMLOptions{Title: fmt.Sprintf("perfprobe diff: %s -> %s", baseName, curName), DefaultType: show}
-			if err := capture.WriteFile(out, func(fw io.Writer) error { return flame.WriteDiffHTML(fw, base, cur, opt) }); err != nil {
-				return err
-			}
-			fmt.Fprintln(w, "\ndifferential flamegraph:", out)
-			return nil
+			return writeDiff(cmd.OutOrStdout(), base, cur, baseName, curName, typ, top, out)
 		},
 	}
 	cmd.Flags().StringVarP(&out, "out", "o", "", "output HTML file (default diff.html)")
@@ -126,6 +105,33 @@ capture directory or profile file given as the argument.`,
 	cmd.Flags().StringVar(&againstFrom, "against-from", "", "with --store: the base is the windows that start at or after this time (same forms as --from)")
 	cmd.Flags().StringVar(&againstTo, "against-to", "", "with --store: ... and before this time (default: --against-from plus the length of --from..--to)")
 	return cmd
+}
+
+// writeDiff prints the top movers of cur against base in sample type typ
+// (default: cur's preferred type) and writes the differential flamegraph
+// to out.
+func writeDiff(w io.Writer, base, cur *pprof.Profile, baseName, curName, typ string, top int, out string) error {
+	common := pp.CommonTypes(base, cur)
+	if len(common) == 0 {
+		return fmt.Errorf("the profiles share no sample type with data: base has %s, new has %s", typeList(base), typeList(cur))
+	}
+	show := typ
+	if show == "" {
+		show = pp.PreferredType(cur, "")
+		if !slices.Contains(common, show) {
+			show = common[0]
+		}
+	} else if !slices.Contains(common, show) {
+		return fmt.Errorf("--type %s: both profiles need data of that type; common types are %v", typ, common)
+	}
+	unit := cur.SampleType[pp.ValueIndex(cur, show)].Unit
+	printMovers(w, pp.Movers(base, cur, show, top), show, valueStr(pp.Total(base, show), unit), valueStr(pp.Total(cur, show), unit))
+	opt := flame.HTMLOptions{Title: fmt.Sprintf("perfprobe diff: %s -> %s", baseName, curName), DefaultType: show}
+	if err := capture.WriteFile(out, func(fw io.Writer) error { return flame.WriteDiffHTML(fw, base, cur, opt) }); err != nil {
+		return err
+	}
+	fmt.Fprintln(w, "\ndifferential flamegraph:", out)
+	return nil
 }
 
 // againstQuery is the base's range of diff --store: from and to parsed,

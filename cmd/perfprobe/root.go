@@ -53,7 +53,7 @@ flame, diff and convert work on any profile file, as any user.`,
 		SilenceErrors: true,
 		Version:       version(),
 	}
-	root.AddCommand(newCmdAttach(), newCmdRun(), newCmdDiagnose(), newCmdInit(), newCmdAgent(), newCmdFlame(), newCmdDiff(), newCmdConvert(), newCmdDoctor(), newCmdGate(), newCmdBaseline())
+	root.AddCommand(newCmdAttach(), newCmdRun(), newCmdDiagnose(), newCmdInit(), newCmdAgent(), newCmdFlame(), newCmdDiff(), newCmdConvert(), newCmdDoctor(), newCmdGate(), newCmdBench(), newCmdBaseline())
 	return root
 }
 

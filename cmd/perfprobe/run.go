@@ -46,12 +46,26 @@ command's status.`,
 }
 
 func run(argv []string, o capture.Options, out string, term *terminal) error {
+	code, err := captureCommand(argv, o, out, term)
+	if err != nil {
+		return err
+	}
+	if code != 0 {
+		return &exitError{code: code, err: fmt.Errorf("%s exited with status %d", argv[0], code)}
+	}
+	return nil
+}
+
+// captureCommand starts argv under the probes, captures it until it exits
+// (or Ctrl-C), writes the capture to out and its summary to stderr, and
+// returns the command's exit status.
+func captureCommand(argv []string, o capture.Options, out string, term *terminal) (int, error) {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	term.hook(&o)
 	s, cmd, err := capture.StartRun(argv, o)
 	if err != nil {
-		return err
+		return 0, err
 	}
 	defer s.Close() // after the outputs: detaching may take the kernel seconds
 	ps := s.Probes()
@@ -69,11 +83,5 @@ func run(argv []string, o capture.Options, out string, term *terminal) error {
 	if cause != capture.EndCommandExited {
 		cmd.WaitOrKill(5 * time.Second)
 	}
-	if err != nil {
-		return err
-	}
-	if code := cmd.ExitCode(); code != 0 {
-		return &exitError{code: code, err: fmt.Errorf("%s exited with status %d", argv[0], code)}
-	}
-	return nil
+	return cmd.ExitCode(), err
 }
