@@ -80,12 +80,9 @@ covers the pairs completed before).`,
 			if o.Pairs < 1 || o.Warmup < 0 {
 				return &exitError{exitUnusable, fmt.Errorf("--pairs must be at least 1 and --warmup at least 0")}
 			}
-			pol := gate.DefaultPolicy()
-			if policy != "" {
-				var err error
-				if pol, err = gate.LoadPolicy(policy); err != nil {
-					return &exitError{exitUnusable, err}
-				}
+			pol, err := loadPolicy(policy) // as gate: --policy, ./perfprobe.yaml, ./PERFORMANCE.md, the defaults
+			if err != nil {
+				return &exitError{exitUnusable, err}
 			}
 			if !quiet {
 				o.Out = cmd.ErrOrStderr()
@@ -128,7 +125,7 @@ covers the pairs completed before).`,
 	fl.IntVarP(&o.Pairs, "pairs", "n", o.Pairs, "how many interleaved pairs to measure")
 	fl.IntVar(&o.Warmup, "warmup", o.Warmup, "warm-up runs of each side before the pairs, discarded")
 	fl.DurationVar(&o.Timeout, "timeout", 0, "fail when one run takes longer than this (0: no limit)")
-	fl.StringVar(&policy, "policy", "", "gate policy: a YAML file, or Markdown with a fenced perfprobe block holding gate: (default: p95 +10%, throughput -10%, time +10%, CPU and memory +15%)")
+	fl.StringVar(&policy, "policy", "", "gate policy: a YAML file, or Markdown with a fenced perfprobe block holding gate: (default: the gate: section of ./perfprobe.yaml or ./PERFORMANCE.md, else p95 +10%, throughput -10%, time +10%, CPU and memory +15%)")
 	fl.StringVar(&format, "format", "text", "report format: "+strings.Join(benchFormats, ", "))
 	fl.StringVarP(&out, "out", "o", "", "directory for --profile's captures and diff.html (default perfprobe-bench-<time>)")
 	fl.BoolVar(&profile, "profile", false, "then capture each side once under the probes and diff them (needs root or CAP_BPF+CAP_PERFMON)")
