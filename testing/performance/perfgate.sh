@@ -90,7 +90,7 @@ bin/perfprobe bench --pairs "$PAIRS" --warmup 1 --policy $POLICY_TIME \
 	--head "$(benchcmd "$root" "$tmp/bin-head" 1)" || time_status=$?
 
 # d. memory: the head's B/op and allocs/op against the committed baseline.
-echo "perf-gate: [2/2] memory (B/op, allocs/op): perfprobe gate, 5 runs of head against the committed baseline $BASELINES (recorded at ${meta:0:7}${meta:-no commit})"
+echo "perf-gate: [2/2] memory (B/op, allocs/op): perfprobe gate, 5 runs of head against the committed baseline $BASELINES (${meta:+recorded at commit ${meta:0:7}}${meta:-no commit recorded})"
 sh -c "$(benchcmd "$root" "$tmp/bin-head" 5)" >"$tmp/current.txt"
 mem_status=0
 bin/perfprobe gate --baseline $BASELINES --current "$tmp/current.txt" --policy $POLICY_MEM || mem_status=$?
