@@ -1,12 +1,13 @@
 # perfprobe: `make demo` runs the main job on a bundled demo service,
-# `make test` runs every test (BPF tests need root: `sudo make test`).
+# `make test` runs every test (BPF tests need root: `sudo make test`),
+# `make perf-gate` fails when perfprobe's own hot paths regressed.
 
 GO       ?= go
 BIN      := bin/perfprobe
 SUDO     := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 DEMO_OUT ?= perfprobe-demo
 
-.PHONY: build generate test bench demo clean
+.PHONY: build generate test bench perf-gate perf-baseline demo clean
 
 build:
 	CGO_ENABLED=0 $(GO) build -o $(BIN) ./cmd/perfprobe
@@ -32,6 +33,16 @@ test-kernels:
 bench:
 	$(GO) test -p 1 -run '^$$' -bench . -benchmem ./...
 	$(GO) test -p 1 -count=1 -timeout 30m -run 'Rig' -v ./testing/performance/
+
+# The hot paths' benchmarks: time A/B against the base commit built in the
+# same run, memory against testing/performance/baselines (PERFORMANCE.md §5;
+# PERF_BASE, PERF_PAIRS, PERF_HEAD_FLAGS=-tags=perfgate_slow plants a slower
+# symbolizer). perf-baseline rewrites the baseline from the current tree.
+perf-gate:
+	GO=$(GO) bash testing/performance/perfgate.sh
+
+perf-baseline:
+	GO=$(GO) bash testing/performance/perfgate.sh update
 
 # Builds perfprobe and the demo service, starts the service with load on
 # loopback, attaches for 10 s and prints the summary.

@@ -7,6 +7,9 @@
 #   memory (B/op, allocs/op, custom units): perfprobe gate against the
 #     committed baseline in testing/performance/baselines.
 #
+# perfgate.sh update (make perf-baseline) instead writes the current tree's
+# 5 runs into the baseline directory (perfprobe baseline update).
+#
 # Environment: PERF_BASE (the base commit; default the baseline's commit
 # when this repository has it, else HEAD~1), PERF_HEAD_FLAGS (extra go test
 # build flags for the head side: -tags=perfgate_slow plants a 30% slower
@@ -59,8 +62,16 @@ benchcmd() {
 # a. the binary
 CGO_ENABLED=0 $GO build -o bin/perfprobe ./cmd/perfprobe
 
+if [ "${1:-}" = update ]; then
+	mkdir -p "$tmp/bin-head"
+	$GO test -c -o "$tmp/bin-head/" "${PKGS[@]}"
+	sh -c "$(benchcmd "$root" "$tmp/bin-head" 5)" >"$tmp/hotpaths.txt"
+	bin/perfprobe baseline update --dir $BASELINES "$tmp/hotpaths.txt"
+	exit
+fi
+
 # The base commit.
-meta=$(sed -n 's/.*"commit": *"\([0-9a-f]*\)".*/\1/p' $BASELINES/meta.json 2>/dev/null | head -1)
+meta=$(sed -n 's/.*"commit": *"\([0-9a-f]*\)[^"]*".*/\1/p' $BASELINES/meta.json 2>/dev/null | head -1)
 if [ -n "${PERF_BASE:-}" ]; then
 	base=$PERF_BASE why="PERF_BASE"
 else
