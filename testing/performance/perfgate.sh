@@ -13,23 +13,23 @@
 # Environment: PERF_BASE (the base commit; default the baseline's commit
 # when this repository has it, else HEAD~1), PERF_HEAD_FLAGS (extra go test
 # build flags for the head side: -tags=perfgate_slow plants a 30% slower
-# symbolizer), PERF_PAIRS (default 8), GO (default go).
+# symbolizer), PERF_PAIRS (default 10), GO (default go).
 # Exit status: 0 pass, 1 a step failed (the report names what regressed).
 set -euo pipefail
 
 GO=${GO:-go}
-PAIRS=${PERF_PAIRS:-8}
+PAIRS=${PERF_PAIRS:-10}
 HEAD_FLAGS=${PERF_HEAD_FLAGS:-}
 PERF_DIR=testing/performance
 BASELINES=$PERF_DIR/baselines
 POLICY_MEM=$PERF_DIR/gate-policy.yaml
 POLICY_TIME=$PERF_DIR/bench-policy.yaml
 
-# package, binary, benchmark, -benchtime: each run stays around 1-3 s on a
-# 2-CPU machine (a run of all five is ~8 s).
+# package, binary, benchmark, -benchtime: each stays around 1-2 s on a 2-CPU
+# machine (a run of all five is ~7 s; the 100k-stack ones are mostly setup).
 BENCHES=(
-	"profile/symbolize symbolize.test ^BenchmarkSymbolizeGo$ 100ms"
-	"profile profile.test ^BenchmarkToPprof$ 20x"
+	"profile/symbolize symbolize.test ^BenchmarkSymbolizeGo$ 200ms"
+	"profile profile.test ^BenchmarkToPprof$ 40x"
 	"profile profile.test ^BenchmarkMergeDemo30s$ 3x"
 	"profile/flame flame.test ^BenchmarkWriteHTML100k$ 2x"
 	"internal/diagnosis diagnosis.test ^BenchmarkDiagnose100k$ 2x"
@@ -47,14 +47,14 @@ cleanup() {
 trap cleanup EXIT
 start=$(date +%s)
 
-# benchcmd TREE BINDIR COUNT: the shell command running every benchmark of
+# benchcmd TREE BINDIR COUNT [-test.benchmem]: the shell command running every benchmark of
 # the list from the test binaries in BINDIR, each in its package directory
 # of TREE (where its testdata is).
 benchcmd() {
-	local tree=$1 bins=$2 count=$3 cmd="" pkg bin bench bt
+	local tree=$1 bins=$2 count=$3 mem=${4:-} cmd="" pkg bin bench bt
 	for b in "${BENCHES[@]}"; do
 		read -r pkg bin bench bt <<<"$b"
-		cmd+="(cd '$tree/$pkg' && '$bins/$bin' -test.run '^\$' -test.bench '$bench' -test.benchtime $bt -test.benchmem -test.count $count) && "
+		cmd+="(cd '$tree/$pkg' && '$bins/$bin' -test.run '^\$' -test.bench '$bench' -test.benchtime $bt $mem -test.count $count) && "
 	done
 	echo "${cmd% && }"
 }
@@ -65,7 +65,7 @@ CGO_ENABLED=0 $GO build -o bin/perfprobe ./cmd/perfprobe
 if [ "${1:-}" = update ]; then
 	mkdir -p "$tmp/bin-head"
 	$GO test -c -o "$tmp/bin-head/" "${PKGS[@]}"
-	sh -c "$(benchcmd "$root" "$tmp/bin-head" 5)" >"$tmp/hotpaths.txt"
+	sh -c "$(benchcmd "$root" "$tmp/bin-head" 5 -test.benchmem)" >"$tmp/hotpaths.txt"
 	bin/perfprobe baseline update --dir $BASELINES "$tmp/hotpaths.txt"
 	exit
 fi
@@ -81,6 +81,8 @@ else
 		base=HEAD~1 why="HEAD~1 (no usable commit in $BASELINES/meta.json)"
 	fi
 fi
+recorded="recorded at commit ${meta:0:7}"
+[ -n "$meta" ] || recorded="no commit recorded in meta.json"
 base_sha=$(git rev-parse --verify "$base^{commit}")
 head_desc="the working tree ($(git rev-parse --short HEAD)$(git diff --quiet HEAD -- && echo "" || echo ", with changes"))"
 echo "perf-gate: base $(git rev-parse --short "$base_sha") from $why; head $head_desc${HEAD_FLAGS:+ built with $HEAD_FLAGS}"
@@ -101,8 +103,8 @@ bin/perfprobe bench --pairs "$PAIRS" --warmup 1 --policy $POLICY_TIME \
 	--head "$(benchcmd "$root" "$tmp/bin-head" 1)" || time_status=$?
 
 # d. memory: the head's B/op and allocs/op against the committed baseline.
-echo "perf-gate: [2/2] memory (B/op, allocs/op): perfprobe gate, 5 runs of head against the committed baseline $BASELINES (${meta:+recorded at commit ${meta:0:7}}${meta:-no commit recorded})"
-sh -c "$(benchcmd "$root" "$tmp/bin-head" 5)" >"$tmp/current.txt"
+echo "perf-gate: [2/2] memory (B/op, allocs/op): perfprobe gate, 5 runs of head against the committed baseline $BASELINES ($recorded)"
+sh -c "$(benchcmd "$root" "$tmp/bin-head" 5 -test.benchmem)" >"$tmp/current.txt"
 mem_status=0
 bin/perfprobe gate --baseline $BASELINES --current "$tmp/current.txt" --policy $POLICY_MEM || mem_status=$?
 
