@@ -11,7 +11,7 @@
 # 5 runs into the baseline directory (perfprobe baseline update).
 #
 # Environment: PERF_BASE (the base commit; default the baseline's commit
-# when this repository has it, else HEAD~1), PERF_HEAD_FLAGS (extra go test
+# when it is in HEAD's history, else HEAD~1), PERF_HEAD_FLAGS (extra go test
 # build flags for the head side: -tags=perfgate_slow plants a 30% slower
 # symbolizer), PERF_PAIRS (default 10), GO (default go).
 # Exit status: 0 pass, 1 a step failed (the report names what regressed).
@@ -75,10 +75,10 @@ meta=$(sed -n 's/.*"commit": *"\([0-9a-f]*\)[^"]*".*/\1/p' $BASELINES/meta.json 
 if [ -n "${PERF_BASE:-}" ]; then
 	base=$PERF_BASE why="PERF_BASE"
 else
-	if [ -n "$meta" ] && git cat-file -e "$meta^{commit}" 2>/dev/null; then
+	if [ -n "$meta" ] && git merge-base --is-ancestor "$meta" HEAD 2>/dev/null; then
 		base=$meta why="the baseline's commit ($BASELINES/meta.json)"
 	else
-		base=HEAD~1 why="HEAD~1 (no usable commit in $BASELINES/meta.json)"
+		base=HEAD~1 why="HEAD~1 (the commit in $BASELINES/meta.json is not in HEAD's history)"
 	fi
 fi
 recorded="recorded at commit ${meta:0:7}"
