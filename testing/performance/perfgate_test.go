@@ -15,7 +15,7 @@ import (
 // TestPerfGateCatchesSlowSymbolizer runs perfprobe bench as perf-gate does,
 // on BenchmarkSymbolizeGo built without and with the perfgate_slow tag
 // (Process.Symbolize 30% slower): 8 pairs must flag a sub-benchmark, and
-// two untagged builds must pass. About a minute on 2 CPUs; -short skips it.
+// two untagged builds must pass. 26-30 s on 2 CPUs; -short skips it.
 func TestPerfGateCatchesSlowSymbolizer(t *testing.T) {
 	if testing.Short() {
 		t.Skip("-short: builds perfprobe and runs 2 x 8 pairs of the symbolizer benchmark (~1 min)")
