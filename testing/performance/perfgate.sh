@@ -47,9 +47,9 @@ cleanup() {
 trap cleanup EXIT
 start=$(date +%s)
 
-# benchcmd TREE BINDIR COUNT [-test.benchmem]: the shell command running every benchmark of
-# the list from the test binaries in BINDIR, each in its package directory
-# of TREE (where its testdata is).
+# benchcmd TREE BINDIR COUNT [-test.benchmem]: the shell command running
+# every benchmark of the list from the test binaries in BINDIR, each in its
+# package directory of TREE (where its testdata is).
 benchcmd() {
 	local tree=$1 bins=$2 count=$3 mem=${4:-} cmd="" pkg bin bench bt
 	for b in "${BENCHES[@]}"; do
