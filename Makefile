@@ -7,7 +7,7 @@ BIN      := bin/perfprobe
 SUDO     := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 DEMO_OUT ?= perfprobe-demo
 
-.PHONY: build generate test bench perf-gate perf-baseline demo clean
+.PHONY: build generate test bench perf-gate perf-baseline perf-gate-rig perf-baseline-rig demo clean
 
 build:
 	CGO_ENABLED=0 $(GO) build -o $(BIN) ./cmd/perfprobe
@@ -35,7 +35,7 @@ bench:
 	$(GO) test -p 1 -count=1 -timeout 30m -run 'Rig' -v ./testing/performance/
 
 # The hot paths' benchmarks: time A/B against the base commit built in the
-# same run, memory against testing/performance/baselines (PERFORMANCE.md §5;
+# same run, memory against testing/performance/baselines/hotpaths (PERFORMANCE.md §5;
 # PERF_BASE, PERF_PAIRS, PERF_HEAD_FLAGS=-tags=perfgate_slow plants a slower
 # symbolizer). perf-baseline rewrites the baseline from the current tree.
 perf-gate:
@@ -43,6 +43,20 @@ perf-gate:
 
 perf-baseline:
 	GO=$(GO) bash testing/performance/perfgate.sh update
+
+# The rig (root, an idle machine, ~6 minutes): attach latency and the
+# overhead ratios against testing/performance/baselines/rig with
+# testing/performance/rig-policy.yaml; perf-baseline-rig rewrites it.
+perf-gate-rig: build
+	$(GO) build -o bin/rig ./testing/performance/rig
+	$(SUDO) bin/rig -results bin/rig-results.json | tee bin/rig.md
+	$(BIN) gate --baseline testing/performance/baselines/rig --current bin/rig-results.json --policy testing/performance/rig-policy.yaml
+
+perf-baseline-rig: build
+	$(GO) build -o bin/rig ./testing/performance/rig
+	$(SUDO) bin/rig -results bin/rig-results.json > bin/rig.md
+	$(BIN) baseline update --dir testing/performance/baselines/rig bin/rig-results.json
+	cp bin/rig.md testing/performance/baselines/rig/rig.md
 
 # Builds perfprobe and the demo service, starts the service with load on
 # loopback, attaches for 10 s and prints the summary.

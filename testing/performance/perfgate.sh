@@ -5,7 +5,7 @@
 #   time (sec/op): perfprobe bench, A/B in interleaved pairs against the base
 #     commit built in the same run (absolute times flap across machines);
 #   memory (B/op, allocs/op, custom units): perfprobe gate against the
-#     committed baseline in testing/performance/baselines.
+#     committed baseline in testing/performance/baselines/hotpaths.
 #
 # perfgate.sh update (make perf-baseline) instead writes the current tree's
 # 5 runs into the baseline directory (perfprobe baseline update).
@@ -21,7 +21,7 @@ GO=${GO:-go}
 PAIRS=${PERF_PAIRS:-10}
 HEAD_FLAGS=${PERF_HEAD_FLAGS:-}
 PERF_DIR=testing/performance
-BASELINES=$PERF_DIR/baselines
+BASELINES=$PERF_DIR/baselines/hotpaths
 POLICY_MEM=$PERF_DIR/gate-policy.yaml
 POLICY_TIME=$PERF_DIR/bench-policy.yaml
 

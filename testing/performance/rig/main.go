@@ -39,6 +39,7 @@ func main() {
 	long := flag.Duration("long", 30*time.Second, "length of the self-cost capture")
 	against := flag.String("against", "", "also compare with perfprobe built from this git revision (A/B in this run), e.g. HEAD~1")
 	only := flag.Bool("only-against", false, "with -against: run the A/B comparison alone")
+	resultsFile := flag.String("results", "", "also write attach latency and the overhead ratios as perfprobe gate's simple JSON to this file")
 	flag.Parse()
 	if os.Geteuid() != 0 {
 		fatal("the rig attaches eBPF probes: run it as root")
@@ -85,6 +86,7 @@ func main() {
 		target.Process.Kill()
 		target.Wait()
 	}
+	res.add("attach latency, default probes", "s", "latency", false, scale(lat, 1e-3))
 	s := benchmath.AssumeNothing.Summary(benchmath.NewSample(lat, &benchmath.DefaultThresholds), 0.95)
 	fmt.Printf("## Attach latency (start of `perfprobe attach` with the default probes to \"attached\", %d runs)\n\n", len(lat))
 	fmt.Printf("median %.0f ms, 95%% CI [%.0f, %.0f] ms, min %.0f ms, max %.0f ms\n\n", s.Center, s.Lo, s.Hi, minOf(lat), maxOf(lat))
@@ -139,6 +141,7 @@ func main() {
 			base, probed = append(base, b), append(probed, p)
 			ratios = append(ratios, p/b)
 		}
+		res.add(fmt.Sprintf("overhead ratio: %s, %s", w.name, w.probes), "ratio", "other", true, ratios)
 		bs := benchmath.AssumeNothing.Summary(benchmath.NewSample(base, &benchmath.DefaultThresholds), 0.95)
 		ps := benchmath.AssumeNothing.Summary(benchmath.NewSample(probed, &benchmath.DefaultThresholds), 0.95)
 		rs := benchmath.AssumeNothing.Summary(benchmath.NewSample(ratios, &benchmath.DefaultThresholds), 0.95)
@@ -147,6 +150,9 @@ func main() {
 			w.name, w.probes, bs.Center, bs.Lo, bs.Hi, ps.Center, ps.Lo, ps.Hi, rs.Center, rs.Lo, rs.Hi, 100*(1-rs.Center), cmp)
 	}
 	fmt.Println()
+	if *resultsFile != "" {
+		res.write(*resultsFile)
+	}
 
 	// Self-cost of a long capture of the same workload.
 	out := filepath.Join(dir, "long")
@@ -296,6 +302,41 @@ func compare(old, cur, rev, spinner, pingpong, dir string, attachRuns, pairs int
 	row("attach latency, default probes (ms)", attachRuns, latency)
 	row("pinned ping-pong under attach, cpu,sched (round trips/s)", pairs, pp)
 	fmt.Println()
+}
+
+// results are the figures perfprobe gate compares with the rig's
+// baseline (make perf-gate-rig), in its simple JSON of named samples.
+type results struct {
+	Version int      `json:"perfprobe_results"`
+	Results []result `json:"results"`
+}
+
+type result struct {
+	Name           string    `json:"name"`
+	Unit           string    `json:"unit"`
+	Kind           string    `json:"kind"`
+	HigherIsBetter bool      `json:"higher_is_better"`
+	Samples        []float64 `json:"samples"`
+}
+
+var res = results{Version: 1}
+
+func (r *results) add(name, unit, kind string, higher bool, samples []float64) {
+	r.Results = append(r.Results, result{name, unit, kind, higher, samples})
+}
+
+func (r *results) write(path string) {
+	b, err := json.MarshalIndent(r, "", "  ")
+	check(err)
+	check(os.WriteFile(path, append(b, '\n'), 0o644))
+}
+
+func scale(v []float64, f float64) []float64 {
+	out := make([]float64, len(v))
+	for i, x := range v {
+		out[i] = x * f
+	}
+	return out
 }
 
 func start(bin string) *exec.Cmd {
