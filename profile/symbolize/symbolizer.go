@@ -16,8 +16,10 @@ import (
 )
 
 // Mapping is one executable file-backed mapping of a process (or the kernel).
-// Kernel-provided code ([vdso], [vsyscall]) also counts; anonymous code (JIT)
-// does not. Mappings returned by this package must not be modified.
+// Kernel-provided code ([vdso], [vsyscall]) also counts. Anonymous code
+// named by a JIT's perf map is not among Process.Mappings, but its frames
+// carry a Mapping whose Path is the runtime, "[js]" or "[jit]" (perfmap.go).
+// Mappings returned by this package must not be modified.
 type Mapping struct {
 	Start, Limit, Offset uint64 // as in /proc/PID/maps (Limit exclusive)
 	Path                 string // as shown in /proc/PID/maps (maybe ending in " (deleted)"), or "[kernel.kallsyms]"
@@ -78,6 +80,8 @@ type Process struct {
 	gen    int               // incremented when maps change, to drop stale cache stores
 	held   map[*objFile]bool // the cached binaries this process holds a reference to
 	closed bool
+	perf   *perfMapFile // the JIT's /tmp/perf-PID.map, read when present (perfmap.go)
+	anon   []*Mapping   // anonymous executable mappings, sorted, for JIT frames
 }
 
 type procMapping struct {
@@ -121,6 +125,7 @@ func (p *Process) Close() {
 	p.mu.Lock()
 	held := p.held
 	p.maps, p.cache, p.held, p.closed = nil, make(map[frameKey]Frame), nil, true
+	p.perf, p.anon = nil, nil
 	p.gen++
 	p.mu.Unlock()
 	for o := range held {
@@ -129,7 +134,7 @@ func (p *Process) Close() {
 }
 
 // Refresh re-reads /proc/PID/maps and adds new mappings (after dlopen or
-// exec). Mappings replaced by new ones at the same addresses are dropped;
+// exec), and re-reads the JIT's perf map when it grew. Mappings replaced by new ones at the same addresses are dropped;
 // others are kept so that older samples still resolve. When the process is
 // gone, Refresh returns nil and keeps what it had.
 func (p *Process) Refresh() error {
@@ -166,8 +171,20 @@ func (p *Process) Symbolize(addr uint64, returnAddr bool) Frame {
 	f, ok := p.cache[key]
 	gen := p.gen
 	m := p.find(pc)
+	perf, anon := p.perf, p.anon
 	p.mu.RUnlock()
 	if ok {
+		return f
+	}
+	if m == nil && perf != nil && (perf.loaded() || findMapping(anon, pc) != nil) {
+		// Not cached while unknown: the JIT may name it later in the window.
+		f, ok, reloaded := symbolizeJIT(perf, anon, addr, pc)
+		if reloaded {
+			p.dropCache()
+		}
+		if !ok {
+			return symbolizeIn(nil, addr, pc)
+		}
 		return f
 	}
 	f = symbolizeIn(m, addr, pc)
@@ -180,6 +197,14 @@ func (p *Process) Symbolize(addr uint64, returnAddr bool) Frame {
 	}
 	p.mu.Unlock()
 	return f
+}
+
+// dropCache forgets the symbolized addresses, after the perf map changed.
+func (p *Process) dropCache() {
+	p.mu.Lock()
+	p.cache = make(map[frameKey]Frame)
+	p.gen++
+	p.mu.Unlock()
 }
 
 // MaxCachedFrames bounds one Process's cache of symbolized addresses (a
@@ -243,8 +268,20 @@ func (p *Process) refresh() error {
 	exe, _ := os.Readlink(fmt.Sprintf("/proc/%d/exe", p.pid))
 
 	p.mu.RLock()
-	old := p.maps
+	old, perf := p.maps, p.perf
 	p.mu.RUnlock()
+	if perf == nil {
+		perf = newPerfMapFile(p.pid, exe)
+	}
+	anon := anonMappings(entries, p.anon, perf.label)
+	perfChanged := perf.reload()
+	p.mu.Lock()
+	p.perf, p.anon = perf, anon
+	if perfChanged {
+		p.cache = make(map[frameKey]Frame)
+		p.gen++
+	}
+	p.mu.Unlock()
 
 	same := make(map[mappingID]*procMapping, len(old))
 	for _, m := range old {
