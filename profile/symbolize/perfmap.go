@@ -180,11 +180,10 @@ type perfMapFile struct {
 func newPerfMapFile(pid int, exe string) *perfMapFile {
 	nspid := nsPID(pid)
 	f := &perfMapFile{label: jitLabel(exe)}
-	f.paths = append(f.paths, fmt.Sprintf("/proc/%d/root/tmp/perf-%d.map", pid, nspid))
-	if nspid != pid {
-		f.paths = append(f.paths, fmt.Sprintf("/proc/%d/root/tmp/perf-%d.map", pid, pid))
+	f.paths = []string{
+		fmt.Sprintf("/proc/%d/root/tmp/perf-%d.map", pid, nspid),
+		fmt.Sprintf("/tmp/perf-%d.map", pid),
 	}
-	f.paths = append(f.paths, fmt.Sprintf("/tmp/perf-%d.map", pid))
 	return f
 }
 
