@@ -4,8 +4,11 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"os"
+	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 )
@@ -291,5 +294,50 @@ func TestProcessPerfMap(t *testing.T) {
 	p.Close()
 	if f := p.Symbolize(0x10011, false); f.Known {
 		t.Fatalf("a closed Process still names JIT code: %+v", f)
+	}
+}
+
+// A target in its own pid and mount namespace writes /tmp/perf-1.map in
+// its own /tmp: found through /proc/PID/root under its namespace pid.
+func TestProcessPerfMapNamespace(t *testing.T) {
+	if os.Geteuid() != 0 {
+		t.Skip("unshare --pid --mount needs root")
+	}
+	if _, err := exec.LookPath("unshare"); err != nil {
+		t.Skip("unshare is not installed")
+	}
+	cmd := exec.Command("unshare", "--pid", "--mount", "--fork", "sh", "-c",
+		`mount -t tmpfs none /tmp && echo "10000 100 in the namespace" > /tmp/perf-1.map && touch /tmp/ready && exec sleep 30`)
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer func() { _ = cmd.Process.Kill(); _ = cmd.Wait() }()
+	var child int
+	for deadline := time.Now().Add(5 * time.Second); ; time.Sleep(20 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatal("the namespaced child did not start within 5s")
+		}
+		b, _ := os.ReadFile(fmt.Sprintf("/proc/%d/task/%d/children", cmd.Process.Pid, cmd.Process.Pid))
+		if f := strings.Fields(string(b)); len(f) == 1 {
+			child, _ = strconv.Atoi(f[0])
+			if _, err := os.Stat(fmt.Sprintf("/proc/%d/root/tmp/ready", child)); err == nil {
+				break
+			}
+		}
+	}
+	defer func() { _ = syscall.Kill(child, syscall.SIGKILL) }()
+	if got := nsPID(child); got != 1 {
+		t.Fatalf("nsPID(%d) = %d, want 1", child, got)
+	}
+	if _, err := os.Stat("/tmp/perf-1.map"); err == nil {
+		t.Skip("the host has a /tmp/perf-1.map too: the test could not tell them apart")
+	}
+	p, err := New().Process(child)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer p.Close()
+	if f := p.Symbolize(0x10011, false); !f.Known || f.Function != "in the namespace" {
+		t.Fatalf("Symbolize(0x10011) = %+v", f)
 	}
 }
