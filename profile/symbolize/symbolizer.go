@@ -134,9 +134,10 @@ func (p *Process) Close() {
 }
 
 // Refresh re-reads /proc/PID/maps and adds new mappings (after dlopen or
-// exec), and re-reads the JIT's perf map when it grew. Mappings replaced by new ones at the same addresses are dropped;
-// others are kept so that older samples still resolve. When the process is
-// gone, Refresh returns nil and keeps what it had.
+// exec), and re-reads the JIT's perf map when it grew. Mappings replaced
+// by new ones at the same addresses are dropped; others are kept so that
+// older samples still resolve. When the process is gone, Refresh returns
+// nil and keeps what it had.
 func (p *Process) Refresh() error {
 	if err := p.refresh(); err != nil && !errors.Is(err, os.ErrNotExist) {
 		return err
