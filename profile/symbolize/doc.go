@@ -4,7 +4,9 @@
 // short-lived targets can still be symbolized after they exit) and resolves
 // addresses lazily: Go executables through their .gopclntab (function, file
 // and line, also for stripped and PIE builds), other ELF objects through
-// .symtab or .dynsym. Kernel addresses are resolved from /proc/kallsyms.
+// .symtab or .dynsym. A binary without .symtab (stripped) is named from the
+// .symtab of its separate debug file, found by build id or .gnu_debuglink
+// (CRC checked) under DebugDirs, as gdb finds it. Kernel addresses are resolved from /proc/kallsyms.
 // Parsed binaries are cached by device and inode and shared between
 // processes. An address is never dropped: when no symbol is known the frame
 // is named "module+0xOFFSET" or "[unknown]+0xADDR".

@@ -402,7 +402,7 @@ func (s *Symbolizer) open(pid int, e *mapsEntry, exe string) *objFile {
 	if f == nil {
 		return nil
 	}
-	return s.objFor(f)
+	return s.objFor(f, debugLoc{root: fmt.Sprintf("/proc/%d/root", pid), path: strings.TrimSuffix(e.path, " (deleted)")})
 }
 
 func statOf(f *os.File) (*syscall.Stat_t, bool) {
@@ -415,8 +415,9 @@ func statOf(f *os.File) (*syscall.Stat_t, bool) {
 }
 
 // objFor returns the objFile for the opened file f, parsing its ELF headers
-// unless the same file is cached. f is owned by the objFile or closed.
-func (s *Symbolizer) objFor(f *os.File) *objFile {
+// unless the same file is cached. f is owned by the objFile or closed. loc
+// is where to look for its separate debug file.
+func (s *Symbolizer) objFor(f *os.File, loc debugLoc) *objFile {
 	key := fileKey{path: f.Name()}
 	if st, err := f.Stat(); err == nil {
 		key.size, key.mtime = st.Size(), st.ModTime().UnixNano()
@@ -431,6 +432,8 @@ func (s *Symbolizer) objFor(f *os.File) *objFile {
 	o, err := newObjFile(f, f) // closes f on error
 	if err != nil {
 		o = nil // not ELF: remember that too
+	} else {
+		o.loc = loc
 	}
 	return s.store(key, o)
 }
