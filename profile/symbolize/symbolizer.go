@@ -27,12 +27,13 @@ type Mapping struct {
 
 // Frame is one symbolized address.
 type Frame struct {
-	Addr     uint64   // the address given
-	Function string   // never empty: unknown frames are "module+0xOFFSET" (OFFSET = file offset of Addr) or "[unknown]+0xADDR"
-	File     string   // source file when known (Go: from pclntab)
-	Line     int      // source line when known
-	Mapping  *Mapping // nil when no mapping contains the address
-	Known    bool     // true when Function is a real symbol name
+	Addr       uint64   // the address given
+	Function   string   // never empty: unknown frames are "module+0xOFFSET" (OFFSET = file offset of Addr) or "[unknown]+0xADDR"; C++ and Rust names demangled
+	SystemName string   // the symbol as the binary spells it when Function is its demangled form, else ""
+	File       string   // source file when known (Go: from pclntab)
+	Line       int      // source line when known
+	Mapping    *Mapping // nil when no mapping contains the address
+	Known      bool     // true when Function is a real symbol name
 }
 
 // Symbolizer symbolizes processes and the kernel. It is safe for concurrent
@@ -203,6 +204,9 @@ func symbolizeIn(m *procMapping, addr, pc uint64) Frame {
 	if m.obj != nil {
 		if va, ok := m.obj.vaddr(pc - m.Start + m.Offset); ok {
 			if name, file, line, ok := m.obj.lookup(va); ok {
+				if d, ok := demangled(name); ok {
+					f.SystemName, name = name, d
+				}
 				f.Function, f.File, f.Line, f.Known = name, file, line, true
 				return f
 			}
