@@ -23,12 +23,16 @@ type debugLoc struct {
 }
 
 // debugSymbols returns the code symbols of the separate debug file of o, or
-// nil when none is found. It is called from load for a binary without .symtab.
+// nil when none is found: local files first, then debuginfod. It is called
+// from load for a binary without .symtab.
 func (o *objFile) debugSymbols() []symbol {
 	for _, p := range o.debugCandidates() {
 		if syms := debugFileSymbols(p.path, o.buildID, p.crc, p.checkCRC); len(syms) > 0 {
 			return syms
 		}
+	}
+	if p := debuginfodFile(o.buildID); p != "" {
+		return debugFileSymbols(p, o.buildID, 0, false)
 	}
 	return nil
 }

@@ -6,7 +6,9 @@
 // and line, also for stripped and PIE builds), other ELF objects through
 // .symtab or .dynsym. A binary without .symtab (stripped) is named from the
 // .symtab of its separate debug file, found by build id or .gnu_debuglink
-// (CRC checked) under DebugDirs, as gdb finds it. Kernel addresses are resolved from /proc/kallsyms.
+// (CRC checked) under DebugDirs, as gdb finds it, else from the
+// DEBUGINFOD_URLS servers into a bounded local cache. C++ and Rust names
+// are demangled. Kernel addresses are resolved from /proc/kallsyms.
 // Parsed binaries are cached by device and inode and shared between
 // processes. An address is never dropped: when no symbol is known the frame
 // is named "module+0xOFFSET" or "[unknown]+0xADDR".
