@@ -20,8 +20,9 @@ import (
 var (
 	DebuginfodTimeout    = 5 * time.Second // per fetch, connection to last byte
 	DebuginfodCacheBytes = int64(2 << 30)  // the cache is trimmed to this, oldest files first
-	// DebuginfodWarn, if set, is told once per server that failed (not a
-	// 404): the capture goes on with those frames unsymbolized.
+	// DebuginfodWarn, if set, is told when a server fails (not a 404); the
+	// server is then skipped for a minute, and the frames it would have
+	// named stay unsymbolized.
 	DebuginfodWarn func(msg string)
 )
 
