@@ -6,6 +6,7 @@ import (
 	"sync"
 
 	"github.com/ianlancetaylor/demangle"
+	"github.com/perfprobe/perfprobe/profile/symbolize"
 )
 
 // Category names a kind of problem. The frame categories below are also
@@ -204,11 +205,12 @@ func classifyKernel(name string) uint64 {
 }
 
 // demangled is a C++ or Rust symbol's demangled name without its
-// parameters ("std::mutex::lock"), which the rules are written against;
-// other names as they are.
+// parameters ("std::mutex::lock"), which the rules are written against,
+// whether the frame holds the mangled name or the symbolizer's demangled
+// one ("std::mutex::lock()"); other names as they are.
 func demangled(name string) string {
 	if !strings.HasPrefix(name, "_Z") && !strings.HasPrefix(name, "_R") {
-		return name
+		return symbolize.SimpleName(name)
 	}
 	return demangle.Filter(name, demangle.NoParams, demangle.NoTemplateParams)
 }

@@ -123,9 +123,12 @@ func TestClassify(t *testing.T) {
 		{"sha256_block_data_order_avx2", CatHashing},
 		{"SHA256_Update", CatHashing},
 		{"sha2::sha256::compress256", CatHashing},
-		{"_ZN8CryptoPP6SHA2569TransformEPjPKj", CatHashing},              // mangled C++: CryptoPP::SHA256::Transform
-		{"_ZNSt5mutex4lockEv", CatLock},                                  // std::mutex::lock()
-		{"_ZN4sha26sha25611compress25617h1234567890abcdefE", CatHashing}, // legacy Rust mangling
+		{"_ZN8CryptoPP6SHA2569TransformEPjPKj", CatHashing},                             // mangled C++: CryptoPP::SHA256::Transform
+		{"_ZNSt5mutex4lockEv", CatLock},                                                 // std::mutex::lock()
+		{"_ZN4sha26sha25611compress25617h1234567890abcdefE", CatHashing},                // legacy Rust mangling
+		{"CryptoPP::SHA256::Transform(unsigned int*, unsigned int const*)", CatHashing}, // as the symbolizer demangles it
+		{"std::mutex::lock()", CatLock},
+		{"operator new(unsigned long)", CatAllocation},
 		{"crypto/tls.(*Conn).clientHandshake", CatTLSHandshake},
 		{"crypto/tls.(*serverHandshakeStateTLS13).handshake", CatTLSHandshake},
 		{"SSL_do_handshake", CatTLSHandshake},

@@ -261,7 +261,11 @@ func (b *builder) function(fr symbolize.Frame) *profile.Function {
 	if f, ok := b.functions[k]; ok {
 		return f
 	}
-	f := &profile.Function{ID: uint64(len(b.p.Function) + 1), Name: fr.Function, SystemName: fr.Function, Filename: fr.File}
+	sys := fr.Function
+	if fr.SystemName != "" {
+		sys = fr.SystemName // the mangled C++ or Rust name; Name is demangled
+	}
+	f := &profile.Function{ID: uint64(len(b.p.Function) + 1), Name: fr.Function, SystemName: sys, Filename: fr.File}
 	b.p.Function = append(b.p.Function, f)
 	b.functions[k] = f
 	return f

@@ -4,7 +4,11 @@
 // short-lived targets can still be symbolized after they exit) and resolves
 // addresses lazily: Go executables through their .gopclntab (function, file
 // and line, also for stripped and PIE builds), other ELF objects through
-// .symtab or .dynsym. Code a JIT generated (node --perf-basic-prof, Java,
+// .symtab or .dynsym. A binary without .symtab (stripped) is named from the
+// .symtab of its separate debug file, found by build id or .gnu_debuglink
+// (CRC checked) under DebugDirs, as gdb finds it, else from the
+// DEBUGINFOD_URLS servers into a bounded local cache. C++ and Rust names
+// are demangled. Code a JIT generated (node --perf-basic-prof, Java,
 // python -X perf) is named from the process's /tmp/perf-PID.map, re-read
 // when it grows. Kernel addresses are resolved from /proc/kallsyms.
 // Parsed binaries are cached by device and inode and shared between

@@ -16,7 +16,8 @@ import (
 // headers and the build id are read when it is created; symbol tables are
 // read on the first lookup, after which the underlying file is closed.
 type objFile struct {
-	key     fileKey // where the Symbolizer caches it
+	key     fileKey  // where the Symbolizer caches it
+	loc     debugLoc // where the file was found, to find its separate debug file
 	buildID string
 	loads   []elf.ProgHeader // PT_LOAD headers, executable ones first
 
@@ -79,7 +80,12 @@ func (o *objFile) load() {
 		}()
 		symtab, _ := o.ef.Symbols()
 		o.gotab = newGoTable(o.ef, symtab)
-		o.syms = elfSymbols(o.ef, symtab)
+		if len(symtab) == 0 && o.gotab == nil {
+			o.syms = o.debugSymbols() // stripped: the separate debug file's .symtab
+		}
+		if o.syms == nil {
+			o.syms = elfSymbols(o.ef, symtab)
+		}
 		if o.gotab != nil {
 			// Go functions resolve through the pclntab; keep only the rest
 			// (C code of cgo binaries) to save memory.

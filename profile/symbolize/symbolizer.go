@@ -29,12 +29,13 @@ type Mapping struct {
 
 // Frame is one symbolized address.
 type Frame struct {
-	Addr     uint64   // the address given
-	Function string   // never empty: unknown frames are "module+0xOFFSET" (OFFSET = file offset of Addr) or "[unknown]+0xADDR"
-	File     string   // source file when known (Go: from pclntab)
-	Line     int      // source line when known
-	Mapping  *Mapping // nil when no mapping contains the address
-	Known    bool     // true when Function is a real symbol name
+	Addr       uint64   // the address given
+	Function   string   // never empty: unknown frames are "module+0xOFFSET" (OFFSET = file offset of Addr) or "[unknown]+0xADDR"; C++ and Rust names demangled
+	SystemName string   // the symbol as the binary spells it when Function is its demangled form, else ""
+	File       string   // source file when known (Go: from pclntab)
+	Line       int      // source line when known
+	Mapping    *Mapping // nil when no mapping contains the address
+	Known      bool     // true when Function is a real symbol name
 }
 
 // Symbolizer symbolizes processes and the kernel. It is safe for concurrent
@@ -229,6 +230,9 @@ func symbolizeIn(m *procMapping, addr, pc uint64) Frame {
 	if m.obj != nil {
 		if va, ok := m.obj.vaddr(pc - m.Start + m.Offset); ok {
 			if name, file, line, ok := m.obj.lookup(va); ok {
+				if d, ok := demangled(name); ok {
+					f.SystemName, name = name, d
+				}
 				f.Function, f.File, f.Line, f.Known = name, file, line, true
 				return f
 			}
@@ -440,7 +444,7 @@ func (s *Symbolizer) open(pid int, e *mapsEntry, exe string) *objFile {
 	if f == nil {
 		return nil
 	}
-	return s.objFor(f)
+	return s.objFor(f, debugLoc{root: fmt.Sprintf("/proc/%d/root", pid), path: strings.TrimSuffix(e.path, " (deleted)")})
 }
 
 func statOf(f *os.File) (*syscall.Stat_t, bool) {
@@ -453,8 +457,9 @@ func statOf(f *os.File) (*syscall.Stat_t, bool) {
 }
 
 // objFor returns the objFile for the opened file f, parsing its ELF headers
-// unless the same file is cached. f is owned by the objFile or closed.
-func (s *Symbolizer) objFor(f *os.File) *objFile {
+// unless the same file is cached. f is owned by the objFile or closed. loc
+// is where to look for its separate debug file.
+func (s *Symbolizer) objFor(f *os.File, loc debugLoc) *objFile {
 	key := fileKey{path: f.Name()}
 	if st, err := f.Stat(); err == nil {
 		key.size, key.mtime = st.Size(), st.ModTime().UnixNano()
@@ -469,6 +474,8 @@ func (s *Symbolizer) objFor(f *os.File) *objFile {
 	o, err := newObjFile(f, f) // closes f on error
 	if err != nil {
 		o = nil // not ELF: remember that too
+	} else {
+		o.loc = loc
 	}
 	return s.store(key, o)
 }
