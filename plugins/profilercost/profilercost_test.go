@@ -25,7 +25,8 @@ func capture(window, targetCPU time.Duration, sc profile.SelfCost) *profile.Capt
 // The thresholds: BPF time as a share of one CPU (10%, 30%) or of a busy
 // target's CPU (5%, 20%; at least 100 ms), missed runs (1%, 10%), the Go
 // profilers' share of the target's CPU (5%, 20%), each with its absolute
-// gate (an idle target's Go profilers by one CPU, 20%, 40%); perfprobe's
+// gate (an idle target's Go profilers by one CPU, info from 20%, never
+// more); perfprobe's
 // own CPU time is a figure, never a finding. The demo's
 // measured cost, 2% of one CPU and 1% of its CPU, is nothing.
 func TestBands(t *testing.T) {
@@ -75,8 +76,12 @@ func TestBands(t *testing.T) {
 		// The same service in a CI run: fgprof took 13.5% of one CPU.
 		{name: "Go profilers 13% of one CPU, idle target", ev: profilers(404e6), window: 3 * time.Second, target: 190 * time.Millisecond,
 			sev: plugins.Info, title: "the Go profilers took 13% of one CPU"},
+		// ... and an idle target in another: 21%. Said, at info: an idle
+		// program has no hot path to distort.
 		{name: "Go profilers 25% of one CPU, idle target", ev: profilers(750e6), window: 3 * time.Second, target: 250 * time.Millisecond,
-			sev: plugins.Warning, title: "the Go profilers took 25% of one CPU", figure: "go_profilers_share", figureV: 100},
+			sev: plugins.Info, title: "the Go profilers took 25% of one CPU", figure: "go_profilers_share", figureV: 100},
+		{name: "Go profilers 60% of one CPU, idle target", ev: profilers(1800e6), window: 3 * time.Second, target: 290 * time.Millisecond,
+			sev: plugins.Info, title: "the Go profilers took 60% of one CPU"},
 		{name: "perfprobe's CPU since its start", sc: profile.SelfCost{UserCPUNs: 20e9, SystemCPUNs: 5e9}, window: w, target: 5 * time.Second, none: true},
 	} {
 		t.Run(c.name, func(t *testing.T) {
