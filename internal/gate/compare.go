@@ -161,24 +161,8 @@ func row(b, h *Metric) Row {
 }
 
 func (p *Policy) unpaired(b, h *Metric) Row {
-	r := row(b, h)
-	rule := p.rule(&r)
-	if rule.Ignore {
-		return r
-	}
-	var bs, hs *benchmath.Sample
-	if b != nil {
-		r.Base, bs = p.summary(b.Samples)
-	}
-	if h != nil {
-		r.Head, hs = p.summary(h.Samples)
-	}
-	if b == nil || h == nil {
-		r.Verdict = Missing
-		r.Note = "only in the current results"
-		if h == nil {
-			r.Note = "only in the baseline"
-		}
+	r, bs, hs, done := p.begin(b, h, false)
+	if done {
 		return r
 	}
 	r.Delta = change(r.Kind, r.Base.Center, r.Head.Center)
@@ -193,22 +177,39 @@ func (p *Policy) unpaired(b, h *Metric) Row {
 	return r
 }
 
-func (p *Policy) paired(b, h *Metric, pb, ph []float64) Row {
-	r := row(b, h)
-	r.Paired = true
-	rule := p.rule(&r)
-	if rule.Ignore {
-		return r
+// begin starts the row of a metric for both comparisons: the policy's rule
+// and each side's summary; done when the row needs nothing more (ignored,
+// or on one side only).
+func (p *Policy) begin(b, h *Metric, paired bool) (r Row, bs, hs *benchmath.Sample, done bool) {
+	r = row(b, h)
+	r.Paired = paired
+	if p.rule(&r).Ignore {
+		return r, nil, nil, true
 	}
 	if b != nil {
-		r.Base, _ = p.summary(b.Samples)
+		r.Base, bs = p.summary(b.Samples)
 	}
 	if h != nil {
-		r.Head, _ = p.summary(h.Samples)
+		r.Head, hs = p.summary(h.Samples)
 	}
 	if b == nil || h == nil {
 		r.Verdict = Missing
-		r.Note = "printed by one side only"
+		switch {
+		case paired:
+			r.Note = "printed by one side only"
+		case h == nil:
+			r.Note = "only in the baseline"
+		default:
+			r.Note = "only in the current results"
+		}
+		return r, bs, hs, true
+	}
+	return r, bs, hs, false
+}
+
+func (p *Policy) paired(b, h *Metric, pb, ph []float64) Row {
+	r, _, _, done := p.begin(b, h, true)
+	if done {
 		return r
 	}
 	// Per-pair changes: ratios, or differences in points for shares.
