@@ -61,6 +61,13 @@ struct signal_struct {
 	atomic_t live; /* threads not yet in do_exit */
 };
 
+/* x86-64: the thread's saved FS base, where its thread-local storage
+ * begins (sched probe: a Go thread's current g is at a fixed offset from
+ * it). Kept up to date by arch_prctl(ARCH_SET_FS) and clone(CLONE_SETTLS). */
+struct thread_struct {
+	unsigned long fsbase;
+};
+
 struct task_struct {
 	unsigned int __state;
 	int on_cpu;
@@ -68,6 +75,7 @@ struct task_struct {
 	pid_t tgid;
 	char comm[16];
 	struct signal_struct *signal;
+	struct thread_struct thread;
 };
 
 /* Before Linux 5.14 the task's state was a long named state. */

@@ -43,6 +43,9 @@ func init() {
 			{Name: "sched_threads_full", Desc: "threads not followed because the thread map was full"},
 			{Name: "sched_unpaired_switch", Desc: "switch-ins without a switch-out seen in the window"},
 			{Name: "sched_pid_hists_full", Desc: "off-CPU intervals left out of their process's histograms (the per-process map was full); the capture's histograms have them"},
+			{Name: "sched_go_stacks_full", Desc: "locked goroutines' stacks not recorded (the map was full): the thread's runtime stack kept"},
+			{Name: "sched_go_stack_collision", Desc: "locked goroutines' stacks whose hash another stack had: the thread's runtime stack kept"},
+			{Name: "sched_go_locked_invalid", Desc: "switch-outs of a thread with a locked goroutine whose saved context did not check out (runtime layout not as expected): the thread's runtime stack kept"},
 		},
 		Summary: summary,
 	})

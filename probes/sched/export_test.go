@@ -24,3 +24,6 @@ func (p *Probe) PIDHistEntries() (perPID map[uint32]int, stale int, err error) {
 
 // PIDHistsMax is the number of entries pid_hists was loaded with.
 func (p *Probe) PIDHistsMax() uint32 { return p.objs.PidHists.MaxEntries() }
+
+// Summary is the probe's terminal summary, for the external tests.
+var Summary = summary

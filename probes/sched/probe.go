@@ -43,6 +43,9 @@ const (
 	dropThreadsFull = schedSchedDropDROP_THREADS_FULL
 	dropUnpaired    = schedSchedDropDROP_UNPAIRED
 	dropPidHists    = schedSchedDropDROP_PID_HISTS_FULL
+	dropGoStacks    = schedSchedDropDROP_GO_STACKS_FULL
+	dropGoCollision = schedSchedDropDROP_GO_STACK_COLLISION
+	dropGoInvalid   = schedSchedDropDROP_GO_LOCKED_INVALID
 	dropMax         = int(schedSchedDropDROP_MAX)
 )
 
@@ -53,6 +56,9 @@ var dropNames = [...]string{
 	dropThreadsFull: "sched_threads_full",
 	dropUnpaired:    "sched_unpaired_switch",
 	dropPidHists:    "sched_pid_hists_full",
+	dropGoStacks:    "sched_go_stacks_full",
+	dropGoCollision: "sched_go_stack_collision",
+	dropGoInvalid:   "sched_go_locked_invalid",
 }
 
 // Sized by HIST_MAX and DROP_MAX: a value added last to enum sched_hist or
@@ -112,8 +118,9 @@ type Probe struct {
 	drained     [dropMax]uint64 // drops counted in earlier windows
 	switches    uint64          // switches counted in earlier windows (Progress)
 
-	stacks *probes.Stacks            // stack ids stay valid across windows: read once
-	unseen map[int]map[uint32]unseen // per target: its threads not switched yet
+	stacks   *probes.Stacks            // stack ids stay valid across windows: read once
+	golocked goLocked                  // Go targets' locked goroutines (golocked.go)
+	unseen   map[int]map[uint32]unseen // per target: its threads not switched yet
 }
 
 // unseen is a thread the scheduler has not switched since its process
@@ -193,6 +200,7 @@ func (p *Probe) Attach(t *probes.Target, o probes.Options) error {
 	if err := o.FillTargets(p.objs.Targets, t); err != nil {
 		return err
 	}
+	p.addGoTarget(t)
 	for _, name := range keep {
 		l, err := link.AttachTracing(link.TracingOptions{Program: p.progs[name]})
 		if err != nil {
@@ -415,7 +423,7 @@ func (p *Probe) read(c *profile.Capture, threads *ebpf.Map, win uint32, fromNs, 
 	}
 	stacks := p.stacks
 	add := func(pid, tid uint32, name string, user, kernel int32, blocked, runq, nb, nr, dstate, nd uint64) {
-		u, k := stacks.Get(user), stacks.Get(kernel)
+		u, k := p.userStack(user), stacks.Get(kernel)
 		if blocked > 0 {
 			c.Stacks = append(c.Stacks, profile.Stack{Type: profile.TypeOffCPUBlocked, PID: pid, TID: tid, Thread: name, User: u, Kernel: k, Value: int64(blocked), Count: int64(nb)})
 		}
@@ -427,6 +435,8 @@ func (p *Probe) read(c *profile.Capture, threads *ebpf.Map, win uint32, fromNs, 
 		}
 	}
 
+	c.Warnings = append(c.Warnings, p.golocked.warnings...)
+	p.golocked.warnings = nil
 	tids, values, err := probes.Entries[uint32, schedThreadValue](threads)
 	if err != nil {
 		return nil, fmt.Errorf("reading thread accounting: %w", err)

@@ -241,6 +241,128 @@ static __always_inline void flush(__u32 tid, struct thread_value *t, __u32 k)
 	t->acc_blocked_count[k] = t->acc_runq_count[k] = 0;
 }
 
+/* Per Go target (tgid): where the runtime keeps g.m, g.sched, m.g0 and
+ * m.lockedg (sched.h). Targets without an entry are never looked into. */
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__type(key, __u32);
+	__type(value, struct go_offsets);
+	__uint(max_entries, MAX_TARGETS);
+} go_offsets SEC(".maps");
+
+/* Locked goroutines' stacks, keyed by a hash of their pcs (GO_STACK_FLAG
+ * apart); like stack ids they stay valid across windows. */
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__type(key, __u32);
+	__type(value, struct go_stack);
+	__uint(max_entries, GO_STACKS_MAX);
+} go_stacks SEC(".maps");
+
+/* Where a goroutine stack is walked (too big for the BPF stack). */
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__type(key, __u32);
+	__type(value, struct go_stack);
+	__uint(max_entries, 1);
+} go_scratch SEC(".maps");
+
+/* The saved context of the goroutine locked to a thread. */
+struct go_locked {
+	__u64 sp, pc, bp, stack_hi;
+};
+
+static __always_inline __u64 go_read(__u64 addr)
+{
+	__u64 v = 0;
+
+	if (bpf_probe_read_user(&v, sizeof(v), (const void *)addr))
+		return 0;
+	return v;
+}
+
+/* go_locked_ctx fills *l and returns true when task, a thread of a Go
+ * target switched out by itself, runs on its g0 stack (the scheduler's)
+ * while a goroutine is locked to it: the current g is m.g0 and m.lockedg
+ * is set. Idle threads (no locked goroutine) and threads running a
+ * goroutine return false. The locked g must name itself in its saved
+ * context and its frame pointer lie in its stack, or the thread counts as
+ * DROP_GO_LOCKED_INVALID (wrong offsets for this Go version). Runs in
+ * task's own context (sched_switch), so its user memory is current. */
+static __always_inline bool go_locked_ctx(struct task_struct *task, struct go_locked *l)
+{
+	__u32 tgid = task->tgid;
+	struct go_offsets *o = bpf_map_lookup_elem(&go_offsets, &tgid);
+	__u64 fsbase, g, m, lg;
+
+	if (!o)
+		return false;
+	fsbase = BPF_CORE_READ(task, thread.fsbase);
+	if (!fsbase || !(g = go_read(fsbase + (__s64)o->tls_g)) || !(m = go_read(g + o->g_m)))
+		return false;
+	if (go_read(m + o->m_g0) != g || !(lg = go_read(m + o->m_lockedg)))
+		return false;
+	l->sp = go_read(lg + o->g_sched_sp);
+	l->pc = go_read(lg + o->g_sched_pc);
+	l->bp = go_read(lg + o->g_sched_bp);
+	l->stack_hi = go_read(lg + o->g_stack_hi);
+	if (go_read(lg + o->g_sched_g) != lg || !l->pc || !l->sp || l->sp >= l->stack_hi ||
+	    (l->bp && (l->bp < l->sp || l->bp >= l->stack_hi))) {
+		counter_add(&drops, DROP_GO_LOCKED_INVALID, 1);
+		return false;
+	}
+	return true;
+}
+
+/* go_stack_id walks the locked goroutine's stack from its saved context by
+ * frame pointers (return address at bp+8, the caller's bp at bp, each
+ * frame higher on the stack than the last), stores it in go_stacks and
+ * returns its id (GO_STACK_FLAG set); -1 when it could not be stored (the
+ * drop is counted), and the caller walks the thread's own stack. */
+static __always_inline __s32 go_stack_id(const struct go_locked *l)
+{
+	__u32 zero = 0, h = 2166136261u, key, d = 1;
+	struct go_stack *st = bpf_map_lookup_elem(&go_scratch, &zero), *old;
+	__u64 bp = l->bp, ret;
+
+	if (!st)
+		return -1;
+	__builtin_memset(st, 0, sizeof(*st));
+	st->pcs[0] = l->pc;
+	for (int i = 1; i < GO_STACK_DEPTH; i++) {
+		if (!bp || bp + 16 > l->stack_hi)
+			break;
+		ret = go_read(bp + 8);
+		if (!ret)
+			break;
+		st->pcs[i] = ret;
+		d = i + 1;
+		ret = go_read(bp);
+		if (ret <= bp) /* frames go up the stack: stop at a loop or the end */
+			break;
+		bp = ret;
+	}
+	st->depth = d;
+	for (int i = 0; i < GO_STACK_DEPTH; i++) {
+		h = (h ^ (__u32)st->pcs[i]) * 16777619u;
+		h = (h ^ (__u32)(st->pcs[i] >> 32)) * 16777619u;
+	}
+	key = h & (GO_STACK_FLAG - 1);
+	old = bpf_map_lookup_elem(&go_stacks, &key);
+	if (old) {
+		for (int i = 0; i < GO_STACK_DEPTH; i++) {
+			if (old->pcs[i] != st->pcs[i]) {
+				counter_add(&drops, DROP_GO_STACK_COLLISION, 1);
+				return -1;
+			}
+		}
+	} else if (bpf_map_update_elem(&go_stacks, &key, st, BPF_NOEXIST) && !bpf_map_lookup_elem(&go_stacks, &key)) {
+		counter_add(&drops, DROP_GO_STACKS_FULL, 1);
+		return -1;
+	}
+	return (__s32)(key | GO_STACK_FLAG);
+}
+
 static __always_inline void switch_out(void *ctx, void *cur, bool preempt, struct task_struct *prev,
 				       unsigned int prev_state, __u64 now, const struct target_info *ti)
 {
@@ -283,6 +405,12 @@ static __always_inline void switch_out(void *ctx, void *cur, bool preempt, struc
 			sys = regs->orig_ax;
 		}
 	}
+	/* A thread waiting for its locked goroutine blocks where idle threads
+	 * do: the goroutine's resume pc tells them apart for stack reuse. */
+	struct go_locked gl;
+	bool locked = k != KIND_PREEMPTED && go_locked_ctx(prev, &gl);
+	if (locked)
+		ip = gl.pc;
 	if (t->stack_ns[k] && now - t->stack_ns[k] < stack_interval_ns &&
 	    t->stack_ip[k] == ip && t->stack_sys[k] == sys) {
 		window_count(t->win, COUNT_STACKS_REUSED); /* keep the last walked stacks */
@@ -292,7 +420,9 @@ static __always_inline void switch_out(void *ctx, void *cur, bool preempt, struc
 	t->stack_ns[k] = now;
 	t->stack_ip[k] = ip;
 	t->stack_sys[k] = sys;
-	t->user_stack[k] = stack_id(ctx, &stacks, BPF_F_USER_STACK, &drops, DROP_USER_STACK);
+	t->user_stack[k] = locked ? go_stack_id(&gl) : -1;
+	if (t->user_stack[k] < 0)
+		t->user_stack[k] = stack_id(ctx, &stacks, BPF_F_USER_STACK, &drops, DROP_USER_STACK);
 	t->kernel_stack[k] = stack_id(ctx, &stacks, 0, &drops, DROP_KERNEL_STACK);
 }
 

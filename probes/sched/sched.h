@@ -5,6 +5,9 @@
 
 struct offcpu_key {
 	__u32 tid;
+	/* A stack id of the stacks map, negative for none; or, with
+	 * GO_STACK_FLAG set, a locked goroutine's stack in go_stacks, keyed by
+	 * the other bits. thread_value.user_stack holds the same. */
 	__s32 user_stack;
 	__s32 kernel_stack;
 	__u32 tgid;
@@ -111,7 +114,39 @@ enum sched_drop {
 	DROP_THREADS_FULL, /* threads map full: a thread's events lost */
 	DROP_UNPAIRED,     /* a switch-out whose switch-in was not seen */
 	DROP_PID_HISTS_FULL, /* pid_hists full: an interval not in its process's histograms */
+	DROP_GO_STACKS_FULL, /* go_stacks full: a locked goroutine's stack not recorded (the thread's own stack kept) */
+	DROP_GO_STACK_COLLISION, /* two locked goroutine stacks with the same hash: the later one kept the thread's own stack */
+	DROP_GO_LOCKED_INVALID, /* on g0 with a locked goroutine whose saved context did not check out (offsets wrong?) */
 	DROP_MAX,          /* drops count over the session: user space takes differences */
+};
+
+/* Locked goroutines (Go targets only). A thread that blocks on its g0
+ * stack while a goroutine is locked to it (runtime.LockOSThread; the
+ * thread waits in stoplockedm for that goroutine to be runnable) has its
+ * off-CPU time attributed to the locked goroutine's stack, walked from its
+ * saved context (g.sched) by frame pointers. User space puts the runtime's
+ * field offsets of each Go target in go_offsets (internal/goruntime). */
+struct go_offsets {
+	__s32 tls_g;      /* the current g's address is at fsbase + tls_g (-8 unless cgo) */
+	__u32 g_m;        /* g.m */
+	__u32 g_stack_hi; /* g.stack.hi */
+	__u32 g_sched_sp; /* g.sched.sp */
+	__u32 g_sched_pc; /* g.sched.pc */
+	__u32 g_sched_g;  /* g.sched.g */
+	__u32 g_sched_bp; /* g.sched.bp */
+	__u32 m_g0;       /* m.g0 */
+	__u32 m_lockedg;  /* m.lockedg */
+	__u32 pad;
+};
+
+#define GO_STACK_DEPTH 64        /* frames of a locked goroutine's stack walked at most */
+#define GO_STACKS_MAX 4096       /* distinct locked goroutine stacks kept */
+#define GO_STACK_FLAG 0x40000000 /* in a user stack id: the other bits key go_stacks */
+
+struct go_stack {
+	__u64 pcs[GO_STACK_DEPTH]; /* leaf first: g.sched.pc, then return addresses */
+	__u32 depth;
+	__u32 pad;
 };
 
 #endif

@@ -13,6 +13,27 @@ import (
 	"github.com/cilium/ebpf"
 )
 
+type schedGoOffsets struct {
+	_         structs.HostLayout
+	TlsG      int32
+	G_m       uint32
+	G_stackHi uint32
+	G_schedSp uint32
+	G_schedPc uint32
+	G_schedG  uint32
+	G_schedBp uint32
+	M_g0      uint32
+	M_lockedg uint32
+	Pad       uint32
+}
+
+type schedGoStack struct {
+	_     structs.HostLayout
+	Pcs   [64]uint64
+	Depth uint32
+	Pad   uint32
+}
+
 type schedHist struct {
 	_     structs.HostLayout
 	Slots [256]uint64
@@ -78,13 +99,16 @@ const (
 type schedSchedDrop uint32
 
 const (
-	schedSchedDropDROP_USER_STACK     schedSchedDrop = 0
-	schedSchedDropDROP_KERNEL_STACK   schedSchedDrop = 1
-	schedSchedDropDROP_OFFCPU_FULL    schedSchedDrop = 2
-	schedSchedDropDROP_THREADS_FULL   schedSchedDrop = 3
-	schedSchedDropDROP_UNPAIRED       schedSchedDrop = 4
-	schedSchedDropDROP_PID_HISTS_FULL schedSchedDrop = 5
-	schedSchedDropDROP_MAX            schedSchedDrop = 6
+	schedSchedDropDROP_USER_STACK         schedSchedDrop = 0
+	schedSchedDropDROP_KERNEL_STACK       schedSchedDrop = 1
+	schedSchedDropDROP_OFFCPU_FULL        schedSchedDrop = 2
+	schedSchedDropDROP_THREADS_FULL       schedSchedDrop = 3
+	schedSchedDropDROP_UNPAIRED           schedSchedDrop = 4
+	schedSchedDropDROP_PID_HISTS_FULL     schedSchedDrop = 5
+	schedSchedDropDROP_GO_STACKS_FULL     schedSchedDrop = 6
+	schedSchedDropDROP_GO_STACK_COLLISION schedSchedDrop = 7
+	schedSchedDropDROP_GO_LOCKED_INVALID  schedSchedDrop = 8
+	schedSchedDropDROP_MAX                schedSchedDrop = 9
 )
 
 type schedSchedHist uint32
@@ -140,6 +164,9 @@ type schedThreadValue struct {
 const (
 	schedMapCounters                    = "counters"
 	schedMapDrops                       = "drops"
+	schedMapGoOffsets                   = "go_offsets"
+	schedMapGoScratch                   = "go_scratch"
+	schedMapGoStacks                    = "go_stacks"
 	schedMapHists                       = "hists"
 	schedMapOffcpu                      = "offcpu"
 	schedMapPidHists                    = "pid_hists"
@@ -216,16 +243,19 @@ type schedProgramSpecs struct {
 //
 // It can be passed ebpf.CollectionSpec.Assign.
 type schedMapSpecs struct {
-	Counters *ebpf.MapSpec `ebpf:"counters"`
-	Drops    *ebpf.MapSpec `ebpf:"drops"`
-	Hists    *ebpf.MapSpec `ebpf:"hists"`
-	Offcpu   *ebpf.MapSpec `ebpf:"offcpu"`
-	PidHists *ebpf.MapSpec `ebpf:"pid_hists"`
-	Scratch  *ebpf.MapSpec `ebpf:"scratch"`
-	Stacks   *ebpf.MapSpec `ebpf:"stacks"`
-	Targets  *ebpf.MapSpec `ebpf:"targets"`
-	Threads  *ebpf.MapSpec `ebpf:"threads"`
-	Windows  *ebpf.MapSpec `ebpf:"windows"`
+	Counters  *ebpf.MapSpec `ebpf:"counters"`
+	Drops     *ebpf.MapSpec `ebpf:"drops"`
+	GoOffsets *ebpf.MapSpec `ebpf:"go_offsets"`
+	GoScratch *ebpf.MapSpec `ebpf:"go_scratch"`
+	GoStacks  *ebpf.MapSpec `ebpf:"go_stacks"`
+	Hists     *ebpf.MapSpec `ebpf:"hists"`
+	Offcpu    *ebpf.MapSpec `ebpf:"offcpu"`
+	PidHists  *ebpf.MapSpec `ebpf:"pid_hists"`
+	Scratch   *ebpf.MapSpec `ebpf:"scratch"`
+	Stacks    *ebpf.MapSpec `ebpf:"stacks"`
+	Targets   *ebpf.MapSpec `ebpf:"targets"`
+	Threads   *ebpf.MapSpec `ebpf:"threads"`
+	Windows   *ebpf.MapSpec `ebpf:"windows"`
 }
 
 // schedVariableSpecs contains global variables before they are loaded into the kernel.
@@ -264,22 +294,28 @@ func (o *schedObjects) Close() error {
 //
 // It can be passed to loadSchedObjects or ebpf.CollectionSpec.LoadAndAssign.
 type schedMaps struct {
-	Counters *ebpf.Map `ebpf:"counters"`
-	Drops    *ebpf.Map `ebpf:"drops"`
-	Hists    *ebpf.Map `ebpf:"hists"`
-	Offcpu   *ebpf.Map `ebpf:"offcpu"`
-	PidHists *ebpf.Map `ebpf:"pid_hists"`
-	Scratch  *ebpf.Map `ebpf:"scratch"`
-	Stacks   *ebpf.Map `ebpf:"stacks"`
-	Targets  *ebpf.Map `ebpf:"targets"`
-	Threads  *ebpf.Map `ebpf:"threads"`
-	Windows  *ebpf.Map `ebpf:"windows"`
+	Counters  *ebpf.Map `ebpf:"counters"`
+	Drops     *ebpf.Map `ebpf:"drops"`
+	GoOffsets *ebpf.Map `ebpf:"go_offsets"`
+	GoScratch *ebpf.Map `ebpf:"go_scratch"`
+	GoStacks  *ebpf.Map `ebpf:"go_stacks"`
+	Hists     *ebpf.Map `ebpf:"hists"`
+	Offcpu    *ebpf.Map `ebpf:"offcpu"`
+	PidHists  *ebpf.Map `ebpf:"pid_hists"`
+	Scratch   *ebpf.Map `ebpf:"scratch"`
+	Stacks    *ebpf.Map `ebpf:"stacks"`
+	Targets   *ebpf.Map `ebpf:"targets"`
+	Threads   *ebpf.Map `ebpf:"threads"`
+	Windows   *ebpf.Map `ebpf:"windows"`
 }
 
 func (m *schedMaps) Close() error {
 	return _SchedClose(
 		m.Counters,
 		m.Drops,
+		m.GoOffsets,
+		m.GoScratch,
+		m.GoStacks,
 		m.Hists,
 		m.Offcpu,
 		m.PidHists,

@@ -24,6 +24,8 @@ var targets = []struct {
 	{"cspin", nil},
 	{"forker", nil},
 	{"sleeper", nil},
+	{"lockedsleep", nil},
+	{"lockedsleep", []string{"-ldflags=-w"}},
 	{"contended", nil},
 	{"fsyncer", nil},
 	{"tlshandshakes", nil},

@@ -1,0 +1,225 @@
+// Package goruntime finds where the Go runtime keeps the fields perfprobe's
+// BPF programs read from a Go program's memory on linux/amd64: the current
+// goroutine's m (g.m), its saved context (g.sched: sp, pc, bp), its stack
+// bounds (g.stack.hi), and the m's scheduling goroutine (m.g0) and locked
+// goroutine (m.lockedg). The offsets come from the executable's DWARF when
+// it has some, else from a table by the Go version its build info names.
+package goruntime
+
+import (
+	"debug/buildinfo"
+	"debug/dwarf"
+	"debug/elf"
+	"errors"
+	"fmt"
+	"strconv"
+	"strings"
+)
+
+// Offsets are byte offsets of runtime fields on linux/amd64.
+type Offsets struct {
+	GStackHi uint32 // g.stack.hi: the top of the goroutine's stack
+	GM       uint32 // g.m (*m)
+	GSched   uint32 // g.sched (gobuf)
+	GobufSP  uint32 // gobuf.sp
+	GobufPC  uint32 // gobuf.pc
+	GobufG   uint32 // gobuf.g (guintptr): the g whose context it is
+	GobufBP  uint32 // gobuf.bp
+	MG0      uint32 // m.g0 (*g)
+	MLockedg uint32 // m.lockedg (guintptr)
+	// TLSG is where the current g is, from the thread's FS base: -8 for
+	// Go's own TLS; with cgo (external linking) runtime.tlsg's slot in
+	// the executable's TLS block.
+	TLSG int32
+
+	// Source says where they come from: "DWARF" or "table for go1.N".
+	Source string
+	// Version is the Go version the executable was built with ("go1.26.8"),
+	// "" when its build info cannot be read.
+	Version string
+}
+
+// ErrNotGo is returned for an executable without Go build info.
+var ErrNotGo = errors.New("not a Go executable")
+
+// ForExecutable returns the offsets for the Go executable at path: from
+// its DWARF when present, else from the table for its Go version. It
+// returns ErrNotGo for a non-Go executable and an error naming the version
+// for a Go version the table does not know.
+func ForExecutable(path string) (Offsets, error) {
+	bi, err := buildinfo.ReadFile(path)
+	if err != nil {
+		return Offsets{}, fmt.Errorf("%s: %w (%v)", path, ErrNotGo, err)
+	}
+	f, err := elf.Open(path)
+	if err != nil {
+		return Offsets{}, fmt.Errorf("opening %s: %w", path, err)
+	}
+	defer f.Close()
+	if f.Machine != elf.EM_X86_64 {
+		return Offsets{}, fmt.Errorf("%s is built for %v: goroutine offsets are only known for amd64", path, f.Machine)
+	}
+	tlsg, err := tlsG(f)
+	if err != nil {
+		return Offsets{}, fmt.Errorf("%s: %w", path, err)
+	}
+	if d, err := f.DWARF(); err == nil {
+		if o, err := FromDWARF(d); err == nil {
+			o.Version, o.TLSG = bi.GoVersion, tlsg
+			return o, nil
+		}
+	}
+	o, ok := ForVersion(bi.GoVersion)
+	if !ok {
+		return Offsets{}, fmt.Errorf("%s: built with %s, which has no DWARF and whose goroutine layout perfprobe does not know (known: go1.21 to go1.27): locked goroutines stay on their threads' runtime stacks", path, bi.GoVersion)
+	}
+	o.TLSG = tlsg
+	return o, nil
+}
+
+// tlsG returns where the current g is from the FS base. Go's own TLS
+// (internal linking, no PT_TLS) keeps it at -8. An executable with a TLS
+// segment (cgo, external linking) keeps it in runtime.tlsg, a TLS symbol
+// whose value is its offset in the segment; the executable's segment
+// ends at the FS base (x86-64 TLS variant II, initial exec).
+func tlsG(f *elf.File) (int32, error) {
+	var tls *elf.Prog
+	for _, p := range f.Progs {
+		if p.Type == elf.PT_TLS {
+			tls = p
+		}
+	}
+	if tls == nil {
+		return -8, nil
+	}
+	syms, err := f.Symbols()
+	if err != nil {
+		return 0, fmt.Errorf("reading symbols to find runtime.tlsg: %w", err)
+	}
+	for _, s := range syms {
+		if s.Name == "runtime.tlsg" && elf.ST_TYPE(s.Info) == elf.STT_TLS {
+			align := max(tls.Align, 1)
+			size := (tls.Memsz + align - 1) / align * align
+			return int32(int64(s.Value) - int64(size)), nil
+		}
+	}
+	return 0, errors.New("it has a TLS segment but no runtime.tlsg symbol: cannot tell where its current goroutine is")
+}
+
+// FromDWARF reads the offsets from the runtime.g, runtime.m and
+// runtime.gobuf struct types in d.
+func FromDWARF(d *dwarf.Data) (Offsets, error) {
+	want := map[string]map[string]uint32{
+		"runtime.g":     {"stack": 0, "m": 0, "sched": 0},
+		"runtime.stack": {"hi": 0},
+		"runtime.gobuf": {"sp": 0, "pc": 0, "g": 0, "bp": 0},
+		"runtime.m":     {"g0": 0, "lockedg": 0},
+	}
+	found := map[string]bool{}
+	r := d.Reader()
+	for len(found) < len(want) {
+		e, err := r.Next()
+		if err != nil {
+			return Offsets{}, fmt.Errorf("reading DWARF: %w", err)
+		}
+		if e == nil {
+			break
+		}
+		if e.Tag != dwarf.TagStructType {
+			continue
+		}
+		name, _ := e.Val(dwarf.AttrName).(string)
+		fields, ok := want[name]
+		if !ok || found[name] || !e.Children {
+			if e.Children {
+				r.SkipChildren()
+			}
+			continue
+		}
+		seen := 0
+		for {
+			c, err := r.Next()
+			if err != nil {
+				return Offsets{}, fmt.Errorf("reading DWARF %s: %w", name, err)
+			}
+			if c == nil || c.Tag == 0 {
+				break
+			}
+			if c.Tag != dwarf.TagMember {
+				if c.Children {
+					r.SkipChildren()
+				}
+				continue
+			}
+			fname, _ := c.Val(dwarf.AttrName).(string)
+			if _, ok := fields[fname]; !ok {
+				continue
+			}
+			off, ok := c.Val(dwarf.AttrDataMemberLoc).(int64)
+			if !ok {
+				return Offsets{}, fmt.Errorf("DWARF %s.%s has no constant offset", name, fname)
+			}
+			fields[fname] = uint32(off)
+			seen++
+		}
+		if seen != len(fields) {
+			return Offsets{}, fmt.Errorf("DWARF %s lacks some of the fields %v", name, keys(fields))
+		}
+		found[name] = true
+	}
+	for name := range want {
+		if !found[name] {
+			return Offsets{}, fmt.Errorf("no DWARF type %s", name)
+		}
+	}
+	g, gb, m := want["runtime.g"], want["runtime.gobuf"], want["runtime.m"]
+	return Offsets{
+		GStackHi: g["stack"] + want["runtime.stack"]["hi"],
+		GM:       g["m"],
+		GSched:   g["sched"],
+		GobufSP:  gb["sp"], GobufPC: gb["pc"], GobufG: gb["g"], GobufBP: gb["bp"],
+		MG0: m["g0"], MLockedg: m["lockedg"],
+		Source: "DWARF",
+	}, nil
+}
+
+func keys(m map[string]uint32) []string {
+	var out []string
+	for k := range m {
+		out = append(out, k)
+	}
+	return out
+}
+
+// ForVersion returns the table's offsets for Go version v ("go1.22.3",
+// "go1.26rc1", "go1.25.0-X:nodwarf5"); false for a version it does not
+// know.
+func ForVersion(v string) (Offsets, bool) {
+	minor, ok := minorOf(v)
+	if !ok {
+		return Offsets{}, false
+	}
+	for _, e := range table {
+		if e.minor == minor {
+			o := e.o
+			o.Source = fmt.Sprintf("table for go1.%d", minor)
+			o.Version = v
+			return o, true
+		}
+	}
+	return Offsets{}, false
+}
+
+// minorOf returns N of "go1.N...".
+func minorOf(v string) (int, bool) {
+	s, ok := strings.CutPrefix(v, "go1.")
+	if !ok {
+		return 0, false
+	}
+	end := 0
+	for end < len(s) && s[end] >= '0' && s[end] <= '9' {
+		end++
+	}
+	n, err := strconv.Atoi(s[:end])
+	return n, err == nil
+}

@@ -1,0 +1,83 @@
+package sched_test
+
+import (
+	"bytes"
+	"strings"
+	"testing"
+	"time"
+
+	pprof "github.com/google/pprof/profile"
+
+	"github.com/perfprobe/perfprobe/internal/bpftest"
+	"github.com/perfprobe/perfprobe/internal/testtarget"
+	"github.com/perfprobe/perfprobe/probes"
+	"github.com/perfprobe/perfprobe/probes/sched"
+	"github.com/perfprobe/perfprobe/profile"
+)
+
+// A goroutine locked to its thread sleeps in time.Sleep (main.sleepLocked)
+// while another spins: its thread waits on the g0 stack in
+// runtime.stoplockedm, and the probe attributes that wait to the locked
+// goroutine's stack. main.sleepLocked holds >= 80% of the locked thread's
+// blocked time, no more than 20% of it is filed as idle Go runtime
+// threads, and the summary names main.sleepLocked among the program's
+// waits. Built with DWARF (offsets from it) and without (-ldflags=-w:
+// offsets from the table for this Go version).
+func TestLockedGoroutineSleep(t *testing.T) {
+	bpftest.Require(t)
+	for _, build := range []struct {
+		name  string
+		flags []string
+	}{{"dwarf", nil}, {"table", []string{"-ldflags=-w"}}} {
+		t.Run(build.name, func(t *testing.T) {
+			bin := testtarget.Build(t, "lockedsleep", build.flags...)
+			p := testtarget.Start(t, bin, "-interval", "5ms")
+			r := bpftest.Capture(t, p.PID, probes.Config{Probes: []string{"sched"}}, 2*time.Second)
+			tid := uint32(p.TID)
+			for _, w := range r.Capture.Warnings {
+				t.Logf("capture warning: %s", w)
+			}
+
+			share, matched, total := r.Share(profile.TypeOffCPUBlocked, "main.sleepLocked", tid)
+			if total == 0 {
+				t.Fatalf("no blocked time for the locked thread %d", tid)
+			}
+			if share < 0.80 {
+				t.Errorf("main.sleepLocked holds %.1f%% of locked thread %d's blocked time (%d of %d ns), want >= 80%%; drops %v",
+					100*share, tid, matched, total, r.Capture.Drops)
+			}
+			idle := idleOf(r.Profile, tid)
+			if float64(idle) > 0.20*float64(total) {
+				t.Errorf("%d of locked thread %d's %d ns blocked are filed as idle Go runtime threads, want <= 20%%", idle, tid, total)
+			}
+			var sum bytes.Buffer
+			sched.Summary(&sum, r.Capture, r.Profile)
+			if !strings.Contains(sum.String(), "main.sleepLocked") {
+				t.Errorf("the summary does not name main.sleepLocked among the program's waits:\n%s", sum.String())
+			}
+			for _, d := range []string{"sched_go_locked_invalid", "sched_go_stacks_full"} {
+				if n := r.Capture.Drops[d]; n > 0 {
+					t.Errorf("drop %s = %d, want 0", d, n)
+				}
+			}
+			t.Logf("main.sleepLocked %.1f%% of %d ns blocked; idle runtime %d ns; collisions %d\n%s",
+				100*share, total, idle, r.Capture.Drops["sched_go_stack_collision"], sum.String())
+		})
+	}
+}
+
+// idleOf is the blocked time of thread tid that the summary files as idle
+// Go runtime threads.
+func idleOf(p *pprof.Profile, tid uint32) int64 {
+	i := profile.ValueIndex(p, profile.TypeOffCPUBlocked)
+	var idle int64
+	for _, s := range p.Sample {
+		if len(s.NumLabel["tid"]) == 0 || uint32(s.NumLabel["tid"][0]) != tid {
+			continue
+		}
+		if profile.GoRuntimeIdle(profile.Frames(s)) {
+			idle += s.Value[i]
+		}
+	}
+	return idle
+}
