@@ -2,6 +2,9 @@ package sched_test
 
 import (
 	"bytes"
+	"os"
+	"path/filepath"
+	"runtime"
 	"strings"
 	"testing"
 	"time"
@@ -22,13 +25,18 @@ import (
 // blocked time, no more than 20% of it is filed as idle Go runtime
 // threads, and the summary names main.sleepLocked among the program's
 // waits. Built with DWARF (offsets from it) and without (-ldflags=-w:
-// offsets from the table for this Go version).
+// offsets from the table for this Go version), and linked by gcc, which
+// puts the current g in the executable's TLS block, as cgo programs have it.
 func TestLockedGoroutineSleep(t *testing.T) {
 	bpftest.Require(t)
 	for _, build := range []struct {
 		name  string
 		flags []string
-	}{{"dwarf", nil}, {"table", []string{"-ldflags=-w"}}} {
+	}{
+		{"dwarf", nil},
+		{"table", []string{"-ldflags=-w"}},
+		{"external", []string{"-ldflags=-linkmode=external"}}, // g in the ELF TLS block (runtime.tlsg), as with cgo
+	} {
 		t.Run(build.name, func(t *testing.T) {
 			bin := testtarget.Build(t, "lockedsleep", build.flags...)
 			p := testtarget.Start(t, bin, "-interval", "5ms")
@@ -80,4 +88,42 @@ func idleOf(p *pprof.Profile, tid uint32) int64 {
 		}
 	}
 	return idle
+}
+
+// A Go target without DWARF from a Go version the offset table does not
+// know keeps today's attribution (the locked thread's time on
+// runtime.stoplockedm) and the capture says so in one warning. The
+// target's build info is rewritten to go1.99.
+func TestLockedGoroutineUnknownVersion(t *testing.T) {
+	bpftest.Require(t)
+	src := testtarget.Build(t, "lockedsleep", "-ldflags=-w")
+	b, err := os.ReadFile(src)
+	if err != nil {
+		t.Fatal(err)
+	}
+	v := runtime.Version()
+	if len(v) < len("go1.NN") || !bytes.Contains(b, []byte(v)) {
+		t.Skipf("cannot rewrite Go version %q in the target", v)
+	}
+	fake := "go1.99" + v[len("go1.NN"):]
+	bin := filepath.Join(t.TempDir(), "lockedsleep-go199")
+	if err := os.WriteFile(bin, bytes.ReplaceAll(b, []byte(v), []byte(fake)), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	p := testtarget.Start(t, bin, "-interval", "5ms")
+	r := bpftest.Capture(t, p.PID, probes.Config{Probes: []string{"sched"}}, time.Second)
+	var warned []string
+	for _, w := range r.Capture.Warnings {
+		if strings.Contains(w, fake) {
+			warned = append(warned, w)
+		}
+	}
+	if len(warned) != 1 {
+		t.Errorf("warnings naming %s: %q, want one; all: %q", fake, warned, r.Capture.Warnings)
+	}
+	tid := uint32(p.TID)
+	if share, _, total := r.Share(profile.TypeOffCPUBlocked, "runtime.stoplockedm", tid); total == 0 || share < 0.8 {
+		t.Errorf("runtime.stoplockedm holds %.1f%% of the locked thread's %d ns blocked, want >= 80%% (today's behaviour)", 100*share, total)
+	}
+	t.Logf("warning: %s", warned)
 }
