@@ -27,3 +27,11 @@ func (p *Probe) PIDHistsMax() uint32 { return p.objs.PidHists.MaxEntries() }
 
 // Summary is the probe's terminal summary, for the external tests.
 var Summary = summary
+
+// SetGoLocked turns the locked-goroutine attribution on or off for probes
+// attached from now on (off: no Go target gets runtime offsets).
+func SetGoLocked(on bool) { goLockedOff = !on }
+
+// MeasureSwitchOut makes probes attached from now on time their target
+// switch-outs in BPF and hand the totals to f at Collect; nil stops it.
+func MeasureSwitchOut(f func(SwitchOutCost)) { measure = f }

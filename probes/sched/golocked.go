@@ -22,11 +22,14 @@ type goLocked struct {
 	stacks   map[int32][]uint64
 }
 
+// goLockedOff leaves go_offsets empty (tests: the cost without the check).
+var goLockedOff = false
+
 // addGoTarget puts the runtime offsets of target t in go_offsets when it
 // is a Go program on amd64; a Go version without DWARF that the table does
 // not know leaves the target as it was, with one warning per executable.
 func (p *Probe) addGoTarget(t *probes.Target) {
-	if t == nil || p.objs.GoOffsets == nil {
+	if t == nil || p.objs.GoOffsets == nil || goLockedOff {
 		return
 	}
 	exe := t.ImagePath
@@ -96,4 +99,42 @@ func (p *Probe) userStack(id int32) []uint64 {
 	}
 	p.golocked.stacks[id] = st
 	return st
+}
+
+// SwitchOutCost is the time target switch-outs took in the sched_switch
+// program, measured in BPF (measure_switch_out), apart for those that
+// walked a locked goroutine's stack.
+type SwitchOutCost struct {
+	WalkedNs, Walked uint64 // switch-outs that walked a locked goroutine's stack
+	OtherNs, Other   uint64 // the others
+}
+
+// measure, when set (tests), makes probes attached from then on time their
+// switch-outs and report the totals to it at Collect.
+var measure func(SwitchOutCost)
+
+// setMeasure sets measure_switch_out in spec when measuring.
+func setMeasure(spec *ebpf.CollectionSpec) error {
+	if measure == nil {
+		return nil
+	}
+	if err := spec.Variables["measure_switch_out"].Set(true); err != nil {
+		return fmt.Errorf("setting measure_switch_out: %w", err)
+	}
+	return nil
+}
+
+// reportCost hands the switch-out times measured so far to measure.
+func (p *Probe) reportCost() {
+	if measure == nil {
+		return
+	}
+	v, err := probes.SumPerCPU(p.objs.GoCost, int(schedGoCostSlotGO_COST_MAX))
+	if err != nil {
+		return
+	}
+	measure(SwitchOutCost{
+		WalkedNs: v[schedGoCostSlotGO_COST_WALKED_NS], Walked: v[schedGoCostSlotGO_COST_WALKED],
+		OtherNs: v[schedGoCostSlotGO_COST_OTHER_NS], Other: v[schedGoCostSlotGO_COST_OTHER],
+	})
 }

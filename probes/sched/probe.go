@@ -190,6 +190,9 @@ func (p *Probe) Attach(t *probes.Target, o probes.Options) error {
 	if err := o.SetPIDHists(spec); err != nil {
 		return err
 	}
+	if err := setMeasure(spec); err != nil {
+		return err
+	}
 	p.pidHists = o.TargetHistograms
 	p.threadsSpec = spec.Maps["threads"].Copy()
 	p.progs, err = probes.LoadPrograms(spec, o.Collection(), keep, &p.objs.schedMaps, &p.objs.schedVariables)
@@ -256,6 +259,7 @@ func (p *Probe) Collect(c *profile.Capture, endNs uint64) error {
 		return errors.New("probe not loaded")
 	}
 	_, err := p.read(c, p.cur, p.win, p.fromNs, endNs, true)
+	p.reportCost()
 	return err
 }
 

@@ -34,6 +34,7 @@ const enum interval *unused_interval __attribute__((unused));
 const enum sched_hist *unused_sched_hist __attribute__((unused));
 const enum sched_count *unused_sched_count __attribute__((unused));
 const enum sched_drop *unused_sched_drop __attribute__((unused));
+const enum go_cost_slot *unused_go_cost_slot __attribute__((unused));
 
 /* Walk a thread's stacks at most once per this interval and kind of
  * switch-out (blocking or preempted); switch-outs in between reuse the last
@@ -241,6 +242,47 @@ static __always_inline void flush(__u32 tid, struct thread_value *t, __u32 k)
 	t->acc_blocked_count[k] = t->acc_runq_count[k] = 0;
 }
 
+/* Measuring (tests, benchmarks): when set at load, the time of each target
+ * switch-out's work is added to go_cost, apart for switch-outs that walked
+ * a locked goroutine's stack (GO_COST_WALKED) and the others. Off, the
+ * verifier drops the code. */
+const volatile bool measure_switch_out = false;
+
+enum go_cost_slot { GO_COST_WALKED_NS, GO_COST_WALKED, GO_COST_OTHER_NS, GO_COST_OTHER, GO_COST_FLAG, GO_COST_MAX };
+
+COUNTER_ARRAY(go_cost, GO_COST_MAX);
+
+static __always_inline __u64 cost_start(void)
+{
+	__u32 flag = GO_COST_FLAG;
+	__u64 *f;
+
+	if (!measure_switch_out)
+		return 0;
+	f = bpf_map_lookup_elem(&go_cost, &flag);
+	if (f)
+		*f = 0;
+	return bpf_ktime_get_ns();
+}
+
+static __always_inline void cost_end(__u64 t0)
+{
+	__u32 flag = GO_COST_FLAG;
+	__u64 *f, ns;
+
+	if (!measure_switch_out)
+		return;
+	ns = bpf_ktime_get_ns() - t0;
+	f = bpf_map_lookup_elem(&go_cost, &flag);
+	if (f && *f) {
+		counter_add(&go_cost, GO_COST_WALKED_NS, ns);
+		counter_add(&go_cost, GO_COST_WALKED, 1);
+	} else {
+		counter_add(&go_cost, GO_COST_OTHER_NS, ns);
+		counter_add(&go_cost, GO_COST_OTHER, 1);
+	}
+}
+
 /* Per Go target (tgid): where the runtime keeps g.m, g.sched, m.g0 and
  * m.lockedg (sched.h). Targets without an entry are never looked into. */
 struct {
@@ -360,6 +402,8 @@ static __always_inline __s32 go_stack_id(const struct go_locked *l)
 		counter_add(&drops, DROP_GO_STACKS_FULL, 1);
 		return -1;
 	}
+	if (measure_switch_out)
+		counter_add(&go_cost, GO_COST_FLAG, 1);
 	return (__s32)(key | GO_STACK_FLAG);
 }
 
@@ -532,7 +576,9 @@ static __always_inline void sched_switch(void *ctx, bool preempt, struct task_st
 		if (!(cur = bpf_map_lookup_elem(&windows, &slot)))
 			return;
 		now = bpf_ktime_get_ns();
+		__u64 t0 = cost_start();
 		switch_out(ctx, cur, preempt, prev, prev_state, now, out);
+		cost_end(t0);
 	} else if (in) {
 		if (!(cur = bpf_map_lookup_elem(&windows, &slot)))
 			return;

@@ -13,6 +13,17 @@ import (
 	"github.com/cilium/ebpf"
 )
 
+type schedGoCostSlot uint32
+
+const (
+	schedGoCostSlotGO_COST_WALKED_NS schedGoCostSlot = 0
+	schedGoCostSlotGO_COST_WALKED    schedGoCostSlot = 1
+	schedGoCostSlotGO_COST_OTHER_NS  schedGoCostSlot = 2
+	schedGoCostSlotGO_COST_OTHER     schedGoCostSlot = 3
+	schedGoCostSlotGO_COST_FLAG      schedGoCostSlot = 4
+	schedGoCostSlotGO_COST_MAX       schedGoCostSlot = 5
+)
+
 type schedGoOffsets struct {
 	_         structs.HostLayout
 	TlsG      int32
@@ -164,6 +175,7 @@ type schedThreadValue struct {
 const (
 	schedMapCounters                    = "counters"
 	schedMapDrops                       = "drops"
+	schedMapGoCost                      = "go_cost"
 	schedMapGoOffsets                   = "go_offsets"
 	schedMapGoScratch                   = "go_scratch"
 	schedMapGoStacks                    = "go_stacks"
@@ -180,9 +192,11 @@ const (
 	schedProgHandleSchedWakeup          = "handle_sched_wakeup"
 	schedProgHandleSchedWakeupNew       = "handle_sched_wakeup_new"
 	schedVarHaveTaskPtRegs              = "have_task_pt_regs"
+	schedVarMeasureSwitchOut            = "measure_switch_out"
 	schedVarPidHistZero                 = "pid_hist_zero"
 	schedVarPidHistsOn                  = "pid_hists_on"
 	schedVarStackIntervalNs             = "stack_interval_ns"
+	schedVarUnusedGoCostSlot            = "unused_go_cost_slot"
 	schedVarUnusedInterval              = "unused_interval"
 	schedVarUnusedKind                  = "unused_kind"
 	schedVarUnusedSchedCount            = "unused_sched_count"
@@ -245,6 +259,7 @@ type schedProgramSpecs struct {
 type schedMapSpecs struct {
 	Counters  *ebpf.MapSpec `ebpf:"counters"`
 	Drops     *ebpf.MapSpec `ebpf:"drops"`
+	GoCost    *ebpf.MapSpec `ebpf:"go_cost"`
 	GoOffsets *ebpf.MapSpec `ebpf:"go_offsets"`
 	GoScratch *ebpf.MapSpec `ebpf:"go_scratch"`
 	GoStacks  *ebpf.MapSpec `ebpf:"go_stacks"`
@@ -263,9 +278,11 @@ type schedMapSpecs struct {
 // It can be passed ebpf.CollectionSpec.Assign.
 type schedVariableSpecs struct {
 	HaveTaskPtRegs   *ebpf.VariableSpec `ebpf:"have_task_pt_regs"`
+	MeasureSwitchOut *ebpf.VariableSpec `ebpf:"measure_switch_out"`
 	PidHistZero      *ebpf.VariableSpec `ebpf:"pid_hist_zero"`
 	PidHistsOn       *ebpf.VariableSpec `ebpf:"pid_hists_on"`
 	StackIntervalNs  *ebpf.VariableSpec `ebpf:"stack_interval_ns"`
+	UnusedGoCostSlot *ebpf.VariableSpec `ebpf:"unused_go_cost_slot"`
 	UnusedInterval   *ebpf.VariableSpec `ebpf:"unused_interval"`
 	UnusedKind       *ebpf.VariableSpec `ebpf:"unused_kind"`
 	UnusedSchedCount *ebpf.VariableSpec `ebpf:"unused_sched_count"`
@@ -296,6 +313,7 @@ func (o *schedObjects) Close() error {
 type schedMaps struct {
 	Counters  *ebpf.Map `ebpf:"counters"`
 	Drops     *ebpf.Map `ebpf:"drops"`
+	GoCost    *ebpf.Map `ebpf:"go_cost"`
 	GoOffsets *ebpf.Map `ebpf:"go_offsets"`
 	GoScratch *ebpf.Map `ebpf:"go_scratch"`
 	GoStacks  *ebpf.Map `ebpf:"go_stacks"`
@@ -313,6 +331,7 @@ func (m *schedMaps) Close() error {
 	return _SchedClose(
 		m.Counters,
 		m.Drops,
+		m.GoCost,
 		m.GoOffsets,
 		m.GoScratch,
 		m.GoStacks,
@@ -332,9 +351,11 @@ func (m *schedMaps) Close() error {
 // It can be passed to loadSchedObjects or ebpf.CollectionSpec.LoadAndAssign.
 type schedVariables struct {
 	HaveTaskPtRegs   *ebpf.Variable `ebpf:"have_task_pt_regs"`
+	MeasureSwitchOut *ebpf.Variable `ebpf:"measure_switch_out"`
 	PidHistZero      *ebpf.Variable `ebpf:"pid_hist_zero"`
 	PidHistsOn       *ebpf.Variable `ebpf:"pid_hists_on"`
 	StackIntervalNs  *ebpf.Variable `ebpf:"stack_interval_ns"`
+	UnusedGoCostSlot *ebpf.Variable `ebpf:"unused_go_cost_slot"`
 	UnusedInterval   *ebpf.Variable `ebpf:"unused_interval"`
 	UnusedKind       *ebpf.Variable `ebpf:"unused_kind"`
 	UnusedSchedCount *ebpf.Variable `ebpf:"unused_sched_count"`
