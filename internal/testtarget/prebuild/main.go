@@ -26,6 +26,7 @@ var targets = []struct {
 	{"sleeper", nil},
 	{"lockedsleep", nil},
 	{"lockedsleep", []string{"-ldflags=-w"}},
+	{"lockedsleep", []string{"-ldflags=-linkmode=external"}},
 	{"contended", nil},
 	{"fsyncer", nil},
 	{"tlshandshakes", nil},
