@@ -26,21 +26,24 @@ import (
 // threads, and the summary names main.sleepLocked among the program's
 // waits. Built with DWARF (offsets from it) and without (-ldflags=-w:
 // offsets from the table for this Go version), and linked by gcc, which
-// puts the current g in the executable's TLS block, as cgo programs have it.
+// puts the current g in the executable's TLS block, as cgo programs have
+// it; and with the stack interval attach uses.
 func TestLockedGoroutineSleep(t *testing.T) {
 	bpftest.Require(t)
 	for _, build := range []struct {
-		name  string
-		flags []string
+		name     string
+		flags    []string
+		interval time.Duration
 	}{
-		{"dwarf", nil},
-		{"table", []string{"-ldflags=-w"}},
-		{"external", []string{"-ldflags=-linkmode=external"}}, // g in the ELF TLS block (runtime.tlsg), as with cgo
+		{"dwarf", nil, 0},
+		{"table", []string{"-ldflags=-w"}, 0},
+		{"external", []string{"-ldflags=-linkmode=external"}, 0}, // g in the ELF TLS block (runtime.tlsg), as with cgo
+		{"interval10ms", nil, probes.DefaultStackInterval},       // as attach walks stacks: most switch-outs reuse the last ones
 	} {
 		t.Run(build.name, func(t *testing.T) {
 			bin := testtarget.Build(t, "lockedsleep", build.flags...)
 			p := testtarget.Start(t, bin, "-interval", "5ms")
-			r := bpftest.Capture(t, p.PID, probes.Config{Probes: []string{"sched"}}, 2*time.Second)
+			r := bpftest.Capture(t, p.PID, probes.Config{Probes: []string{"sched"}, StackInterval: build.interval}, 2*time.Second)
 			tid := uint32(p.TID)
 			for _, w := range r.Capture.Warnings {
 				t.Logf("capture warning: %s", w)

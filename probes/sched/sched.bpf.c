@@ -337,7 +337,7 @@ static __always_inline bool go_locked_ctx(struct task_struct *task, struct go_lo
 	struct go_offsets *o = bpf_map_lookup_elem(&go_offsets, &tgid);
 	__u64 fsbase, g, m, lg;
 
-	if (!o)
+	if (!o || !bpf_core_field_exists(task->thread.fsbase)) /* x86-64 only */
 		return false;
 	fsbase = BPF_CORE_READ(task, thread.fsbase);
 	if (!fsbase || !(g = go_read(fsbase + (__s64)o->tls_g)) || !(m = go_read(g + o->g_m)))
