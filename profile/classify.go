@@ -5,7 +5,10 @@ package profile
 // stopm), is the runtime's monitor (sysmon, templateThread), or is a locked
 // thread waiting for its goroutine (stoplockedm). Goroutines that block on
 // channels, locks or timers do not block threads, so for a Go program this
-// time says "nothing to do", not "waiting on something".
+// time says "nothing to do", not "waiting on something". The sched probe
+// files a locked thread's wait under its locked goroutine's own stack
+// (where the goroutine waits: program time), so stoplockedm is left only
+// where it could not (a Go version whose runtime layout is unknown).
 var goIdleFrames = map[string]bool{
 	"runtime.findRunnable":   true,
 	"runtime.stopm":          true,
