@@ -80,7 +80,7 @@ func TestForVersion(t *testing.T) {
 	}{
 		{"go1.20.14", false, 0},
 		{"go1.21.0", true, 352},
-		{"go1.24.7", true, 368},
+		{"go1.24.7", true, 344},
 		{"go1.25.3", true, 360},
 		{"go1.26rc1", true, 384},
 		{"go1.26.8 X:nodwarf5", true, 384},

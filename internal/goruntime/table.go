@@ -6,11 +6,17 @@ package goruntime
 //   - go1.26: read from the DWARF of a binary built with go1.26.8
 //     (TestTableMatchesDWARF checks it against the local Go).
 //   - go1.25: computed by hand from go1.25.3's runtime2.go (gobuf without
-//     ret; m with allpSnapshot, no idleNode); not checked against a binary.
-//   - go1.21 to go1.24: computed by hand from the changes between
-//     versions as remembered (gobuf.ret present until go1.25; m.fastrand
-//     only in go1.21; m.allpSnapshot from go1.23); not checked.
+//     ret; m with allpSnapshot, without signalSecret and idleNode, the
+//     fields go1.26 adds before lockedg); not checked against a binary.
+//   - go1.24: computed by hand from a copy of go1.24's runtime2.go (gobuf
+//     with ret; m without allpSnapshot); not checked against a binary.
+//   - go1.22, go1.23: assumed as go1.24 (the fields they add or drop
+//     before m.lockedg are bools that fit in existing padding); go1.21
+//     also has m.fastrand (8 bytes) before lockedg. Not checked.
 //   - go1.27: assumed unchanged from go1.26; not checked.
+//
+// The method (Go's layout rules over the struct's fields) gives go1.26's
+// DWARF offsets exactly from its source.
 //
 // A wrong entry does no harm: the BPF side takes a locked goroutine only
 // when its saved context names it (gobuf.g == the g) and its frame
@@ -22,8 +28,8 @@ var table = []struct {
 }{
 	{21, layout(56, 352)},
 	{22, layout(56, 344)},
-	{23, layout(56, 368)},
-	{24, layout(56, 368)},
+	{23, layout(56, 344)},
+	{24, layout(56, 344)},
 	{25, layout(48, 360)},
 	{26, layout(48, 384)},
 	{27, layout(48, 384)},
