@@ -5,6 +5,7 @@
  * CPU counts samples of the targets' threads by {tgid, tid, user stack,
  * kernel stack}. */
 #include "common.h"
+#include <bpf/bpf_core_read.h>
 #include "cpu.h"
 
 char LICENSE[] SEC("license") = "GPL";
@@ -43,6 +44,65 @@ COUNTER_ARRAY(counters, COUNT_MAX);
 
 COUNTER_ARRAY(drops, DROP_MAX);
 
+/* Signal frames (x86-64). A handler is entered with rsp at the kernel's
+ * struct rt_sigframe { char *pretcode; struct ucontext uc; ... }, whose
+ * pretcode, the handler's return address, is the restorer (glibc's and
+ * musl's __restore_rt, Go's runtime.sigreturn__sigaction: both
+ * "mov $15,%rax; syscall", i.e. rt_sigreturn). So the handler's outermost
+ * frame record {saved rbp, return address} sits just below the sigframe:
+ * sigframe = record + 8. uc is at 8 in rt_sigframe, uc_mcontext (struct
+ * sigcontext) at 40 in ucontext, and in it rbp at 80, rsp at 120, rip at
+ * 128 (UAPI, checked against this kernel's BTF): the offsets below are
+ * from the frame record. */
+#define SIG_WALK_FRAMES 32
+#define SIG_RECORD_TO_RBP (8 + 8 + 40 + 80)
+#define SIGRETURN_MOVQ 0x0f0000000fc0c748ULL /* 48 c7 c0 0f 00 00 00 0f: mov $15,%rax; syscall... */
+#define SIGRETURN_MOVL 0x050f0000000fb8ULL   /* b8 0f 00 00 00 0f 05: mov $15,%eax; syscall */
+
+struct task_struct___sig {
+	struct {
+		unsigned long sig[1];
+	} blocked;
+} __attribute__((preserve_access_index));
+
+/* sig_frame fills key->sig_ip and key->sig_depth when a user-mode sample
+ * was taken in a signal handler: it walks the user frame pointers (as
+ * bpf_get_stackid does) up to SIG_WALK_FRAMES records for a return
+ * address at the rt_sigreturn trampoline, checks that the frame's saved
+ * rbp is the one in the sigframe, and reads the interrupted rip. Cheap
+ * when no handler runs: a thread running one has signals blocked (the
+ * handled one at least, all of them in Go), else there is no walk. */
+static __noinline void sig_frame(struct bpf_perf_event_data *ctx, struct sample_key *key)
+{
+	struct pt_regs *regs = (struct pt_regs *)ctx; /* bpf_perf_event_data starts with the regs */
+	struct task_struct___sig *task = (void *)bpf_get_current_task();
+	__u64 bp, rec[2], code, sc[7];
+	unsigned long blocked = 0;
+	int i;
+
+	if ((regs->cs & 3) != 3) /* kernel mode: a handler's syscall; left as is */
+		return;
+	bpf_core_read(&blocked, sizeof(blocked), &task->blocked.sig[0]);
+	if (!blocked)
+		return;
+	bp = regs->bp;
+	for (i = 0; i < SIG_WALK_FRAMES; i++) {
+		if (!bp || bpf_probe_read_user(rec, sizeof(rec), (void *)bp))
+			return;
+		if (!bpf_probe_read_user(&code, sizeof(code), (void *)rec[1]) &&
+		    (code == SIGRETURN_MOVQ || (code & 0xffffffffffffffULL) == SIGRETURN_MOVL)) {
+			/* sc[0] = rbp ... sc[5] = rsp, sc[6] = rip */
+			if (bpf_probe_read_user(sc, sizeof(sc), (void *)(bp + SIG_RECORD_TO_RBP)) || sc[0] != rec[0] || !sc[6])
+				return;
+			key->sig_ip = sc[6];
+			key->sig_depth = i + 1; /* the user stack is {ip, ret of record 0, ...} */
+			counter_add(&counters, COUNT_SIG_FRAMES, 1);
+			return;
+		}
+		bp = rec[0];
+	}
+}
+
 static __always_inline int sample(struct bpf_perf_event_data *ctx)
 {
 	struct sample_key key = {};
@@ -62,6 +122,7 @@ static __always_inline int sample(struct bpf_perf_event_data *ctx)
 	key.tid = (__u32)id;
 	key.user_stack = stack_id(ctx, &stacks, BPF_F_USER_STACK, &drops, DROP_USER_STACK);
 	key.kernel_stack = stack_id(ctx, &stacks, 0, &drops, DROP_KERNEL_STACK);
+	sig_frame(ctx, &key);
 
 	val = bpf_map_lookup_elem(counts, &key);
 	if (!val) {
