@@ -10,8 +10,9 @@ struct sample_key {
 	__u32 tgid;
 	/* Samples taken in a signal handler (sig_frame): the interrupted
 	 * pc, read from the signal frame's saved registers, and the index in
-	 * the user stack (leaf first) of the signal trampoline's frame, whose
-	 * caller it is. Both 0 otherwise. */
+	 * the user stack (leaf first) of the frame it is the caller of: the
+	 * signal trampoline's, or 0 when the sample is at the handler's entry.
+	 * Both 0 otherwise. */
 	__u64 sig_ip;
 	__u32 sig_depth;
 	__u32 pad;

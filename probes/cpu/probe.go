@@ -250,23 +250,30 @@ func (p *Probe) read(c *profile.Capture, counts *ebpf.Map) error {
 }
 
 // SpliceSignalFrame returns the user stack (leaf first) of a sample taken
-// in a signal handler with the interrupted pc put back: the frame-pointer
+// in a signal handler with the interrupted pc put back. The frame-pointer
 // walk crosses the signal frame (from the handler's outermost frame it goes
 // on with the interrupted rbp, so the interrupted function's callers are
 // there) but misses the interrupted pc itself, which only the sigframe
-// holds. It goes right after the signal trampoline's frame at depth, so
-// the handler's frames stay on top (the sample ran in the handler) and the
-// interrupted function is their caller. Symbolizers look up every frame but
-// the leaf at addr-1 (the call instruction of a return address); the pc is
-// that of the interrupted instruction itself, so it is stored as pc+1.
-// Without a signal frame (sigIP 0) or with a depth outside the stack, user
-// is returned as it is.
+// holds. It goes right after the frame at depth: the signal trampoline's,
+// or the leaf (depth 0) when the sample is at the handler's entry. So the
+// handler's frames stay on top (the sample ran in the handler) and the
+// interrupted function is their caller.
+//
+// Symbolizers look up every frame but the leaf at addr-1, the call
+// instruction of a return address. Neither the interrupted pc nor the
+// trampoline (the handler "returns" to its first instruction) follows a
+// call, so both are stored +1: looked up, they are themselves. Without a
+// signal frame (sigIP 0) or with a depth outside the stack, user is
+// returned as it is.
 func SpliceSignalFrame(user []uint64, sigIP uint64, depth uint32) []uint64 {
-	if sigIP == 0 || depth == 0 || int(depth) >= len(user) {
+	if sigIP == 0 || int(depth) >= len(user) {
 		return user
 	}
 	out := make([]uint64, 0, len(user)+1)
 	out = append(out, user[:depth+1]...)
+	if depth > 0 {
+		out[depth]++
+	}
 	out = append(out, sigIP+1)
 	return append(out, user[depth+1:]...)
 }
