@@ -77,9 +77,11 @@ static __always_inline bool sig_at(__u64 frame, __u64 ret, __u64 bp, __u32 depth
 {
 	__u64 code, sc[7]; /* sc[0] = rbp ... sc[5] = rsp, sc[6] = rip */
 
-	if (bpf_probe_read_user(&code, sizeof(code), (void *)ret) ||
-	    (code != SIGRETURN_MOVQ && (code & 0xffffffffffffffULL) != SIGRETURN_MOVL) ||
-	    bpf_probe_read_user(sc, sizeof(sc), (void *)(frame + SIG_TO_RBP)) || sc[0] != bp || !sc[6])
+	/* the saved registers first: ret may be any word at the entry checks,
+	 * and reading at a bad address costs a fault */
+	if (bpf_probe_read_user(sc, sizeof(sc), (void *)(frame + SIG_TO_RBP)) || sc[0] != bp || !sc[6] ||
+	    bpf_probe_read_user(&code, sizeof(code), (void *)ret) ||
+	    (code != SIGRETURN_MOVQ && (code & 0xffffffffffffffULL) != SIGRETURN_MOVL))
 		return false;
 	key->sig_ip = sc[6];
 	key->sig_depth = depth;
@@ -97,17 +99,15 @@ static __always_inline bool sig_at(__u64 frame, __u64 ret, __u64 bp, __u32 depth
  * trampoline, index i + 1). Cheap when no handler runs: a thread running
  * one has signals blocked (the handled one at least, all of them in Go);
  * with none blocked there is no walk. */
-static __noinline void sig_frame(struct bpf_perf_event_data *ctx, struct sample_key *key)
+static __always_inline void sig_frame(struct bpf_perf_event_data *ctx, struct sample_key *key)
 {
 	struct pt_regs *regs = (struct pt_regs *)ctx; /* bpf_perf_event_data starts with the regs */
-	struct task_struct___sig *task = (void *)bpf_get_current_task();
+	struct task_struct___sig *task = (void *)bpf_get_current_task_btf();
 	struct pt_regs *uregs;
-	unsigned long blocked = 0;
 	__u64 bp, sp, rec[2]; /* a frame record: saved rbp, return address */
 	int i;
 
-	bpf_core_read(&blocked, sizeof(blocked), &task->blocked.sig[0]);
-	if (!blocked)
+	if (!task->blocked.sig[0]) /* a BTF pointer: a plain load */
 		return;
 	if ((regs->cs & 3) == 3) {
 		bp = regs->bp;
