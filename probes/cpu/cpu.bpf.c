@@ -66,8 +66,11 @@ struct task_struct___sig {
 	} blocked;
 } __attribute__((preserve_access_index));
 
-/* For bpf_core_enum_value_exists: the kernel has bpf_task_pt_regs. */
-enum bpf_func_id___sig { BPF_FUNC_task_pt_regs___sig = 175 };
+/* For bpf_core_enum_value_exists: which helpers the kernel has. */
+enum bpf_func_id___sig {
+	BPF_FUNC_get_current_task_btf___sig = 158, /* Linux 5.11 */
+	BPF_FUNC_task_pt_regs___sig = 175,         /* Linux 5.15 */
+};
 
 /* sig_at fills key when frame is a signal frame: its pretcode, ret, is at
  * an rt_sigreturn trampoline and its saved rbp is bp, the rbp the handler
@@ -90,24 +93,33 @@ static __always_inline bool sig_at(__u64 frame, __u64 ret, __u64 bp, __u32 depth
 }
 
 /* sig_frame fills key->sig_ip and key->sig_depth when a sample was taken
- * in a signal handler: either at the handler's entry or in the trampoline
- * (rsp at the sigframe, or 8 past it: the interrupted pc goes after the
- * leaf, index 0), or further in, found
- * by walking the user frame pointers as bpf_get_stackid does, up to
- * SIG_WALK_FRAMES records, for one whose return address is the
- * trampoline (user stack {ip, ret of record 0, ...}: the pc goes after the
- * trampoline, index i + 1). Cheap when no handler runs: a thread running
- * one has signals blocked (the handled one at least, all of them in Go);
- * with none blocked there is no walk. */
+ * in a signal handler: at the handler's entry or in the trampoline (rsp
+ * at the sigframe, or 8 past it: the interrupted pc goes after the leaf,
+ * index 0), or further in, found by walking the user frame pointers as
+ * bpf_get_stackid does, up to SIG_WALK_FRAMES records, for one whose
+ * return address is the trampoline (user stack {ip, ret of record 0, ...}:
+ * the pc goes after the trampoline, index i + 1). Cheap when no handler
+ * runs: a thread running one has signals blocked (the handled one at
+ * least, all of them in Go); with none blocked there is no walk. Not seen:
+ * handlers installed with SA_NODEFER and an empty mask, and (before Linux
+ * 5.15) samples taken in the kernel. */
 static __always_inline void sig_frame(struct bpf_perf_event_data *ctx, struct sample_key *key)
 {
 	struct pt_regs *regs = (struct pt_regs *)ctx; /* bpf_perf_event_data starts with the regs */
-	struct task_struct___sig *task = (void *)bpf_get_current_task_btf();
+	struct task_struct___sig *task;
 	struct pt_regs *uregs;
 	__u64 bp, sp, rec[2]; /* a frame record: saved rbp, return address */
+	unsigned long blocked = 0;
 	int i;
 
-	if (!task->blocked.sig[0]) /* a BTF pointer: a plain load */
+	if (bpf_core_enum_value_exists(enum bpf_func_id___sig, BPF_FUNC_get_current_task_btf___sig)) {
+		task = (void *)bpf_get_current_task_btf();
+		blocked = task->blocked.sig[0]; /* a BTF pointer: a plain load */
+	} else {
+		task = (void *)bpf_get_current_task();
+		bpf_core_read(&blocked, sizeof(blocked), &task->blocked.sig[0]);
+	}
+	if (!blocked)
 		return;
 	if ((regs->cs & 3) == 3) {
 		bp = regs->bp;
