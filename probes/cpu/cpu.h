@@ -8,6 +8,14 @@ struct sample_key {
 	__s32 user_stack;
 	__s32 kernel_stack;
 	__u32 tgid;
+	/* Samples taken in a signal handler (sig_frame): the interrupted
+	 * pc, read from the signal frame's saved registers, and the index in
+	 * the user stack (leaf first) of the frame it is the caller of: the
+	 * signal trampoline's, or 0 when the sample is at the handler's entry.
+	 * Both 0 otherwise. */
+	__u64 sig_ip;
+	__u32 sig_depth;
+	__u32 pad;
 };
 
 struct sample_value {
@@ -17,7 +25,8 @@ struct sample_value {
 
 /* Indexes of the counters array. */
 enum cpu_count {
-	COUNT_SAMPLES, /* samples of the targets' threads */
+	COUNT_SAMPLES,    /* samples of the targets' threads */
+	COUNT_SIG_FRAMES, /* of them, taken in a signal handler whose frame was crossed */
 	COUNT_MAX,
 };
 

@@ -16,8 +16,9 @@ import (
 type cpuCpuCount uint32
 
 const (
-	cpuCpuCountCOUNT_SAMPLES cpuCpuCount = 0
-	cpuCpuCountCOUNT_MAX     cpuCpuCount = 1
+	cpuCpuCountCOUNT_SAMPLES    cpuCpuCount = 0
+	cpuCpuCountCOUNT_SIG_FRAMES cpuCpuCount = 1
+	cpuCpuCountCOUNT_MAX        cpuCpuCount = 2
 )
 
 type cpuCpuDrop uint32
@@ -35,6 +36,9 @@ type cpuSampleKey struct {
 	UserStack   int32
 	KernelStack int32
 	Tgid        uint32
+	SigIp       uint64
+	SigDepth    uint32
+	Pad         uint32
 }
 
 type cpuSampleValue struct {
