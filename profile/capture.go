@@ -1,6 +1,10 @@
 package profile
 
-import "time"
+import (
+	"time"
+
+	"github.com/perfprobe/perfprobe/profile/symbolize"
+)
 
 // The sample types of perfprobe's probes that the analyses in this module
 // read by name. Each probe declares its types (unit, meaning) in its own
@@ -114,8 +118,12 @@ type Stack struct {
 	Thread string   // thread name (comm) when known
 	User   []uint64 // user-space return addresses, leaf first
 	Kernel []uint64 // kernel addresses, leaf first
-	Value  int64    // nanoseconds
-	Count  int64    // samples or events behind Value
+	// Leaf holds the code-looking words found at the user stack pointer
+	// with User, from which symbolize.Process.SpliceLeaf puts back the
+	// callers a frame-pointer walk skips (frameless leaves).
+	Leaf  []symbolize.StackWord `json:",omitempty"`
+	Value int64                 // nanoseconds
+	Count int64                 // samples or events behind Value
 	// Labels become pprof string labels (e.g. "syscall": "fsync",
 	// "tls": "client"); samples with different labels stay apart.
 	Labels map[string]string

@@ -440,6 +440,7 @@ func (s *Session) result(c *profile.Capture, goRes *fetch.Result) *Result {
 	} else {
 		c.Warnings = append(c.Warnings, "kernel symbols: "+err.Error())
 	}
+	spliceLeaves(c, procs) // frameless leaves' callers (leaf.go)
 	r.build(profile.ProcessSymbols{Processes: procs, Kern: kern}, goRes)
 	return r
 }

@@ -18,6 +18,10 @@ const enum cpu_drop *unused_cpu_drop __attribute__((unused));
 /* Set by user space once every probe is attached; samples before it are
  * ignored. */
 volatile __u64 window_start_ns = 0;
+/* bpf_task_pt_regs (Linux 5.15+) gives the user registers of a sample
+ * taken in the kernel; without it only user-mode samples record leaf
+ * words. */
+const volatile bool have_task_pt_regs = true;
 
 STACK_MAP(stacks, 16384);
 
@@ -148,6 +152,27 @@ static __always_inline void sig_frame(struct bpf_perf_event_data *ctx, struct sa
 	}
 }
 
+/* sample_leaf records the words at the user SP of the sampled thread
+ * (leaf.h): from the interrupted registers in user mode, else from the
+ * registers it entered the kernel with. */
+static __always_inline void sample_leaf(struct bpf_perf_event_data *ctx, struct sample_key *key)
+{
+	struct pt_regs *regs = (struct pt_regs *)ctx;
+	__u64 sp = 0;
+
+	if (key->user_stack < 0)
+		return;
+	if (regs->cs & 3)
+		sp = regs->sp;
+	else if (have_task_pt_regs) {
+		struct pt_regs *u = (struct pt_regs *)bpf_task_pt_regs(bpf_get_current_task_btf());
+
+		if (u)
+			sp = BPF_CORE_READ(u, sp);
+	}
+	leaf_read(&key->leaf, key->tgid, sp);
+}
+
 static __always_inline int sample(struct bpf_perf_event_data *ctx)
 {
 	struct sample_key key = {};
@@ -168,6 +193,7 @@ static __always_inline int sample(struct bpf_perf_event_data *ctx)
 	key.user_stack = stack_id(ctx, &stacks, BPF_F_USER_STACK, &drops, DROP_USER_STACK);
 	key.kernel_stack = stack_id(ctx, &stacks, 0, &drops, DROP_KERNEL_STACK);
 	sig_frame(ctx, &key);
+	sample_leaf(ctx, &key);
 
 	val = bpf_map_lookup_elem(counts, &key);
 	if (!val) {

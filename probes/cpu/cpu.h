@@ -3,6 +3,8 @@
 #ifndef PERFPROBE_CPU_H
 #define PERFPROBE_CPU_H
 
+#include "leaf.h"
+
 struct sample_key {
 	__u32 tid;
 	__s32 user_stack;
@@ -16,6 +18,7 @@ struct sample_key {
 	__u64 sig_ip;
 	__u32 sig_depth;
 	__u32 pad;
+	struct leaf_words leaf; /* words at the user SP (leaf.h) */
 };
 
 struct sample_value {

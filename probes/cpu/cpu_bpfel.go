@@ -30,6 +30,14 @@ const (
 	cpuCpuDropDROP_MAX          cpuCpuDrop = 3
 )
 
+type cpuLeafText struct {
+	_     structs.HostLayout
+	Lo    uint64
+	Hi    uint64
+	Start [8]uint64
+	End   [8]uint64
+}
+
 type cpuSampleKey struct {
 	_           structs.HostLayout
 	Tid         uint32
@@ -39,6 +47,12 @@ type cpuSampleKey struct {
 	SigIp       uint64
 	SigDepth    uint32
 	Pad         uint32
+	Leaf        struct {
+		_    structs.HostLayout
+		Word [4]uint64
+		Idx  [4]uint8
+		N    uint32
+	}
 }
 
 type cpuSampleValue struct {
@@ -65,10 +79,13 @@ const (
 	cpuMapCounters         = "counters"
 	cpuMapCounts           = "counts"
 	cpuMapDrops            = "drops"
+	cpuMapLeafBuf          = "leaf_buf"
+	cpuMapLeafText         = "leaf_text"
 	cpuMapStacks           = "stacks"
 	cpuMapTargets          = "targets"
 	cpuMapWindow           = "window"
 	cpuProgHandleCpuSample = "handle_cpu_sample"
+	cpuVarHaveTaskPtRegs   = "have_task_pt_regs"
 	cpuVarUnusedCpuCount   = "unused_cpu_count"
 	cpuVarUnusedCpuDrop    = "unused_cpu_drop"
 	cpuVarWindowStartNs    = "window_start_ns"
@@ -126,6 +143,8 @@ type cpuMapSpecs struct {
 	Counters *ebpf.MapSpec `ebpf:"counters"`
 	Counts   *ebpf.MapSpec `ebpf:"counts"`
 	Drops    *ebpf.MapSpec `ebpf:"drops"`
+	LeafBuf  *ebpf.MapSpec `ebpf:"leaf_buf"`
+	LeafText *ebpf.MapSpec `ebpf:"leaf_text"`
 	Stacks   *ebpf.MapSpec `ebpf:"stacks"`
 	Targets  *ebpf.MapSpec `ebpf:"targets"`
 	Window   *ebpf.MapSpec `ebpf:"window"`
@@ -135,6 +154,7 @@ type cpuMapSpecs struct {
 //
 // It can be passed ebpf.CollectionSpec.Assign.
 type cpuVariableSpecs struct {
+	HaveTaskPtRegs *ebpf.VariableSpec `ebpf:"have_task_pt_regs"`
 	UnusedCpuCount *ebpf.VariableSpec `ebpf:"unused_cpu_count"`
 	UnusedCpuDrop  *ebpf.VariableSpec `ebpf:"unused_cpu_drop"`
 	WindowStartNs  *ebpf.VariableSpec `ebpf:"window_start_ns"`
@@ -163,6 +183,8 @@ type cpuMaps struct {
 	Counters *ebpf.Map `ebpf:"counters"`
 	Counts   *ebpf.Map `ebpf:"counts"`
 	Drops    *ebpf.Map `ebpf:"drops"`
+	LeafBuf  *ebpf.Map `ebpf:"leaf_buf"`
+	LeafText *ebpf.Map `ebpf:"leaf_text"`
 	Stacks   *ebpf.Map `ebpf:"stacks"`
 	Targets  *ebpf.Map `ebpf:"targets"`
 	Window   *ebpf.Map `ebpf:"window"`
@@ -173,6 +195,8 @@ func (m *cpuMaps) Close() error {
 		m.Counters,
 		m.Counts,
 		m.Drops,
+		m.LeafBuf,
+		m.LeafText,
 		m.Stacks,
 		m.Targets,
 		m.Window,
@@ -183,6 +207,7 @@ func (m *cpuMaps) Close() error {
 //
 // It can be passed to loadCpuObjects or ebpf.CollectionSpec.LoadAndAssign.
 type cpuVariables struct {
+	HaveTaskPtRegs *ebpf.Variable `ebpf:"have_task_pt_regs"`
 	UnusedCpuCount *ebpf.Variable `ebpf:"unused_cpu_count"`
 	UnusedCpuDrop  *ebpf.Variable `ebpf:"unused_cpu_drop"`
 	WindowStartNs  *ebpf.Variable `ebpf:"window_start_ns"`

@@ -19,10 +19,10 @@ func init() {
 		SampleTypes: []profile.SampleType{{Name: profile.TypeOnCPU, Unit: "nanoseconds", Core: true, Samples: true, Rank: 10,
 			Desc: "On-CPU time: running on a CPU, estimated from sampling"}},
 		EventUnit: "samples",
-		Counts: []probes.Fact{
+		Counts: append([]probes.Fact{
 			{Name: "oncpu_samples", Desc: "samples taken in the target"},
 			{Name: "oncpu_signal_frames", Desc: "of them, taken in a signal handler: the interrupted function is put back under the handler's frames"},
-		},
+		}, probes.LeafFacts("cpu", "samples")...),
 		Drops: []probes.Fact{
 			{Name: "cpu_user_stack", Desc: "samples whose user stack could not be stored"},
 			{Name: "cpu_kernel_stack", Desc: "samples whose kernel stack could not be stored"},

@@ -6,6 +6,8 @@ import (
 	"unsafe"
 
 	"github.com/cilium/ebpf"
+	"github.com/cilium/ebpf/asm"
+	"github.com/cilium/ebpf/features"
 	"github.com/cilium/ebpf/link"
 	"golang.org/x/sys/unix"
 
@@ -92,6 +94,12 @@ func (p *Probe) Attach(t *probes.Target, o probes.Options) error {
 	if err != nil {
 		return fmt.Errorf("loading cpu spec: %w", err)
 	}
+	// Without bpf_task_pt_regs (5.15+) samples taken in the kernel record
+	// no leaf words (bpf/leaf.h).
+	regs := features.HaveProgramHelper(ebpf.PerfEvent, asm.FnTaskPtRegs) == nil
+	if err := spec.Variables["have_task_pt_regs"].Set(regs); err != nil {
+		return fmt.Errorf("setting have_task_pt_regs: %w", err)
+	}
 	p.countsSpec = spec.Maps["counts"].Copy()
 	if err := spec.LoadAndAssign(&p.objs, o.Collection()); err != nil {
 		return fmt.Errorf("loading cpu objects: %w", err)
@@ -100,6 +108,7 @@ func (p *Probe) Attach(t *probes.Target, o probes.Options) error {
 	if err := o.FillTargets(p.objs.Targets, t); err != nil {
 		return err
 	}
+	_ = p.AddTarget(t) // best effort: without its code ranges a target's stacks stay as walked
 	cpus, err := probes.OnlineCPUs()
 	if err != nil {
 		return err
@@ -136,6 +145,16 @@ func (p *Probe) Attach(t *probes.Target, o probes.Options) error {
 		p.links = append(p.links, l)
 	}
 	return nil
+}
+
+// AddTarget implements probes.TargetAdder: the code ranges of t go in
+// leaf_text, so that samples of its threads keep the words at their user
+// SP that a frameless leaf's caller is recovered from.
+func (p *Probe) AddTarget(t *probes.Target) error {
+	if t == nil {
+		return nil
+	}
+	return probes.PutLeafText(p.objs.LeafText, t.PID)
 }
 
 // Begin implements probes.Probe.
@@ -224,6 +243,7 @@ func (p *Probe) read(c *profile.Capture, counts *ebpf.Map) error {
 			Thread: name,
 			User:   SpliceSignalFrame(stacks.Get(key.UserStack), key.SigIp, key.SigDepth),
 			Kernel: stacks.Get(key.KernelStack),
+			Leaf:   probes.LeafWords(key.Leaf.Word, key.Leaf.Idx, key.Leaf.N),
 			Value:  int64(val.Count * p.periodNs),
 			Count:  int64(val.Count),
 		})

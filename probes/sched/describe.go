@@ -25,13 +25,13 @@ func init() {
 				Desc: "Uninterruptible sleep (D state): the part of blocked time that could not be interrupted, often disk I/O"},
 		},
 		EventUnit: "switches",
-		Counts: []probes.Fact{
+		Counts: append([]probes.Fact{
 			{Name: "voluntary_switches", Desc: "switch-outs of a thread that blocked"},
 			{Name: "involuntary_switches", Desc: "switch-outs of a thread preempted while runnable"},
 			{Name: "wakeups", Desc: "wakeups of the target's threads"},
 			{Name: "new_threads", Desc: "threads the target created in the window"},
 			{Name: "offcpu_stacks_reused", Desc: "switch-outs that reused the thread's last stacks (the stack interval)"},
-		},
+		}, probes.LeafFacts("sched", "blocked and run-queue periods")...),
 		Histograms: []probes.Fact{
 			{Name: "runqueue", Desc: "wakeup or preemption to switch-in"},
 			{Name: "blocked", Desc: "switch-out to wakeup"},

@@ -72,10 +72,12 @@ func (p *Probe) goWarn(t *probes.Target, err error) {
 	p.golocked.warnings = append(p.golocked.warnings, fmt.Sprintf("probe sched: pid %d: %v", t.PID, err))
 }
 
-// AddTarget implements probes.TargetAdder: a Go target's runtime offsets.
+// AddTarget implements probes.TargetAdder: a Go target's runtime
+// offsets, and the code ranges of every target (addLeafTarget).
 func (p *Probe) AddTarget(t *probes.Target) error {
 	if p.loaded {
 		p.addGoTarget(t)
+		return p.addLeafTarget(t)
 	}
 	return nil
 }

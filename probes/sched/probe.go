@@ -12,6 +12,7 @@ import (
 
 	"github.com/perfprobe/perfprobe/probes"
 	"github.com/perfprobe/perfprobe/profile"
+	"github.com/perfprobe/perfprobe/profile/symbolize"
 )
 
 // Indexes of the hists, counters and drops arrays (enums of sched.h,
@@ -204,6 +205,7 @@ func (p *Probe) Attach(t *probes.Target, o probes.Options) error {
 		return err
 	}
 	p.addGoTarget(t)
+	_ = p.addLeafTarget(t) // best effort: without its code ranges a target's stacks stay as walked
 	for _, name := range keep {
 		l, err := link.AttachTracing(link.TracingOptions{Program: p.progs[name]})
 		if err != nil {
@@ -212,6 +214,16 @@ func (p *Probe) Attach(t *probes.Target, o probes.Options) error {
 		p.links = append(p.links, l)
 	}
 	return nil
+}
+
+// addLeafTarget puts the code ranges of t in leaf_text, so that its
+// threads' switch-outs keep the words at their user SP that a frameless
+// leaf's caller is recovered from.
+func (p *Probe) addLeafTarget(t *probes.Target) error {
+	if t == nil {
+		return nil
+	}
+	return probes.PutLeafText(p.objs.LeafText, t.PID)
 }
 
 // Begin implements probes.Probe: the first window starts at
@@ -426,16 +438,19 @@ func (p *Probe) read(c *profile.Capture, threads *ebpf.Map, win uint32, fromNs, 
 		p.stacks = probes.NewStacks(p.objs.Stacks)
 	}
 	stacks := p.stacks
-	add := func(pid, tid uint32, name string, user, kernel int32, blocked, runq, nb, nr, dstate, nd uint64) {
+	add := func(pid, tid uint32, name string, user, kernel int32, leaf []symbolize.StackWord, blocked, runq, nb, nr, dstate, nd uint64) {
 		u, k := p.userStack(user), stacks.Get(kernel)
+		if user >= 0 && user&goStackFlag != 0 {
+			leaf = nil // the words at SP are the thread's, not the locked goroutine's
+		}
 		if blocked > 0 {
-			c.Stacks = append(c.Stacks, profile.Stack{Type: profile.TypeOffCPUBlocked, PID: pid, TID: tid, Thread: name, User: u, Kernel: k, Value: int64(blocked), Count: int64(nb)})
+			c.Stacks = append(c.Stacks, profile.Stack{Type: profile.TypeOffCPUBlocked, PID: pid, TID: tid, Thread: name, User: u, Kernel: k, Leaf: leaf, Value: int64(blocked), Count: int64(nb)})
 		}
 		if dstate > 0 {
-			c.Stacks = append(c.Stacks, profile.Stack{Type: profile.TypeOffCPUUninterruptible, PID: pid, TID: tid, Thread: name, User: u, Kernel: k, Value: int64(dstate), Count: int64(nd)})
+			c.Stacks = append(c.Stacks, profile.Stack{Type: profile.TypeOffCPUUninterruptible, PID: pid, TID: tid, Thread: name, User: u, Kernel: k, Leaf: leaf, Value: int64(dstate), Count: int64(nd)})
 		}
 		if runq > 0 {
-			c.Stacks = append(c.Stacks, profile.Stack{Type: profile.TypeOffCPURunqueue, PID: pid, TID: tid, Thread: name, User: u, Kernel: k, Value: int64(runq), Count: int64(nr)})
+			c.Stacks = append(c.Stacks, profile.Stack{Type: profile.TypeOffCPURunqueue, PID: pid, TID: tid, Thread: name, User: u, Kernel: k, Leaf: leaf, Value: int64(runq), Count: int64(nr)})
 		}
 	}
 
@@ -466,24 +481,26 @@ func (p *Probe) read(c *profile.Capture, threads *ebpf.Map, win uint32, fromNs, 
 		pid, name := tv.Tgid, th.Name
 		for k := range kindMax { // time accumulated in the thread, not yet in offcpu
 			user, kernel := tv.UserStack[k], tv.KernelStack[k]
+			leaf := probes.LeafWords(tv.Leaf[k].Word, tv.Leaf[k].Idx, tv.Leaf[k].N)
 			b, r, nb, nr := tv.AccBlockedNs[k], tv.AccRunqNs[k], tv.AccBlockedCount[k], tv.AccRunqCount[k]
 			var d, nd uint64
 			if k == kindDState {
 				d, nd = b, nb
 			}
 			if nb+nr > 0 {
-				pending = append(pending, func() { add(pid, tid, name, user, kernel, b, r, nb, nr, d, nd) })
+				pending = append(pending, func() { add(pid, tid, name, user, kernel, leaf, b, r, nb, nr, d, nd) })
 			}
 		}
 		if tv.Open == offStack { // open at the end: its part in this window
 			k := min(tv.Kind, kindMax-1)
 			user, kernel := tv.UserStack[k], tv.KernelStack[k]
+			leaf := probes.LeafWords(tv.Leaf[k].Word, tv.Leaf[k].Idx, tv.Leaf[k].N)
 			var d uint64
 			if k == kindDState {
 				d = o.blocked
 				th.UninterruptibleNs += o.blocked
 			}
-			pending = append(pending, func() { add(pid, tid, name, user, kernel, o.blocked, o.runq, o.nBlocked, o.nRunq, d, o.nBlocked) })
+			pending = append(pending, func() { add(pid, tid, name, user, kernel, leaf, o.blocked, o.runq, o.nBlocked, o.nRunq, d, o.nBlocked) })
 		}
 	}
 	for _, f := range pending {
@@ -500,7 +517,7 @@ func (p *Probe) read(c *profile.Capture, threads *ebpf.Map, win uint32, fromNs, 
 			continue // the next window's, written meanwhile
 		}
 		ov := &vals[i]
-		add(ok.Tgid, ok.Tid, probes.CommString(ov.Comm), ok.UserStack, ok.KernelStack, ov.BlockedNs, ov.RunqNs, ov.BlockedCount, ov.RunqCount, ov.DstateNs, ov.DstateCount)
+		add(ok.Tgid, ok.Tid, probes.CommString(ov.Comm), ok.UserStack, ok.KernelStack, probes.LeafWords(ok.Leaf.Word, ok.Leaf.Idx, ok.Leaf.N), ov.BlockedNs, ov.RunqNs, ov.BlockedCount, ov.RunqCount, ov.DstateNs, ov.DstateCount)
 		done = append(done, ok)
 	}
 

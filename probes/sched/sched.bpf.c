@@ -223,6 +223,7 @@ static __always_inline void flush(__u32 tid, struct thread_value *t, __u32 k)
 		return;
 	key.user_stack = t->user_stack[k];
 	key.kernel_stack = t->kernel_stack[k];
+	key.leaf = t->leaf[k];
 	v = bpf_map_lookup_elem(&offcpu, &key);
 	if (!v) {
 		__builtin_memcpy(init.comm, t->comm, sizeof(init.comm));
@@ -407,6 +408,22 @@ static __always_inline __s32 go_stack_id(const struct go_locked *l)
 	return (__s32)(key | GO_STACK_FLAG);
 }
 
+/* switch_out_leaf records the words at prev's user SP beside its
+ * stacks[k] (leaf.h); prev is the current task. */
+static __always_inline void switch_out_leaf(struct thread_value *t, __u32 k, struct task_struct *prev)
+{
+	struct pt_regs *regs;
+
+	if (k >= KIND_MAX)
+		return;
+	__builtin_memset(&t->leaf[k], 0, sizeof(t->leaf[k]));
+	if (!have_task_pt_regs || t->user_stack[k] < 0 || (t->user_stack[k] & GO_STACK_FLAG))
+		return; /* a locked goroutine's stack: the words at SP are the thread's */
+	regs = (struct pt_regs *)bpf_task_pt_regs(prev);
+	if (regs)
+		leaf_read(&t->leaf[k], t->tgid, regs->sp);
+}
+
 static __always_inline void switch_out(void *ctx, void *cur, bool preempt, struct task_struct *prev,
 				       unsigned int prev_state, __u64 now, const struct target_info *ti)
 {
@@ -468,6 +485,7 @@ static __always_inline void switch_out(void *ctx, void *cur, bool preempt, struc
 	if (t->user_stack[k] < 0)
 		t->user_stack[k] = stack_id(ctx, &stacks, BPF_F_USER_STACK, &drops, DROP_USER_STACK);
 	t->kernel_stack[k] = stack_id(ctx, &stacks, 0, &drops, DROP_KERNEL_STACK);
+	switch_out_leaf(t, k, prev);
 }
 
 /* switch_in closes the thread's open interval. Its parts before the

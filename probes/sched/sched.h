@@ -3,6 +3,8 @@
 #ifndef PERFPROBE_SCHED_H
 #define PERFPROBE_SCHED_H
 
+#include "leaf.h"
+
 struct offcpu_key {
 	__u32 tid;
 	/* A stack id of the stacks map, negative for none; or, with
@@ -12,6 +14,8 @@ struct offcpu_key {
 	__s32 kernel_stack;
 	__u32 tgid;
 	__u32 win; /* the window (thread_value.win) the time belongs to */
+	__u32 pad;
+	struct leaf_words leaf; /* words at the user SP beside user_stack (leaf.h) */
 };
 
 struct offcpu_value {
@@ -68,6 +72,8 @@ struct thread_value {
 	 * another place walks anew even inside the interval. */
 	__u64 stack_ip[KIND_MAX];
 	__u64 stack_sys[KIND_MAX];
+	/* Words at the user SP when stacks[kind] were walked (leaf.h). */
+	struct leaf_words leaf[KIND_MAX];
 	/* Off-CPU time not yet added to the offcpu map, per kind, for
 	 * stacks[kind]: flushed when that kind's stacks are walked anew (and
 	 * by user space at the end), so most switches touch no other map. */

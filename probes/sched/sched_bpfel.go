@@ -70,6 +70,14 @@ const (
 	schedKindKIND_MAX       schedKind = 3
 )
 
+type schedLeafText struct {
+	_     structs.HostLayout
+	Lo    uint64
+	Hi    uint64
+	Start [8]uint64
+	End   [8]uint64
+}
+
 type schedOffcpuKey struct {
 	_           structs.HostLayout
 	Tid         uint32
@@ -77,6 +85,13 @@ type schedOffcpuKey struct {
 	KernelStack int32
 	Tgid        uint32
 	Win         uint32
+	Pad         uint32
+	Leaf        struct {
+		_    structs.HostLayout
+		Word [4]uint64
+		Idx  [4]uint8
+		N    uint32
+	}
 }
 
 type schedOffcpuValue struct {
@@ -142,20 +157,26 @@ type schedTargetInfo struct {
 }
 
 type schedThreadValue struct {
-	_               structs.HostLayout
-	OncpuNs         uint64
-	BlockedNs       uint64
-	RunqNs          uint64
-	InNs            uint64
-	OffNs           uint64
-	WakeNs          uint64
-	Voluntary       uint64
-	Involuntary     uint64
-	StackNs         [3]uint64
-	UserStack       [3]int32
-	KernelStack     [3]int32
-	StackIp         [3]uint64
-	StackSys        [3]uint64
+	_           structs.HostLayout
+	OncpuNs     uint64
+	BlockedNs   uint64
+	RunqNs      uint64
+	InNs        uint64
+	OffNs       uint64
+	WakeNs      uint64
+	Voluntary   uint64
+	Involuntary uint64
+	StackNs     [3]uint64
+	UserStack   [3]int32
+	KernelStack [3]int32
+	StackIp     [3]uint64
+	StackSys    [3]uint64
+	Leaf        [3]struct {
+		_    structs.HostLayout
+		Word [4]uint64
+		Idx  [4]uint8
+		N    uint32
+	}
 	AccBlockedNs    [3]uint64
 	AccRunqNs       [3]uint64
 	AccBlockedCount [3]uint64
@@ -180,6 +201,8 @@ const (
 	schedMapGoScratch                   = "go_scratch"
 	schedMapGoStacks                    = "go_stacks"
 	schedMapHists                       = "hists"
+	schedMapLeafBuf                     = "leaf_buf"
+	schedMapLeafText                    = "leaf_text"
 	schedMapOffcpu                      = "offcpu"
 	schedMapPidHists                    = "pid_hists"
 	schedMapScratch                     = "scratch"
@@ -264,6 +287,8 @@ type schedMapSpecs struct {
 	GoScratch *ebpf.MapSpec `ebpf:"go_scratch"`
 	GoStacks  *ebpf.MapSpec `ebpf:"go_stacks"`
 	Hists     *ebpf.MapSpec `ebpf:"hists"`
+	LeafBuf   *ebpf.MapSpec `ebpf:"leaf_buf"`
+	LeafText  *ebpf.MapSpec `ebpf:"leaf_text"`
 	Offcpu    *ebpf.MapSpec `ebpf:"offcpu"`
 	PidHists  *ebpf.MapSpec `ebpf:"pid_hists"`
 	Scratch   *ebpf.MapSpec `ebpf:"scratch"`
@@ -318,6 +343,8 @@ type schedMaps struct {
 	GoScratch *ebpf.Map `ebpf:"go_scratch"`
 	GoStacks  *ebpf.Map `ebpf:"go_stacks"`
 	Hists     *ebpf.Map `ebpf:"hists"`
+	LeafBuf   *ebpf.Map `ebpf:"leaf_buf"`
+	LeafText  *ebpf.Map `ebpf:"leaf_text"`
 	Offcpu    *ebpf.Map `ebpf:"offcpu"`
 	PidHists  *ebpf.Map `ebpf:"pid_hists"`
 	Scratch   *ebpf.Map `ebpf:"scratch"`
@@ -336,6 +363,8 @@ func (m *schedMaps) Close() error {
 		m.GoScratch,
 		m.GoStacks,
 		m.Hists,
+		m.LeafBuf,
+		m.LeafText,
 		m.Offcpu,
 		m.PidHists,
 		m.Scratch,

@@ -26,6 +26,8 @@ type objFile struct {
 	closer io.Closer // the opened file, closed once symbols are loaded
 	gotab  *goTable  // non-nil for Go executables with a usable .gopclntab
 	syms   []symbol  // from .symtab, else .dynsym; sorted by addr, one per addr
+
+	unwind unwindCache // frame rules for frameless leaves (unwind.go)
 }
 
 // symbol is a function symbol from .symtab or .dynsym.
