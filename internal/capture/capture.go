@@ -7,6 +7,7 @@ import (
 	"maps"
 	"slices"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/perfprobe/perfprobe/probes"
@@ -35,6 +36,25 @@ type Session struct {
 	exited  map[int]bool
 	changes probes.Changes // everything polled, merged
 	pending []string       // warnings to keep in capture.json
+
+	ownConns atomic.Uint64 // connections made to the target by the Go fetch (ownConn)
+}
+
+// ownConner is what the tls probe offers to leave perfprobe's own
+// connections out of the target's handshakes.
+type ownConner interface {
+	OwnConn(netns uint64, port uint16) (release func())
+}
+
+// ownConn is the Go fetch's fetch.ConnHook: it counts the connection and
+// tells the tls probe, when attached (also one attached late, by run), so
+// that the handshakes it makes in the target count apart (tls_own_probes).
+func (s *Session) ownConn(netns uint64, port uint16) func() {
+	s.ownConns.Add(1)
+	if p, ok := s.probes.Probe("tls").(ownConner); ok {
+		return p.OwnConn(netns, port)
+	}
+	return func() {}
 }
 
 // shared is the symbolizer of every capture of this process: binaries and
@@ -122,7 +142,9 @@ func start(ts []*probes.Target, sel Selector, o Options) (*Session, error) {
 	s.probes = ps
 	s.snapshot()
 	if len(ts) == 1 {
-		s.goFetch = StartGoFetch(ts[0].PID, o.Duration, o.Go)
+		g := o.Go
+		g.ownConn = s.ownConn
+		s.goFetch = StartGoFetch(ts[0].PID, o.Duration, g)
 	}
 	return s, nil
 }
@@ -357,6 +379,9 @@ func (s *Session) Stop(cause string) *Result {
 	c := s.probes.Collect(cause)
 	s.meta.fill(c)
 	goRes := s.goFetch.Wait(cause)
+	if s.goFetch != nil {
+		c.Counts["own_connections"] = s.ownConns.Load()
+	}
 	r := s.result(c, goRes)
 	if r.Go != nil {
 		for _, line := range r.Go.Report.Skipped {

@@ -45,7 +45,7 @@ func StartGoFetch(pid int, window time.Duration, o GoOptions) *GoFetch {
 		cost = " (the Go CPU profiler and fgprof slow the target by ~5-15% while they run)"
 	}
 	go func() {
-		opt := fetch.Options{URL: o.URL, Insecure: o.Insecure, Kinds: o.Kinds, Delta: o.Delta}
+		opt := fetch.Options{URL: o.URL, Insecure: o.Insecure, Kinds: o.Kinds, Delta: o.Delta, OwnConn: o.ownConn}
 		// An open-ended window loses the chunk in flight when it ends:
 		// keep chunks short when the end is unknown, shortest for a
 		// command that may be brief.
