@@ -149,6 +149,10 @@ func start(ts []*probes.Target, sel Selector, o Options) (*Session, error) {
 	return s, nil
 }
 
+// GoFetchEnded is closed once the Go profiles' fetch is over (no endpoint
+// found, or the window fetched); nil when the session fetches none.
+func (s *Session) GoFetchEnded() <-chan struct{} { return s.goFetch.Ended() }
+
 // Probes is the probe session underneath: what attached, what was
 // skipped and why, which path each probe chose, the targets.
 func (s *Session) Probes() *probes.Session { return s.probes }
