@@ -37,7 +37,7 @@ type Session struct {
 	changes probes.Changes // everything polled, merged
 	pending []string       // warnings to keep in capture.json
 
-	ownConns atomic.Uint64 // connections made to the target by the Go fetch (ownConn)
+	ownConns atomic.Uint64 // connections made to the targets by the Go fetch or the agent (OwnConn)
 }
 
 // ownConner is what the tls probe offers to leave perfprobe's own
@@ -46,10 +46,11 @@ type ownConner interface {
 	OwnConn(netns uint64, port uint16) (release func())
 }
 
-// ownConn is the Go fetch's fetch.ConnHook: it counts the connection and
-// tells the tls probe, when attached (also one attached late, by run), so
-// that the handshakes it makes in the target count apart (tls_own_probes).
-func (s *Session) ownConn(netns uint64, port uint16) func() {
+// OwnConn is a fetch.ConnHook: the Go fetch's (and the agent's scrapes')
+// connections to the targets. It counts the connection and tells the tls
+// probe, when attached (also one attached late, by run), so that the
+// handshakes it makes in the target count apart (tls_own_probes).
+func (s *Session) OwnConn(netns uint64, port uint16) func() {
 	s.ownConns.Add(1)
 	if p, ok := s.probes.Probe("tls").(ownConner); ok {
 		return p.OwnConn(netns, port)
@@ -143,7 +144,7 @@ func start(ts []*probes.Target, sel Selector, o Options) (*Session, error) {
 	s.snapshot()
 	if len(ts) == 1 {
 		g := o.Go
-		g.ownConn = s.ownConn
+		g.ownConn = s.OwnConn
 		s.goFetch = StartGoFetch(ts[0].PID, o.Duration, g)
 	}
 	return s, nil
@@ -383,8 +384,8 @@ func (s *Session) Stop(cause string) *Result {
 	c := s.probes.Collect(cause)
 	s.meta.fill(c)
 	goRes := s.goFetch.Wait(cause)
-	if s.goFetch != nil {
-		c.Counts["own_connections"] = s.ownConns.Load()
+	if n := s.ownConns.Swap(0); s.goFetch != nil || n > 0 {
+		c.Counts["own_connections"] = n // since Start or the last Drain
 	}
 	r := s.result(c, goRes)
 	if r.Go != nil {
@@ -417,6 +418,9 @@ func (s *Session) Drain() (*Result, error) {
 	c, err := s.probes.Drain()
 	if err != nil {
 		return nil, err
+	}
+	if n := s.ownConns.Swap(0); n > 0 {
+		c.Counts["own_connections"] = n
 	}
 	s.meta.fill(c)
 	r := s.result(c, nil)

@@ -93,7 +93,7 @@ type GoOptions struct {
 	// while as the command comes up.
 	Discover bool
 
-	ownConn fetch.ConnHook // told of each connection made to the target (Session.ownConn)
+	ownConn fetch.ConnHook // told of each connection made to the target (Session.OwnConn)
 }
 
 // DefaultOptions are the options a user gets without flags.
