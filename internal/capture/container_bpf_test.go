@@ -133,8 +133,8 @@ func TestContainerTarget(t *testing.T) {
 		if got := s.NumLabel["ns_pid"]; len(got) != 1 || got[0] != int64(nsPID) {
 			t.Errorf("sample ns_pid label %v, want %d", got, nsPID)
 		}
-		if len(s.Label["container"]) != 1 {
-			t.Errorf("sample without a container label: %v", s.Label)
+		if m := res.Capture.Targets[0].Meta; m != nil && m.Container != "" && (len(s.Label["container"]) != 1 || s.Label["container"][0] != m.Container) {
+			t.Errorf("sample container label %v, want %q", s.Label["container"], m.Container)
 		}
 		named := false
 		for _, loc := range s.Location {
