@@ -314,6 +314,8 @@ static __noinline bool own_conn(__u64 c, __u64 cookie, __u64 now)
 	family = BPF_CORE_READ(sk, __sk_common.skc_family);
 	if (family != AF_INET_ && family != AF_INET6_)
 		return false;
+	if (!bpf_core_field_exists(sk->__sk_common.skc_net.net)) /* CONFIG_NET_NS=n */
+		return false;
 	key.port = bpf_ntohs(BPF_CORE_READ(sk, __sk_common.skc_dport));
 	key.netns = BPF_CORE_READ(sk, __sk_common.skc_net.net, ns.inum);
 	v = bpf_map_lookup_elem(&own_conns, &key);
