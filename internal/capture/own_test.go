@@ -107,6 +107,7 @@ func TestOwnConnectionsLeftOut(t *testing.T) {
 	}
 	r := s.Stop(capture.EndSignal)
 	c := r.Capture
+	bpftest.CheckDeclared(t, c)
 	t.Logf("counts: server %d ok / %d failed, client %d/%d, own probes %d, own connections %d",
 		c.Counts["tls_server_ok"], c.Counts["tls_server_failed"], c.Counts["tls_client_ok"], c.Counts["tls_client_failed"],
 		c.Counts["tls_own_probes"], c.Counts["own_connections"])
