@@ -107,3 +107,37 @@ func TestOwnConnHookRefused(t *testing.T) {
 		t.Errorf("told %d, closed %d: want 1 and 1", told, closed)
 	}
 }
+
+// BenchmarkDial: a connection to a loopback listener with and without the
+// own-connection hook (bind, getsockname, SIOCGSKNS before connect).
+func BenchmarkDial(b *testing.B) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer ln.Close()
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			c.Close()
+		}
+	}()
+	for _, tc := range []struct {
+		name string
+		own  ConnHook
+	}{{"plain", nil}, {"hook", func(uint64, uint16) func() { return func() {} }}} {
+		b.Run(tc.name, func(b *testing.B) {
+			d := &dialer{own: tc.own}
+			for b.Loop() {
+				c, err := d.dial(context.Background(), "tcp", ln.Addr().String())
+				if err != nil {
+					b.Fatal(err)
+				}
+				c.Close()
+			}
+		})
+	}
+}
