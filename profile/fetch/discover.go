@@ -51,7 +51,7 @@ func Discover(ctx context.Context, pid int, opt Options) (*Endpoint, error) {
 	}
 	ports, addrs := byPort(socks)
 	var ns, nsNote string
-	theirs, ours := netnsOf(strconv.Itoa(pid)), netnsOf("self")
+	theirs, ours := netnsOf(strconv.Itoa(pid)), netnsOf("thread-self")
 	if theirs != "" && ours != "" && theirs != ours {
 		ns = filepath.Join(procDir, strconv.Itoa(pid), "ns", "net")
 		nsNote = fmt.Sprintf("pid %d is in another network namespace (%s, ours %s): connected from inside it", pid, theirs, ours)
