@@ -1,0 +1,176 @@
+package symbolize
+
+import (
+	"fmt"
+	"os/exec"
+	"strings"
+	"testing"
+	"time"
+)
+
+// inlineProgram has main.inner and main.middle inlined into main.outer
+// (checked with -gcflags=-m in TestInlinedFrames). It prints the return
+// address of its call to leaf, inside the inlined body of inner, and then
+// what runtime.CallersFrames says of it.
+const inlineProgram = `package main
+
+import (
+	"bufio"
+	"fmt"
+	"os"
+	"runtime"
+	"strings"
+)
+
+var pcs = make([]uintptr, 3)
+
+//go:noinline
+func leaf() uintptr {
+	runtime.Callers(2, pcs)
+	return pcs[0]
+}
+
+func inner() uintptr {
+	return leaf() // LEAFCALL
+}
+
+func middle() uintptr {
+	return inner() + 1 // INNERCALL
+}
+
+//go:noinline
+func outer() uintptr {
+	return middle() - 1 // MIDDLECALL
+}
+
+func main() {
+	pc := outer()
+	fmt.Printf("%#x\n", pc)
+	var where []string
+	// The real return address and the virtual pcs of its inlined callers.
+	frames := runtime.CallersFrames(pcs)
+	for {
+		f, more := frames.Next()
+		where = append(where, fmt.Sprintf("%s:%d", f.Function, f.Line))
+		if !more {
+			break
+		}
+	}
+	fmt.Println(strings.Join(where, " "))
+	bufio.NewReader(os.Stdin).ReadString('\n')
+}
+`
+
+func buildInline(t testing.TB, v goVariant) string {
+	t.Helper()
+	goTool := lookTool(t, "go")
+	if len(v.env) > 0 {
+		lookTool(t, "gcc")
+	}
+	args := append([]string{goTool, "build", "-o", "OUT"}, v.flags...)
+	files := map[string]string{"main.go": inlineProgram, "go.mod": "module prog\n\ngo 1.26\n"}
+	return build(t, "inline-"+v.name, "prog", files, append([]string{"GOFLAGS=-buildvcs=false", "GOTOOLCHAIN=local"}, v.env...), args...)
+}
+
+// TestInlinedFrames: an address inside an inlined body symbolizes to the
+// inlined functions, innermost first, each with its file:line, and to the
+// real function at its call into them, as runtime.CallersFrames says, in
+// plain, stripped, PIE and externally linked stripped cgo builds.
+func TestInlinedFrames(t *testing.T) {
+	goTool := lookTool(t, "go")
+	// The premise: the compiler inlines inner and middle into outer.
+	dir := t.TempDir()
+	buildInline(t, goVariants[0])
+	cmd := exec.Command(goTool, "build", "-gcflags=-m", "-o", dir+"/prog", ".")
+	cmd.Dir = buildDir + "/inline-default"
+	cmd.Env = append(cmd.Environ(), "GOFLAGS=-buildvcs=false", "GOTOOLCHAIN=local")
+	out, err := cmd.CombinedOutput()
+	if err != nil {
+		t.Fatalf("go build -gcflags=-m: %v\n%s", err, out)
+	}
+	for _, want := range []string{"inlining call to middle", "inlining call to inner"} {
+		if !strings.Contains(string(out), want) {
+			t.Fatalf("go build -gcflags=-m does not say %q; the test's premise is gone:\n%s", want, out)
+		}
+	}
+
+	leafCall := lineOf(t, inlineProgram, "// LEAFCALL")
+	innerCall := lineOf(t, inlineProgram, "// INNERCALL")
+	middleCall := lineOf(t, inlineProgram, "// MIDDLECALL")
+	want := fmt.Sprintf("main.inner:%d main.middle:%d main.outer:%d", leafCall, innerCall, middleCall)
+	for _, v := range goVariants {
+		t.Run(v.name, func(t *testing.T) {
+			tg := start(t, buildInline(t, v))
+			runtimeSays, err := tg.out.ReadString('\n')
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got := strings.TrimSpace(runtimeSays); got != want {
+				t.Errorf("runtime.CallersFrames says %q, want %q", got, want)
+			}
+			p, err := New().Process(tg.pid())
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer p.Close()
+			f := p.Symbolize(tg.addrs[0], true)
+			var got []string
+			for _, fr := range f.Frames() {
+				got = append(got, fmt.Sprintf("%s:%d", fr.Function, fr.Line))
+				if !strings.HasSuffix(fr.File, "/main.go") || !fr.Known || fr.Addr != f.Addr || fr.Mapping != f.Mapping {
+					t.Errorf("frame %+v: want main.go, known, the address and mapping of the outer frame", fr)
+				}
+			}
+			if strings.Join(got, " ") != want {
+				t.Errorf("Symbolize(%#x) frames %q, want %q", tg.addrs[0], strings.Join(got, " "), want)
+			}
+			if len(f.Inlined) != 2 || f.Function != "main.outer" || f.Line != middleCall {
+				t.Errorf("Symbolize(%#x) = %s:%d with %d inlined, want main.outer:%d with 2", tg.addrs[0], f.Function, f.Line, len(f.Inlined), middleCall)
+			}
+		})
+	}
+}
+
+// TestGoFrameMatchesGosym: at every pc of a stripped Go binary, the
+// hand-written reader names the function debug/gosym names, and its
+// innermost frame has the position debug/gosym gives.
+func TestGoFrameMatchesGosym(t *testing.T) {
+	tg := start(t, buildInline(t, goVariants[1])) // stripped
+	tg.out.ReadString('\n')
+	p, err := New().Process(tg.pid())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer p.Close()
+	m := p.find(tg.addrs[0] - 1)
+	o := m.obj
+	o.load()
+	if o.gotab == nil || o.gotab.ft == nil || o.gotab.ft.gofunc == nil {
+		t.Fatal("no Go 1.20+ pclntab with a go:func.* area found")
+	}
+	start := time.Now()
+	checked, inlined := 0, 0
+	for i := range o.gotab.tab.Funcs {
+		fn := &o.gotab.tab.Funcs[i]
+		for pc := fn.Entry; pc < fn.End; pc++ {
+			var f Frame
+			if !o.goFrame(&f, pc) {
+				t.Fatalf("pc %#x of %s: not resolved", pc, fn.Name)
+			}
+			file, line, _ := o.gotab.tab.PCToLine(pc)
+			line = max(line, 0)
+			inner := f.Frames()[0]
+			if f.Function != fn.Name || inner.File != file || inner.Line != line {
+				t.Fatalf("pc %#x: %s, innermost %s:%d; debug/gosym says %s at %s:%d", pc, f.Function, inner.File, inner.Line, fn.Name, file, line)
+			}
+			checked++
+			if len(f.Inlined) > 0 {
+				inlined++
+			}
+		}
+	}
+	t.Logf("%d pcs checked against debug/gosym in %v, %d of them in inlined code", checked, time.Since(start), inlined)
+	if inlined == 0 {
+		t.Error("no pc in inlined code")
+	}
+}
