@@ -2,10 +2,14 @@ package symbolize
 
 import (
 	"fmt"
+	"os"
 	"os/exec"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/google/pprof/profile"
 )
 
 // inlineProgram has main.inner and main.middle inlined into main.outer
@@ -19,7 +23,11 @@ import (
 	"fmt"
 	"os"
 	"runtime"
+	"runtime/pprof"
+	"sort"
+	"strconv"
 	"strings"
+	"time"
 )
 
 var pcs = make([]uintptr, 3)
@@ -43,7 +51,35 @@ func outer() uintptr {
 	return middle() - 1 // MIDDLECALL
 }
 
+// busy runs code of the standard library, which inlines a lot, for d.
+func busy(d time.Duration) int {
+	n := 0
+	for end := time.Now().Add(d); time.Now().Before(end); {
+		m := map[string]int{}
+		var xs []int
+		for i := range 1000 {
+			s := strconv.Itoa(i * 7919)
+			m[s] += len(strings.TrimSpace(" " + s + " "))
+			xs = append(xs, i*7919%1000)
+		}
+		sort.Ints(xs)
+		n += len(m) + xs[0]
+	}
+	return n
+}
+
 func main() {
+	// With PROFILE_OUT set, the Go runtime's own CPU profile of busy.
+	if out := os.Getenv("PROFILE_OUT"); out != "" {
+		f, err := os.Create(out)
+		if err != nil {
+			panic(err)
+		}
+		pprof.StartCPUProfile(f)
+		busy(time.Second)
+		pprof.StopCPUProfile()
+		f.Close()
+	}
 	pc := outer()
 	fmt.Printf("%#x\n", pc)
 	var where []string
@@ -172,5 +208,59 @@ func TestGoFrameMatchesGosym(t *testing.T) {
 	t.Logf("%d pcs checked against debug/gosym in %v, %d of them in inlined code", checked, time.Since(start), inlined)
 	if inlined == 0 {
 		t.Error("no pc in inlined code")
+	}
+}
+
+// TestInlinedLikeGoProfile: every location of the Go runtime's own CPU
+// profile of a program (its addresses, with the lines runtime/pprof gave
+// them) symbolizes to the same functions and lines, inlined ones
+// included, in the same order.
+func TestInlinedLikeGoProfile(t *testing.T) {
+	for _, v := range []goVariant{goVariants[1], goVariants[2]} { // stripped, PIE
+		t.Run(v.name, func(t *testing.T) {
+			out := filepath.Join(t.TempDir(), "cpu.pprof")
+			t.Setenv("PROFILE_OUT", out)
+			tg := start(t, buildInline(t, v))
+			tg.out.ReadString('\n')
+			f, err := os.Open(out)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer f.Close()
+			prof, err := profile.Parse(f)
+			if err != nil {
+				t.Fatal(err)
+			}
+			p, err := New().Process(tg.pid())
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer p.Close()
+			compared, inlined := 0, 0
+			for _, l := range prof.Location {
+				fr := p.Symbolize(l.Address, false)
+				if !fr.Known || fr.Mapping == nil || !strings.HasSuffix(fr.Mapping.Path, "/prog") {
+					continue
+				}
+				var want, got []string
+				for _, ln := range l.Line {
+					want = append(want, fmt.Sprintf("%s:%d", ln.Function.Name, ln.Line))
+				}
+				for _, x := range fr.Frames() {
+					got = append(got, fmt.Sprintf("%s:%d", x.Function, x.Line))
+				}
+				if strings.Join(got, " ") != strings.Join(want, " ") {
+					t.Errorf("%#x: symbolized as %v, the Go profile says %v", l.Address, got, want)
+				}
+				compared++
+				if len(l.Line) > 1 {
+					inlined++
+				}
+			}
+			t.Logf("%d locations compared with runtime/pprof's, %d with inlined functions", compared, inlined)
+			if inlined == 0 {
+				t.Error("no location with inlined functions in the Go profile")
+			}
+		})
 	}
 }
