@@ -264,3 +264,24 @@ func TestInlinedLikeGoProfile(t *testing.T) {
 		})
 	}
 }
+
+// BenchmarkSymbolizeGoInlined is the uncached cost of an address with two
+// inlined functions (compare BenchmarkSymbolizeGo/uncached: none).
+func BenchmarkSymbolizeGoInlined(b *testing.B) {
+	tg := start(b, buildInline(b, goVariants[0]))
+	tg.out.ReadString('\n')
+	p, err := New().Process(tg.pid())
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer p.Close()
+	p.Symbolize(tg.addrs[0], true) // parse the binary outside the loop
+	for b.Loop() {
+		p.mu.Lock()
+		clear(p.cache)
+		p.mu.Unlock()
+		if f := p.Symbolize(tg.addrs[0], true); len(f.Inlined) != 2 {
+			b.Fatal(f)
+		}
+	}
+}

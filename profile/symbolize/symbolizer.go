@@ -33,6 +33,7 @@ type Mapping struct {
 // inlined function, and Inlined the inlined functions, innermost first,
 // each at its own position: Inlined[0] at the address itself, every other
 // at its call into the one before it. Frames() lists all of them.
+// Frames are cached: Inlined must not be modified.
 type Frame struct {
 	Addr       uint64   // the address given
 	Function   string   // never empty: unknown frames are "module+0xOFFSET" (OFFSET = file offset of Addr) or "[unknown]+0xADDR"; C++ and Rust names demangled
