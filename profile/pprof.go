@@ -262,7 +262,13 @@ func (b *builder) location(k locKey) *profile.Location {
 		fr = b.sym.User(k.addr, k.ret)
 	}
 	l := &profile.Location{ID: uint64(len(b.p.Location) + 1), Address: k.addr, Mapping: b.mapping(fr.Mapping)}
-	l.Line = []profile.Line{{Function: b.function(fr), Line: int64(fr.Line)}}
+	// One Line per function, the inlined ones first: pprof's order, in
+	// which the last Line is the real function the others were inlined into.
+	l.Line = make([]profile.Line, 0, len(fr.Inlined)+1)
+	for _, in := range fr.Inlined {
+		l.Line = append(l.Line, profile.Line{Function: b.function(in), Line: int64(in.Line)})
+	}
+	l.Line = append(l.Line, profile.Line{Function: b.function(fr), Line: int64(fr.Line)})
 	b.p.Location = append(b.p.Location, l)
 	b.locations[k] = l
 	return l
