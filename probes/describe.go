@@ -52,11 +52,14 @@ func Declares(facts []Fact, name string) bool {
 }
 
 // SessionFacts are what the session itself adds to a capture, whichever
-// probes run: the children it followed.
+// probes run: the children it followed, the connections it made to them.
 var SessionFacts = Description{
-	Name:   "session",
-	Counts: []Fact{{Name: "targets_children", Desc: "child processes that became targets at fork (children followed)"}},
-	Drops:  []Fact{{Name: "targets_full", Desc: "children not followed: the map of targets was full"}},
+	Name: "session",
+	Counts: []Fact{
+		{Name: "targets_children", Desc: "child processes that became targets at fork (children followed)"},
+		{Name: "own_connections", Desc: "TCP connections perfprobe made to the targets to find and fetch their Go profiles"},
+	},
+	Drops: []Fact{{Name: "targets_full", Desc: "children not followed: the map of targets was full"}},
 }
 
 var (

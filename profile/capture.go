@@ -93,6 +93,17 @@ type TargetMeta struct {
 	// Cgroup is the CPU controller of the process's cgroup, nil when
 	// there is none to read.
 	Cgroup *CgroupCPU `json:"cgroup_cpu,omitempty"`
+	// NSPID is the process's pid in its own (innermost) pid namespace,
+	// from NSpid in /proc/PID/status: the pid its logs and its container
+	// know it by; 0 when unknown.
+	NSPID int `json:"ns_pid,omitempty"`
+	// CgroupPath is the process's cgroup (v2, else the first v1
+	// hierarchy's), from /proc/PID/cgroup.
+	CgroupPath string `json:"cgroup,omitempty"`
+	// Container names its container ("docker:<12-digit id>",
+	// "containerd:...", "crio:...", "podman:..."), else its systemd unit,
+	// else its cgroup path; "" in the root cgroup.
+	Container string `json:"container,omitempty"`
 }
 
 // CgroupCPU is a cgroup's CPU quota and what it did over the window:

@@ -64,8 +64,10 @@ func (s ProcessSymbols) Kernel(addr uint64) symbolize.Frame {
 // ToPprof symbolizes the capture's stacks into one pprof profile. Each
 // quantity is its own sample type; a sample carries a value in exactly one
 // of them (on-CPU samples also in "samples"). Samples are labelled with
-// their process ("pid", and "comm", its name when the capture knows it)
-// and thread ("tid" and "thread"). User addresses resolve in their own
+// their process ("pid", and "comm", its name when the capture knows it;
+// "ns_pid", its pid in its own pid namespace when that differs, and
+// "container", its container or cgroup, when the target's metadata has
+// them) and thread ("tid" and "thread"). User addresses resolve in their own
 // process when sym implements PIDSymbols.
 func (c *Capture) ToPprof(sym Symbols) (*profile.Profile, error) {
 	b := newBuilder(sym)
@@ -90,9 +92,13 @@ func (c *Capture) ToPprof(sym Symbols) (*profile.Profile, error) {
 	}
 	p.Comments = []string{c.describe()}
 	comms := map[int]string{c.Target.PID: c.Target.Comm}
+	metas := map[int]*TargetMeta{c.Target.PID: c.Target.Meta}
 	for _, t := range c.Targets { // the latest name of a pid: after an exec
 		if t.Comm != "" {
 			comms[t.PID] = t.Comm
+		}
+		if t.Meta != nil {
+			metas[t.PID] = t.Meta
 		}
 	}
 	index := map[string]int{}
@@ -118,12 +124,18 @@ func (c *Capture) ToPprof(sym Symbols) (*profile.Profile, error) {
 			Location: b.stack(pid, s.User, s.Kernel),
 			NumLabel: map[string][]int64{"pid": {int64(pid)}, "tid": {int64(s.TID)}},
 		}
-		comm := comms[pid]
-		if s.Thread != "" || comm != "" || len(s.Labels) > 0 {
+		comm, meta := comms[pid], metas[pid]
+		if s.Thread != "" || comm != "" || len(s.Labels) > 0 || meta != nil && meta.Container != "" {
 			sample.Label = map[string][]string{}
 		}
 		if comm != "" {
 			sample.Label["comm"] = []string{comm}
+		}
+		if meta != nil && meta.NSPID != 0 && meta.NSPID != pid {
+			sample.NumLabel["ns_pid"] = []int64{int64(meta.NSPID)}
+		}
+		if meta != nil && meta.Container != "" {
+			sample.Label["container"] = []string{meta.Container}
 		}
 		if s.Thread != "" {
 			sample.Label["thread"] = []string{s.Thread}
@@ -250,7 +262,13 @@ func (b *builder) location(k locKey) *profile.Location {
 		fr = b.sym.User(k.addr, k.ret)
 	}
 	l := &profile.Location{ID: uint64(len(b.p.Location) + 1), Address: k.addr, Mapping: b.mapping(fr.Mapping)}
-	l.Line = []profile.Line{{Function: b.function(fr), Line: int64(fr.Line)}}
+	// One Line per function, the inlined ones first: pprof's order, in
+	// which the last Line is the real function the others were inlined into.
+	l.Line = make([]profile.Line, 0, len(fr.Inlined)+1)
+	for _, in := range fr.Inlined {
+		l.Line = append(l.Line, profile.Line{Function: b.function(in), Line: int64(in.Line)})
+	}
+	l.Line = append(l.Line, profile.Line{Function: b.function(fr), Line: int64(fr.Line)})
 	b.p.Location = append(b.p.Location, l)
 	b.locations[k] = l
 	return l

@@ -3,6 +3,9 @@ package profile
 import (
 	"bytes"
 	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -183,6 +186,87 @@ func BenchmarkToPprof(b *testing.B) {
 	for b.Loop() {
 		if _, err := c.ToPprof(syms); err != nil {
 			b.Fatal(err)
+		}
+	}
+}
+
+// inlineSymbols resolves 0x401000 to main.spin with main.step and
+// main.add inlined into it, as symbolize does for Go code.
+type inlineSymbols struct{ tableSymbols }
+
+func (s inlineSymbols) User(addr uint64, ret bool) symbolize.Frame {
+	f := s.tableSymbols.User(addr, ret)
+	if f.Function == "main.spin" {
+		f.Line = 30 // the call into main.step
+		f.Inlined = []symbolize.Frame{
+			{Addr: f.Addr, Function: "main.add", File: "app.go", Line: 10, Mapping: exe, Known: true},
+			{Addr: f.Addr, Function: "main.step", File: "app.go", Line: 20, Mapping: exe, Known: true},
+		}
+	}
+	return f
+}
+
+// TestToPprofInlined: an address with inlined functions is one Location
+// with one Line per function, innermost first, and everything reading
+// frames sees the inlined functions, the innermost as the leaf.
+func TestToPprofInlined(t *testing.T) {
+	c, syms := testCapture()
+	p, err := c.ToPprof(inlineSymbols{syms.(tableSymbols)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var spin *profile.Location
+	for _, l := range p.Location {
+		if l.Address == 0x401000 {
+			spin = l
+		}
+	}
+	if spin == nil {
+		t.Fatal("no location for 0x401000")
+	}
+	var lines []string
+	for _, ln := range spin.Line {
+		lines = append(lines, fmt.Sprintf("%s:%d", ln.Function.Name, ln.Line))
+	}
+	if got := strings.Join(lines, " "); got != "main.add:10 main.step:20 main.spin:30" {
+		t.Errorf("location lines %q, want main.add:10 main.step:20 main.spin:30", got)
+	}
+	top := TopFunctions(p, TypeOnCPU, 5)
+	if top[0].Function != "main.add" || top[0].Flat != 40e7 {
+		t.Errorf("top on-CPU %+v, want main.add with the 40e7 of its address", top[0])
+	}
+	for _, s := range p.Sample {
+		if s.Location[0] == spin {
+			if got := fmt.Sprint(Frames(s)); got != "[main.add main.step main.spin main.main]" {
+				t.Errorf("frames %s, want [main.add main.step main.spin main.main]", got)
+			}
+		}
+	}
+
+	// go tool pprof shows the inlined functions as such.
+	goTool, err := exec.LookPath("go")
+	if err != nil {
+		if os.Getenv("PERFPROBE_REQUIRE_TOOLS") == "1" {
+			t.Fatal("go not in PATH")
+		}
+		t.Skip("go not in PATH: not checking go tool pprof's view")
+	}
+	path := filepath.Join(t.TempDir(), "p.pb.gz")
+	f, err := os.Create(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := p.Write(f); err != nil {
+		t.Fatal(err)
+	}
+	f.Close()
+	out, err := exec.Command(goTool, "tool", "pprof", "-traces", path).CombinedOutput()
+	if err != nil {
+		t.Fatalf("go tool pprof -traces: %v\n%s", err, out)
+	}
+	for _, want := range []string{"main.add (inline)", "main.step (inline)"} {
+		if !strings.Contains(string(out), want) {
+			t.Errorf("go tool pprof -traces lacks %q:\n%s", want, out)
 		}
 	}
 }

@@ -17,7 +17,8 @@ func newCmdDoctor() *cobra.Command {
 		Use:   "doctor",
 		Short: "Check which probes work on this machine, and why not",
 		Long: `doctor checks the kernel version, BTF, privileges, memlock, the eBPF program
-and map types perfprobe uses, perf_event sampling and uprobes, then loads
+and map types perfprobe uses, perf_event sampling and uprobes, what it can tell of targets in containers
+(their files through /proc/PID/root, their pid inside, their cgroup), then loads
 and attaches every probe for real (against perfprobe itself) and detaches
 it. It exits non-zero when no probe can work.
 
@@ -46,6 +47,7 @@ func doctor() error {
 		}
 	}
 	print(probes.CheckSystem())
+	print(probes.CheckContainers())
 	pcs := probes.CheckProbes()
 	print(pcs)
 	w.Flush()

@@ -193,6 +193,7 @@ func TestAttachMergesGoProfiles(t *testing.T) {
 			t.Errorf("%s missing from a top-%d list: eBPF %+v, Go %+v", fn, cs.TopN, cs.EBPF, cs.GoCPU)
 		}
 	}
+	checkInlineShapes(t, prof)
 	// Wall explained: the worker's row. About 80% of its wall time is on
 	// CPU or in nanosleep, 20% parked on the mutex; what eBPF attributes
 	// to the goroutine's stack loses the signal-handler samples.
@@ -325,5 +326,72 @@ func TestRunFetchesGoProfilesFromURL(t *testing.T) {
 	t.Logf("go: covered %.1fs, types %v, skipped %v", rep.Go.CoveredSeconds, rep.Go.Types, rep.Go.Skipped)
 	if rep.Go.CoveredSeconds < 2 {
 		t.Errorf("Go profiles cover %.1fs of a 4s run, want at least 2s", rep.Go.CoveredSeconds)
+	}
+}
+
+// checkInlineShapes: where eBPF and the Go CPU profile sampled the same
+// pc, both name the same functions at it, inlined ones included, in the
+// same order. Leaf pcs are compared as they are; the Go profile gives a
+// caller's pc as its return address - 1, eBPF as the return address.
+func checkInlineShapes(t *testing.T, prof *profile.Profile) {
+	t.Helper()
+	chain := func(l *profile.Location) string {
+		var b strings.Builder
+		for _, ln := range l.Line {
+			fmt.Fprintf(&b, "%s:%d ", ln.Function.Name, ln.Line)
+		}
+		return b.String()
+	}
+	type key struct {
+		addr uint64
+		leaf bool
+	}
+	ebpf := map[key]string{}
+	oi, gi := pp.ValueIndex(prof, pp.TypeOnCPU), pp.ValueIndex(prof, pp.TypeGoCPU)
+	for _, s := range prof.Sample {
+		if s.Value[oi] == 0 {
+			continue
+		}
+		user := 0
+		for j, l := range s.Location {
+			if l.Mapping != nil && strings.HasPrefix(l.Mapping.File, "[kernel") {
+				continue
+			}
+			// A user leaf under kernel frames is a return address too.
+			ebpf[key{l.Address, user == 0 && j == 0}] = chain(l)
+			user++
+		}
+	}
+	matched, inlined := 0, 0
+	seen := map[*profile.Location]bool{}
+	for _, s := range prof.Sample {
+		if s.Value[gi] == 0 {
+			continue
+		}
+		for j, l := range s.Location {
+			if seen[l] {
+				continue
+			}
+			seen[l] = true
+			k := key{l.Address, j == 0}
+			if j > 0 {
+				k.addr++
+			}
+			e, ok := ebpf[k]
+			if !ok {
+				continue
+			}
+			matched++
+			if len(l.Line) > 1 {
+				inlined++
+			}
+			if g := chain(l); e != g {
+				t.Errorf("pc %#x: eBPF names %q, the Go CPU profile %q", l.Address, e, g)
+			}
+		}
+	}
+	t.Logf("inline shapes: %d pcs sampled by both eBPF and the Go CPU profile name the same functions, %d of them with inlined functions", matched, inlined)
+	if matched == 0 {
+		t.Error("no pc sampled by both eBPF and the Go CPU profile")
 	}
 }

@@ -109,6 +109,19 @@ func New(cfg Config, logf func(format string, args ...any)) (*Agent, error) {
 	}
 	if cfg.Go.Enabled {
 		a.goScr = newGoScraper(cfg.Go, a.m, logf)
+		// The session current when a scrape connects: its tls probe
+		// leaves the handshake out of the target's (the handshake
+		// follows the connect by microseconds; a rotation in between
+		// would count it as the target's).
+		a.goScr.own = func(netns uint64, port uint16) func() {
+			a.mu.Lock()
+			s := a.session
+			a.mu.Unlock()
+			if s == nil {
+				return func() {}
+			}
+			return s.OwnConn(netns, port)
+		}
 	}
 	if cfg.MetricsAddr != "" {
 		ln, err := net.Listen("tcp", cfg.MetricsAddr)

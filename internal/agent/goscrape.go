@@ -19,6 +19,7 @@ type goScraper struct {
 	match *regexp.Regexp
 	m     *metrics
 	logf  func(string, ...any)
+	own   fetch.ConnHook // told of each connection to a target (the current session's OwnConn)
 
 	mu     sync.Mutex
 	byPID  map[int]*goTarget
@@ -91,7 +92,7 @@ func (g *goScraper) scrape(pid int, st *goTarget) {
 	ctx := g.ctx
 	// godeltaprof's delta handlers when served: the agent is their one
 	// reader, and they cost the target nothing between scrapes.
-	opt := fetch.Options{URL: g.cfg.URL, Kinds: g.cfg.Kinds, Delta: true}
+	opt := fetch.Options{URL: g.cfg.URL, Kinds: g.cfg.Kinds, Delta: true, OwnConn: g.own}
 	g.mu.Lock()
 	ep := st.ep
 	g.mu.Unlock()

@@ -7,6 +7,7 @@ import (
 	"maps"
 	"slices"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/perfprobe/perfprobe/probes"
@@ -35,6 +36,26 @@ type Session struct {
 	exited  map[int]bool
 	changes probes.Changes // everything polled, merged
 	pending []string       // warnings to keep in capture.json
+
+	ownConns atomic.Uint64 // connections made to the targets by the Go fetch or the agent (OwnConn)
+}
+
+// ownConner is what the tls probe offers to leave perfprobe's own
+// connections out of the target's handshakes.
+type ownConner interface {
+	OwnConn(netns uint64, port uint16) (release func())
+}
+
+// OwnConn is a fetch.ConnHook: the Go fetch's (and the agent's scrapes')
+// connections to the targets. It counts the connection and tells the tls
+// probe, when attached (also one attached late, by run), so that the
+// handshakes it makes in the target count apart (tls_own_probes).
+func (s *Session) OwnConn(netns uint64, port uint16) func() {
+	s.ownConns.Add(1)
+	if p, ok := s.probes.Probe("tls").(ownConner); ok {
+		return p.OwnConn(netns, port)
+	}
+	return func() {}
 }
 
 // shared is the symbolizer of every capture of this process: binaries and
@@ -122,10 +143,16 @@ func start(ts []*probes.Target, sel Selector, o Options) (*Session, error) {
 	s.probes = ps
 	s.snapshot()
 	if len(ts) == 1 {
-		s.goFetch = StartGoFetch(ts[0].PID, o.Duration, o.Go)
+		g := o.Go
+		g.ownConn = s.OwnConn
+		s.goFetch = StartGoFetch(ts[0].PID, o.Duration, g)
 	}
 	return s, nil
 }
+
+// GoFetchEnded is closed once the Go profiles' fetch is over (no endpoint
+// found, or the window fetched); nil when the session fetches none.
+func (s *Session) GoFetchEnded() <-chan struct{} { return s.goFetch.Ended() }
 
 // Probes is the probe session underneath: what attached, what was
 // skipped and why, which path each probe chose, the targets.
@@ -357,6 +384,9 @@ func (s *Session) Stop(cause string) *Result {
 	c := s.probes.Collect(cause)
 	s.meta.fill(c)
 	goRes := s.goFetch.Wait(cause)
+	if n := s.ownConns.Swap(0); s.goFetch != nil || n > 0 {
+		c.Counts["own_connections"] = n // since Start or the last Drain
+	}
 	r := s.result(c, goRes)
 	if r.Go != nil {
 		for _, line := range r.Go.Report.Skipped {
@@ -388,6 +418,9 @@ func (s *Session) Drain() (*Result, error) {
 	c, err := s.probes.Drain()
 	if err != nil {
 		return nil, err
+	}
+	if n := s.ownConns.Swap(0); n > 0 {
+		c.Counts["own_connections"] = n
 	}
 	s.meta.fill(c)
 	r := s.result(c, nil)

@@ -18,6 +18,7 @@ type GoFetch struct {
 	stop  context.CancelFunc
 	done  chan *fetch.Result
 	found chan string // one line for the user once the endpoint is found
+	ended chan struct{}
 }
 
 // isGoBinary reports whether pid runs a Go program (its build information
@@ -39,13 +40,14 @@ func StartGoFetch(pid int, window time.Duration, o GoOptions) *GoFetch {
 		return nil
 	}
 	ctx, cancel := context.WithCancel(context.Background())
-	f := &GoFetch{stop: cancel, done: make(chan *fetch.Result, 1), found: make(chan string, 1)}
+	f := &GoFetch{stop: cancel, done: make(chan *fetch.Result, 1), found: make(chan string, 1), ended: make(chan struct{})}
 	cost := ""
 	if slices.Contains(o.Kinds, "cpu") || slices.Contains(o.Kinds, "wall") {
 		cost = " (the Go CPU profiler and fgprof slow the target by ~5-15% while they run)"
 	}
 	go func() {
-		opt := fetch.Options{URL: o.URL, Insecure: o.Insecure, Kinds: o.Kinds, Delta: o.Delta}
+		defer close(f.ended)
+		opt := fetch.Options{URL: o.URL, Insecure: o.Insecure, Kinds: o.Kinds, Delta: o.Delta, OwnConn: o.ownConn}
 		// An open-ended window loses the chunk in flight when it ends:
 		// keep chunks short when the end is unknown, shortest for a
 		// command that may be brief.
@@ -88,6 +90,15 @@ func (f *GoFetch) Found() <-chan string {
 		return nil
 	}
 	return f.found
+}
+
+// Ended is closed once the fetch is over: its endpoint not found, or its
+// window fetched; nil when there is no fetch.
+func (f *GoFetch) Ended() <-chan struct{} {
+	if f == nil {
+		return nil
+	}
+	return f.ended
 }
 
 // Wait returns the fetch's result: right away when the window ended early

@@ -122,6 +122,9 @@ func (ms *metas) read(pid int) *targetMeta {
 	proc := ms.path("proc", strconv.Itoa(pid))
 	tm := &targetMeta{}
 	tm.meta.CPUs = cpusAllowed(filepath.Join(proc, "status"))
+	tm.meta.NSPID = nsPID(filepath.Join(proc, "status"))
+	tm.meta.CgroupPath = cgroupPath(filepath.Join(proc, "cgroup"))
+	tm.meta.Container = containerName(tm.meta.CgroupPath)
 	lang := ms.language(filepath.Join(proc, "exe"))
 	tm.meta.Language, tm.meta.GoVersion = lang.name, lang.goVersion
 	env := environ(filepath.Join(proc, "environ"))

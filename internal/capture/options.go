@@ -92,6 +92,8 @@ type GoOptions struct {
 	// endpoint yet (run): then only URL is fetched from, retried for a
 	// while as the command comes up.
 	Discover bool
+
+	ownConn fetch.ConnHook // told of each connection made to the target (Session.OwnConn)
 }
 
 // DefaultOptions are the options a user gets without flags.

@@ -30,6 +30,7 @@ func init() {
 			{Name: "tls_unpaired_returns", Desc: "handshake returns without their start in the window"},
 			{Name: "tls_started_before_window", Desc: "handshakes started before the window (not counted)"},
 			{Name: "tls_stacks_reused", Desc: "handshakes that reused their connection's first stack"},
+			{Name: "tls_own_probes", Desc: "server handshakes on perfprobe's own connections (endpoint discovery, profile fetches): left out of every other count, histogram and stack"},
 			{Name: "tls_inflight_at_end", Desc: "handshakes still running when the window ended"},
 			{Name: "tls_files_probed", Desc: "executables and libraries with uprobes, each once whichever targets run it"},
 		},

@@ -30,4 +30,24 @@
 // handshake pays one the kernel emulates (the push) and one it
 // single-steps (the RET), microseconds on bare metal, tens of microseconds
 // in some VMs.
+//
+// perfprobe's own traffic (own.go): endpoint discovery and profile fetches
+// connect to the target, and each connection to a TLS port makes a server
+// handshake there. Those are counted in tls_own_probes only. Decision: the
+// fetch client binds each socket to an ephemeral port before connect(2)
+// and tells the probe (OwnConn: the port and the socket's network
+// namespace, with the time it is valid from and, after its close plus
+// OwnGrace, until), so the probe knows the connection before the target
+// can accept it and the check at the handshake's entry has no race. At a
+// Go server handshake's entry the program follows the *tls.Conn (RAX) to
+// its socket (c.conn's data word -> *net.TCPConn -> conn.fd ->
+// pfd.Sysfd -> the thread's file table -> struct socket, checked to point
+// back at its file -> sock) and looks its peer port and network namespace
+// up; the Go offsets come from the binary's DWARF, else from a constant
+// layout for Go 1.21-1.27, in the entry uprobe's cookie. Anything that does
+// not lead to a registered TCP socket counts as the target's (fail
+// closed): a net.Conn that is not a *net.TCPConn (a wrapper), OpenSSL
+// targets (no own check), a layout that is not known. Doing discovery
+// without handshakes was rejected: a TLS-only pprof endpoint needs them,
+// and the fetches make more.
 package tls

@@ -35,6 +35,7 @@ type goSites struct {
 	entry      uint64   // the frame setup: PUSHQ BP, or the instruction after it
 	callerAtSP bool     // entry is the PUSHQ BP: the direct caller's return address is at [SP]
 	rets       []uint64 // every RET
+	own        uint64   // cookie bits of the own-connection check (server side), 0 for none
 }
 
 // endbr64 is the CET landing pad; x86asm does not know it.
@@ -63,6 +64,16 @@ func goPlan(exe string, funcs map[string]symbolize.Func, code io.ReaderAt) (site
 	if !version.IsValid(v) || version.Compare(v, minGoVersion) < 0 {
 		return nil, []string{fmt.Sprintf("Go handshakes not probed: %s is built with %s, the probe needs %s or later (register ABI)", exe, bi.GoVersion, minGoVersion)}
 	}
+	var own uint64 // the server side's own-connection check, when the layout is known
+	for _, gf := range goFuncs {
+		if f, ok := funcs[gf.name]; ok && f.Go && gf.side == sideServer {
+			if l, ok, note := goConnLayout(exe, v); ok {
+				own = l.cookie()
+			} else {
+				notes = append(notes, note)
+			}
+		}
+	}
 	for _, gf := range goFuncs {
 		f, ok := funcs[gf.name]
 		if !ok || !f.Go {
@@ -83,6 +94,9 @@ func goPlan(exe string, funcs map[string]symbolize.Func, code io.ReaderAt) (site
 			continue
 		}
 		s := goSites{name: f.Name, side: gf.side, entry: f.Offset + entry, callerAtSP: callerAtSP}
+		if gf.side == sideServer {
+			s.own = own
+		}
 		for _, r := range rets {
 			s.rets = append(s.rets, f.Offset+r)
 		}

@@ -7,6 +7,7 @@ import (
 	"runtime"
 	"slices"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/cilium/ebpf"
@@ -50,6 +51,7 @@ const (
 	countBeforeWindow = tlsTlsCountCOUNT_BEFORE_WINDOW
 	countRetries      = tlsTlsCountCOUNT_RETRIES
 	countStacksReused = tlsTlsCountCOUNT_STACKS_REUSED
+	countOwn          = tlsTlsCountCOUNT_OWN
 	countMax          = int(tlsTlsCountCOUNT_MAX)
 )
 
@@ -107,6 +109,8 @@ type Probe struct {
 	drained    [dropMax]uint64 // drops counted in earlier windows
 	handshakes uint64          // handshakes counted in earlier windows (Progress)
 	stacks     *probes.Stacks  // stack ids stay valid across windows: read once
+
+	ownMu sync.RWMutex // OwnConn (any goroutine) against Close
 }
 
 // fileID identifies a file whatever path reaches it (/proc/PID/exe,
@@ -311,6 +315,7 @@ func (p *Probe) attachPlan(pl *plan) error {
 			if s.callerAtSP {
 				cookie |= cookieCallerAtSP
 			}
+			cookie |= s.own
 			entries = append(entries, site{s.entry, cookie})
 		}
 		// Every RET before any entry: no handshake is seen starting
@@ -535,6 +540,7 @@ func (p *Probe) read(c *profile.Capture, win uint32, endNs uint64, final bool) e
 	c.Counts["tls_started_before_window"] = counts[countBeforeWindow]
 	c.Counts["tls_openssl_retries"] = counts[countRetries]
 	c.Counts["tls_stacks_reused"] = counts[countStacksReused]
+	c.Counts["tls_own_probes"] = counts[countOwn]
 	c.Counts["tls_files_probed"] = uint64(p.probed)
 	inflight, err := p.inflight(endNs)
 	if err != nil {
@@ -661,6 +667,8 @@ func (p *Probe) Programs() map[string]*ebpf.Program {
 // Close implements probes.Probe.
 func (p *Probe) Close() error {
 	p.Detach()
+	p.ownMu.Lock()
+	defer p.ownMu.Unlock()
 	if p.loaded {
 		p.loaded = false
 		p.window.Close()

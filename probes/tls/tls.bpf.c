@@ -29,8 +29,15 @@
  * recognized and left out instead of being timed from a later retry.
  *
  * Rolling windows (common.h, WINDOW_MAP): a handshake counts, whole, in the
- * window where it ends; one in flight at a switch goes on in the kernel. */
+ * window where it ends; one in flight at a switch goes on in the kernel.
+ *
+ * perfprobe's own connections (endpoint discovery, profile fetches) make
+ * server handshakes in the target too: user space puts each one's local
+ * port in own_conns before it connects, and a Go server handshake whose
+ * socket's peer is one of them is counted in COUNT_OWN only (own_conn). */
 #include "common.h"
+#include <bpf/bpf_core_read.h>
+#include <bpf/bpf_endian.h>
 #include "tls.h"
 
 char LICENSE[] SEC("license") = "GPL";
@@ -53,6 +60,15 @@ const volatile __u64 stack_interval_ns = 0;
 volatile __u64 window_start_ns = 0;
 
 STACK_MAP(stacks, 4096);
+
+/* perfprobe's own connections (tls.h): LRU, user space adds one per
+ * connection and the oldest go. */
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__type(key, struct own_key);
+	__type(value, struct own_value);
+	__uint(max_entries, 1024);
+} own_conns SEC(".maps");
 
 WINDOW_MAP();
 
@@ -180,6 +196,10 @@ static __always_inline void done(struct inflight *in, __u32 win, __u32 lib, bool
 		count(win, COUNT_BEFORE_WINDOW);
 		return;
 	}
+	if (in->own) {
+		count(win, COUNT_OWN);
+		return;
+	}
 	if (side >= SIDE_MAX)
 		side = SIDE_UNKNOWN;
 	if (lib >= LIB_MAX)
@@ -212,11 +232,101 @@ static __always_inline void done(struct inflight *in, __u32 win, __u32 lib, bool
 		__sync_fetch_and_add(&v->failed, 1);
 }
 
+/* The kernel objects from a thread's file table to a socket's peer, as
+ * much of them as own_conn reads (CO-RE: the ___pp suffix is dropped when
+ * matching the kernel's types). */
+struct fdtable___pp {
+	unsigned int max_fds;
+	struct file___pp **fd;
+} __attribute__((preserve_access_index));
+struct files_struct___pp {
+	struct fdtable___pp *fdt;
+} __attribute__((preserve_access_index));
+struct task_struct___pp {
+	struct files_struct___pp *files;
+} __attribute__((preserve_access_index));
+struct file___pp {
+	void *private_data;
+} __attribute__((preserve_access_index));
+struct ns_common___pp {
+	unsigned int inum;
+} __attribute__((preserve_access_index));
+struct net___pp {
+	struct ns_common___pp ns;
+} __attribute__((preserve_access_index));
+struct sock_common___pp {
+	__be16 skc_dport;
+	unsigned short skc_family;
+	struct {
+		struct net___pp *net;
+	} skc_net;
+} __attribute__((preserve_access_index));
+struct sock___pp {
+	struct sock_common___pp __sk_common;
+} __attribute__((preserve_access_index));
+struct socket___pp {
+	struct file___pp *file;
+	struct sock___pp *sk;
+} __attribute__((preserve_access_index));
+
+#define AF_INET_ 2
+#define AF_INET6_ 10
+
+/* own_conn reports whether the Go *tls.Conn c of the current process runs
+ * on one of perfprobe's own connections, begun at now: c.conn (a net.Conn
+ * whose data word points to a *net.TCPConn) -> conn.fd -> pfd.Sysfd ->
+ * the thread's file table -> its socket -> the peer port and network
+ * namespace, looked up in own_conns. Offsets come in the cookie (tls.h).
+ * Every read is checked, and anything unexpected (another net.Conn type
+ * whose words lead nowhere, a file that is not a socket, not TCP/IP) says
+ * no: the handshake is then the target's. */
+static __noinline bool own_conn(__u64 c, __u64 cookie, __u64 now)
+{
+	struct task_struct___pp *task = (void *)bpf_get_current_task();
+	__u32 conn_off = (cookie >> COOKIE_CONN_SHIFT) & 0xff, fd_off = (cookie >> COOKIE_FD_SHIFT) & 0xff,
+	      sysfd_off = (cookie >> COOKIE_SYSFD_SHIFT) & 0xffff;
+	struct own_key key = {};
+	struct fdtable___pp *fdt;
+	struct file___pp *f, **fds;
+	struct socket___pp *sock;
+	struct sock___pp *sk;
+	struct own_value *v;
+	__u64 data, netfd;
+	__s64 sysfd;
+	__u16 family;
+
+	if (!c || bpf_probe_read_user(&data, sizeof(data), (void *)(c + conn_off)) || !data ||
+	    bpf_probe_read_user(&netfd, sizeof(netfd), (void *)(data + fd_off)) || !netfd ||
+	    bpf_probe_read_user(&sysfd, sizeof(sysfd), (void *)(netfd + sysfd_off)))
+		return false;
+	fdt = BPF_CORE_READ(task, files, fdt);
+	if (!fdt || sysfd < 0 || sysfd >= BPF_CORE_READ(fdt, max_fds))
+		return false;
+	fds = BPF_CORE_READ(fdt, fd);
+	if (!fds || bpf_probe_read_kernel(&f, sizeof(f), &fds[sysfd]) || !f)
+		return false;
+	sock = BPF_CORE_READ(f, private_data);
+	if (!sock || BPF_CORE_READ(sock, file) != f) /* not a socket */
+		return false;
+	sk = BPF_CORE_READ(sock, sk);
+	if (!sk)
+		return false;
+	family = BPF_CORE_READ(sk, __sk_common.skc_family);
+	if (family != AF_INET_ && family != AF_INET6_)
+		return false;
+	if (!bpf_core_field_exists(sk->__sk_common.skc_net.net)) /* CONFIG_NET_NS=n */
+		return false;
+	key.port = bpf_ntohs(BPF_CORE_READ(sk, __sk_common.skc_dport));
+	key.netns = BPF_CORE_READ(sk, __sk_common.skc_net.net, ns.inum);
+	v = bpf_map_lookup_elem(&own_conns, &key);
+	return v && v->from_ns <= now && now <= v->until_ns;
+}
+
 /* Go: at the frame setup of the handshake function. */
 SEC("uprobe")
 int go_handshake_enter(struct pt_regs *ctx)
 {
-	__u64 cookie = bpf_get_attach_cookie(ctx), id = current_target();
+	__u64 cookie = bpf_get_attach_cookie(ctx), id = current_target(), now;
 	struct go_key key = {};
 	struct inflight in = {};
 
@@ -228,7 +338,16 @@ int go_handshake_enter(struct pt_regs *ctx)
 	 * there is one that never returned (a panic unwound past it). */
 	if (bpf_map_lookup_elem(&go_inflight, &key))
 		counter_add(&drops, DROP_EXPIRED, 1);
-	inflight_init(ctx, &in, id, cookie & COOKIE_SIDE_MASK, LIB_GO, cookie & COOKIE_CALLER_AT_SP, bpf_ktime_get_ns());
+	now = bpf_ktime_get_ns();
+	/* RAX: the receiver, c *Conn (register ABI). */
+	if ((cookie & COOKIE_OWN_CHECK) && own_conn(ctx->ax, cookie, now)) {
+		in.start_ns = now;
+		in.side = SIDE_SERVER;
+		in.tid = (__u32)id;
+		in.own = 1;
+	} else {
+		inflight_init(ctx, &in, id, cookie & COOKIE_SIDE_MASK, LIB_GO, cookie & COOKIE_CALLER_AT_SP, now);
+	}
 	if (bpf_map_update_elem(&go_inflight, &key, &in, BPF_ANY))
 		counter_add(&drops, DROP_INFLIGHT_FULL, 1);
 	return 0;

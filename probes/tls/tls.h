@@ -18,6 +18,15 @@ enum side {
  * whose return address is at [SP]; it is read and kept beside the stack. */
 #define COOKIE_CALLER_AT_SP (1 << 8)
 #define COOKIE_SIDE_MASK 0xff
+/* Cookie of a Go server-handshake entry whose binary's layout is known:
+ * look whether the connection is one of perfprobe's own (own_conns). Bits
+ * 16-23: offset in crypto/tls.Conn of the data word of its conn (a
+ * net.Conn interface); 24-31: offset in net.TCPConn of conn.fd (*netFD);
+ * 32-47: offset in net.netFD of pfd.Sysfd (int). */
+#define COOKIE_OWN_CHECK (1 << 9)
+#define COOKIE_CONN_SHIFT 16
+#define COOKIE_FD_SHIFT 24
+#define COOKIE_SYSFD_SHIFT 32
 
 /* Which TLS implementation did the handshake. */
 enum lib {
@@ -48,6 +57,25 @@ struct inflight {
 	__u32 side;
 	__u32 tid;
 	__u32 attempts; /* OpenSSL: SSL_do_handshake calls so far */
+	__u32 own;      /* on a connection perfprobe made (own_conns): counted apart */
+	__u32 pad;
+};
+
+/* A connection perfprobe itself made (endpoint discovery, profile
+ * fetches), as the target's end of it sees it: the peer port in the
+ * socket's network namespace. */
+struct own_key {
+	__u32 netns; /* network namespace inode */
+	__u16 port;  /* perfprobe's local port, host order */
+	__u16 pad;
+};
+
+/* When: handshakes that began in [from_ns, until_ns] on such a connection
+ * are perfprobe's (bpf_ktime_get_ns clock). until_ns is ~0 while it is
+ * open, and a little after its close once closed. */
+struct own_value {
+	__u64 from_ns;
+	__u64 until_ns;
 };
 
 /* Handshake time per stack that started the handshakes. The full user
@@ -98,6 +126,7 @@ enum tls_count {
 	COUNT_BEFORE_WINDOW,                     /* handshakes that began before the window: not counted */
 	COUNT_RETRIES,                           /* OpenSSL: SSL_do_handshake calls that returned < 1 and kept the handshake pending */
 	COUNT_STACKS_REUSED,                     /* handshakes attributed to the last stack walked from the same call site */
+	COUNT_OWN,                               /* handshakes on perfprobe's own connections: not the target's, left out */
 	COUNT_MAX,
 };
 

@@ -37,6 +37,8 @@ type tlsInflight struct {
 	Side      uint32
 	Tid       uint32
 	Attempts  uint32
+	Own       uint32
+	Pad       uint32
 }
 
 type tlsLib uint32
@@ -46,6 +48,19 @@ const (
 	tlsLibLIB_OPENSSL tlsLib = 1
 	tlsLibLIB_MAX     tlsLib = 2
 )
+
+type tlsOwnKey struct {
+	_     structs.HostLayout
+	Netns uint32
+	Port  uint16
+	Pad   uint16
+}
+
+type tlsOwnValue struct {
+	_       structs.HostLayout
+	FromNs  uint64
+	UntilNs uint64
+}
 
 type tlsPidHistKey struct {
 	_    structs.HostLayout
@@ -108,7 +123,8 @@ const (
 	tlsTlsCountCOUNT_BEFORE_WINDOW tlsTlsCount = 13
 	tlsTlsCountCOUNT_RETRIES       tlsTlsCount = 14
 	tlsTlsCountCOUNT_STACKS_REUSED tlsTlsCount = 15
-	tlsTlsCountCOUNT_MAX           tlsTlsCount = 16
+	tlsTlsCountCOUNT_OWN           tlsTlsCount = 16
+	tlsTlsCountCOUNT_MAX           tlsTlsCount = 17
 )
 
 type tlsTlsDrop uint32
@@ -145,6 +161,7 @@ const (
 	tlsMapDrops               = "drops"
 	tlsMapGoInflight          = "go_inflight"
 	tlsMapHists               = "hists"
+	tlsMapOwnConns            = "own_conns"
 	tlsMapPidHists            = "pid_hists"
 	tlsMapSslCall             = "ssl_call"
 	tlsMapSslInflight         = "ssl_inflight"
@@ -232,6 +249,7 @@ type tlsMapSpecs struct {
 	Drops       *ebpf.MapSpec `ebpf:"drops"`
 	GoInflight  *ebpf.MapSpec `ebpf:"go_inflight"`
 	Hists       *ebpf.MapSpec `ebpf:"hists"`
+	OwnConns    *ebpf.MapSpec `ebpf:"own_conns"`
 	PidHists    *ebpf.MapSpec `ebpf:"pid_hists"`
 	SslCall     *ebpf.MapSpec `ebpf:"ssl_call"`
 	SslInflight *ebpf.MapSpec `ebpf:"ssl_inflight"`
@@ -283,6 +301,7 @@ type tlsMaps struct {
 	Drops       *ebpf.Map `ebpf:"drops"`
 	GoInflight  *ebpf.Map `ebpf:"go_inflight"`
 	Hists       *ebpf.Map `ebpf:"hists"`
+	OwnConns    *ebpf.Map `ebpf:"own_conns"`
 	PidHists    *ebpf.Map `ebpf:"pid_hists"`
 	SslCall     *ebpf.Map `ebpf:"ssl_call"`
 	SslInflight *ebpf.Map `ebpf:"ssl_inflight"`
@@ -301,6 +320,7 @@ func (m *tlsMaps) Close() error {
 		m.Drops,
 		m.GoInflight,
 		m.Hists,
+		m.OwnConns,
 		m.PidHists,
 		m.SslCall,
 		m.SslInflight,

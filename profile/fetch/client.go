@@ -13,6 +13,7 @@ import (
 	"os"
 	"runtime"
 	"strings"
+	"sync"
 	"syscall"
 	"time"
 
@@ -26,13 +27,14 @@ var errRedirectLoop = fmt.Errorf("more than %d redirects (a redirect loop?)", ma
 
 // newClient returns the HTTP client for ep: TLS verification off when ep
 // says so, connections made inside the target's network namespace when it
-// has its own, and redirects bounded (and, for a discovered endpoint, kept
-// on the target's host:port, so that the unverified TLS Discover allows
-// for loopback never applies to another host).
-func newClient(ep *Endpoint) *http.Client {
-	d := &net.Dialer{Timeout: 5 * time.Second, KeepAlive: 30 * time.Second}
+// has its own, each one told to own before it connects (nil: nobody), and
+// redirects bounded (and, for a discovered endpoint, kept on the target's
+// host:port, so that the unverified TLS Discover allows for loopback never
+// applies to another host).
+func newClient(ep *Endpoint, own ConnHook) *http.Client {
+	d := &dialer{own: own}
 	tr := &http.Transport{
-		DialContext:         d.DialContext,
+		DialContext:         d.dial,
 		TLSClientConfig:     &tls.Config{InsecureSkipVerify: ep.Insecure},
 		TLSHandshakeTimeout: 5 * time.Second,
 		MaxIdleConnsPerHost: 8,
@@ -42,7 +44,7 @@ func newClient(ep *Endpoint) *http.Client {
 		tr.Proxy = http.ProxyFromEnvironment
 	}
 	if ep.netns != "" {
-		tr.DialContext = netnsDialer(ep.netns)
+		tr.DialContext = d.netnsDial(ep.netns)
 	}
 	sameHost := ep.discovered
 	return &http.Client{
@@ -59,13 +61,135 @@ func newClient(ep *Endpoint) *http.Client {
 	}
 }
 
-// netnsDialer connects from inside the network namespace nsPath. A
-// socket belongs to the namespace of the thread that created it for its
-// whole life, so only the socket(2) call has to happen in there: a
-// goroutine locks its thread, enters the namespace and dials. It never
-// unlocks, so when it returns the runtime ends that thread instead of
-// running other goroutines in the wrong namespace.
-func netnsDialer(nsPath string) func(ctx context.Context, network, addr string) (net.Conn, error) {
+// ConnHook is told of each TCP connection perfprobe makes to a target,
+// before it connects (so before the target can see it): the inode of the
+// socket's network namespace and its local port, bound already. It
+// returns what to call once the connection is closed. The tls probe uses
+// it to leave perfprobe's own handshakes out of the target's.
+type ConnHook func(netns uint64, port uint16) (closed func())
+
+// dialer makes the connections of one client, each told to own.
+type dialer struct {
+	own ConnHook
+}
+
+// dial connects to addr. With a hook, each socket is bound to an
+// ephemeral port before connect(2) and the hook told of it; the
+// connection returned calls the hook's closed once when closed (and the
+// sockets of failed attempts at once).
+func (d *dialer) dial(ctx context.Context, network, addr string) (net.Conn, error) {
+	nd := &net.Dialer{Timeout: 5 * time.Second, KeepAlive: 30 * time.Second}
+	if d.own == nil {
+		return nd.DialContext(ctx, network, addr)
+	}
+	type attempt struct {
+		port   uint16
+		closed func()
+	}
+	var (
+		mu       sync.Mutex
+		attempts []attempt
+	)
+	nd.Control = func(network, _ string, rc syscall.RawConn) error {
+		return rc.Control(func(fd uintptr) {
+			netns, port, err := bindEphemeral(int(fd), network)
+			if err != nil {
+				return // not told: the target's counts may include this connection
+			}
+			closed := d.own(netns, port)
+			mu.Lock()
+			attempts = append(attempts, attempt{port, closed})
+			mu.Unlock()
+		})
+	}
+	c, err := nd.DialContext(ctx, network, addr)
+	var port uint16
+	if err == nil {
+		if a, ok := c.LocalAddr().(*net.TCPAddr); ok {
+			port = uint16(a.Port)
+		}
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	var mine func()
+	for _, a := range attempts {
+		if err == nil && mine == nil && a.port == port {
+			mine = a.closed
+		} else {
+			a.closed()
+		}
+	}
+	if err != nil || mine == nil {
+		return c, err
+	}
+	return &ownConn{Conn: c, closed: mine}, nil
+}
+
+// bindEphemeral binds socket fd to an ephemeral port of the wildcard
+// address of its family (connect(2) then picks the source address and
+// keeps the port) and returns the port and the inode of the socket's
+// network namespace.
+func bindEphemeral(fd int, network string) (netns uint64, port uint16, err error) {
+	var sa unix.Sockaddr = &unix.SockaddrInet4{}
+	if strings.HasSuffix(network, "6") {
+		sa = &unix.SockaddrInet6{}
+	}
+	if err := unix.Bind(fd, sa); err != nil {
+		return 0, 0, err
+	}
+	got, err := unix.Getsockname(fd)
+	if err != nil {
+		return 0, 0, err
+	}
+	switch a := got.(type) {
+	case *unix.SockaddrInet4:
+		port = uint16(a.Port)
+	case *unix.SockaddrInet6:
+		port = uint16(a.Port)
+	default:
+		return 0, 0, fmt.Errorf("socket of family %T", got)
+	}
+	netns, err = socketNetns(fd)
+	return netns, port, err
+}
+
+// socketNetns returns the inode of the network namespace of socket fd
+// (SIOCGSKNS, Linux 4.9+), else of the calling thread's, where the socket
+// was made.
+func socketNetns(fd int) (uint64, error) {
+	var st unix.Stat_t
+	if nsfd, err := unix.IoctlRetInt(fd, unix.SIOCGSKNS); err == nil {
+		defer unix.Close(nsfd)
+		if err := unix.Fstat(nsfd, &st); err == nil {
+			return st.Ino, nil
+		}
+	}
+	if err := unix.Stat("/proc/thread-self/ns/net", &st); err != nil {
+		return 0, err
+	}
+	return st.Ino, nil
+}
+
+// ownConn is a connection the hook was told of: Close tells it back.
+type ownConn struct {
+	net.Conn
+	once   sync.Once
+	closed func()
+}
+
+func (c *ownConn) Close() error {
+	err := c.Conn.Close()
+	c.once.Do(c.closed)
+	return err
+}
+
+// netnsDial connects from inside the network namespace nsPath. A socket
+// belongs to the namespace of the thread that created it for its whole
+// life, so only the socket(2) call has to happen in there: a goroutine
+// locks its thread, enters the namespace and dials. It never unlocks, so
+// when it returns the runtime ends that thread instead of running other
+// goroutines in the wrong namespace.
+func (d *dialer) netnsDial(nsPath string) func(ctx context.Context, network, addr string) (net.Conn, error) {
 	return func(ctx context.Context, network, addr string) (net.Conn, error) {
 		type result struct {
 			c   net.Conn
@@ -83,8 +207,7 @@ func netnsDialer(nsPath string) func(ctx context.Context, network, addr string) 
 				if err := unix.Setns(int(f.Fd()), unix.CLONE_NEWNET); err != nil {
 					return nil, fmt.Errorf("entering the target's network namespace: %w", err)
 				}
-				d := net.Dialer{Timeout: 5 * time.Second, KeepAlive: 30 * time.Second}
-				return d.DialContext(ctx, network, addr)
+				return d.dial(ctx, network, addr)
 			}()
 			ch <- result{c, err}
 		}()

@@ -51,7 +51,7 @@ func Discover(ctx context.Context, pid int, opt Options) (*Endpoint, error) {
 	}
 	ports, addrs := byPort(socks)
 	var ns, nsNote string
-	theirs, ours := netnsOf(strconv.Itoa(pid)), netnsOf("self")
+	theirs, ours := netnsOf(strconv.Itoa(pid)), netnsOf("thread-self")
 	if theirs != "" && ours != "" && theirs != ours {
 		ns = filepath.Join(procDir, strconv.Itoa(pid), "ns", "net")
 		nsNote = fmt.Sprintf("pid %d is in another network namespace (%s, ours %s): connected from inside it", pid, theirs, ours)
@@ -67,7 +67,7 @@ func Discover(ctx context.Context, pid int, opt Options) (*Endpoint, error) {
 			select {
 			case sem <- struct{}{}:
 				defer func() { <-sem }()
-				results[i] = probePort(ctx, addrs[port], ns)
+				results[i] = probePort(ctx, addrs[port], ns, opt.OwnConn)
 			case <-ctx.Done():
 				results[i] = probeResult{reason: "not probed in time"}
 			}
@@ -114,7 +114,7 @@ func Discover(ctx context.Context, pid int, opt Options) (*Endpoint, error) {
 	if nsNote != "" {
 		found.Notes = append([]string{nsNote}, found.Notes...)
 	}
-	client := newClient(found)
+	client := newClient(found, opt.OwnConn)
 	defer client.CloseIdleConnections()
 	fctx, fcancel := context.WithTimeout(ctx, probeTimeout)
 	defer fcancel()
@@ -151,13 +151,13 @@ type probeResult struct {
 
 // probePort looks for a pprof index on one port, trying its addresses in
 // turn while they refuse connections.
-func probePort(ctx context.Context, addrs []netip.AddrPort, ns string) probeResult {
+func probePort(ctx context.Context, addrs []netip.AddrPort, ns string, own ConnHook) probeResult {
 	ctx, cancel := context.WithTimeout(ctx, probeTimeout)
 	defer cancel()
 	var r probeResult
 	for _, a := range addrs {
 		var refused bool
-		r, refused = probeAddr(ctx, a, ns)
+		r, refused = probeAddr(ctx, a, ns, own)
 		if r.ep != nil || !refused {
 			break
 		}
@@ -170,14 +170,14 @@ func probePort(ctx context.Context, addrs []netip.AddrPort, ns string) probeResu
 // HTTPS server logs every plain request it gets ("client sent an HTTP
 // request to an HTTPS server"), while a plain one answers a TLS hello with
 // a silent 400, which the TLS client sees at once as a bad record.
-func probeAddr(ctx context.Context, addr netip.AddrPort, ns string) (r probeResult, refused bool) {
+func probeAddr(ctx context.Context, addr netip.AddrPort, ns string, own ConnHook) (r probeResult, refused bool) {
 	// The port was found in the target's own file table, so on loopback
 	// the peer is the target itself, whose certificate names its public
 	// host rather than 127.0.0.1: verification would only fail. It is
 	// skipped there and only there (the client refuses redirects to other
 	// hosts); other addresses are verified.
 	ep := &Endpoint{netns: ns, discovered: true, Insecure: addr.Addr().IsLoopback()}
-	client := newClient(ep)
+	client := newClient(ep, own)
 	defer client.CloseIdleConnections()
 	a, err := get(ctx, client, "https://"+addr.String()+"/debug/pprof/", indexLimit)
 	switch {
@@ -187,7 +187,7 @@ func probeAddr(ctx context.Context, addr netip.AddrPort, ns string) (r probeResu
 		}
 	case classify(err) == errNotTLS || classify(err) == errHangUp:
 		ep = &Endpoint{netns: ns, discovered: true}
-		client = newClient(ep)
+		client = newClient(ep, own)
 		defer client.CloseIdleConnections()
 		a, err = get(ctx, client, "http://"+addr.String()+"/debug/pprof/", indexLimit)
 		if err != nil {
@@ -274,7 +274,7 @@ func checkURL(ctx context.Context, pid int, opt Options) (*Endpoint, error) {
 	ep.PID = pid
 	client := opt.Client
 	if client == nil {
-		client = newClient(ep)
+		client = newClient(ep, opt.OwnConn)
 		defer client.CloseIdleConnections()
 	}
 	ctx, cancel := context.WithTimeout(ctx, discoverTimeout)

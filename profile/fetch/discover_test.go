@@ -109,7 +109,7 @@ func TestDiscoverRedirectPrefix(t *testing.T) {
 		t.Errorf("Base %q Dir %q Fgprof %q", ep.Base, ep.Dir, ep.Fgprof)
 	}
 	// The directory works for a profile.
-	f := &fetcher{ep: ep, client: newClient(ep)}
+	f := &fetcher{ep: ep, client: newClient(ep, nil)}
 	p, fail := f.one(context.Background(), kGoroutine, ep.Dir+"goroutine", 5*time.Second)
 	if fail != nil || len(p.Sample) == 0 {
 		t.Errorf("goroutine profile through the prefix: %+v", fail)
@@ -148,7 +148,7 @@ func TestDiscoverTLS(t *testing.T) {
 		t.Errorf("Notes = %q, want %q", ep.Notes, want)
 	}
 	// The endpoint's client fetches from it.
-	f := &fetcher{ep: ep, client: newClient(ep)}
+	f := &fetcher{ep: ep, client: newClient(ep, nil)}
 	if _, fail := f.one(context.Background(), kGoroutine, ep.Dir+"goroutine", 5*time.Second); fail != nil {
 		t.Errorf("goroutine over TLS: %s", fail.cause)
 	}

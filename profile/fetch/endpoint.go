@@ -84,6 +84,10 @@ type Options struct {
 	// Slack is how much longer than its profile's duration a request may
 	// take before it is abandoned as timed out (default 10s).
 	Slack time.Duration
+	// OwnConn, when set, is told of every connection the built-in client
+	// makes (not Client's), before it connects: the capture leaves the
+	// handshakes they cause in the target out of the target's numbers.
+	OwnConn ConnHook
 
 	// maxBody caps an answer's size (default defaultMaxBody); tests lower it.
 	maxBody int64

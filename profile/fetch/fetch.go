@@ -135,7 +135,7 @@ func Fetch(ctx context.Context, ep *Endpoint, window time.Duration, opt Options)
 	}
 	f := &fetcher{ep: ep, opt: opt, client: opt.Client}
 	if f.client == nil {
-		f.client = newClient(ep)
+		f.client = newClient(ep, opt.OwnConn)
 		defer f.client.CloseIdleConnections()
 	}
 	var t tally

@@ -3,7 +3,8 @@
 // from /proc/PID/maps, opens every mapped binary at snapshot time (so that
 // short-lived targets can still be symbolized after they exit) and resolves
 // addresses lazily: Go executables through their .gopclntab (function, file
-// and line, also for stripped and PIE builds), other ELF objects through
+// and line, also for stripped and PIE builds, with the calls the compiler
+// inlined expanded from the inline tree), other ELF objects through
 // .symtab or .dynsym. A binary without .symtab (stripped) is named from the
 // .symtab of its separate debug file, found by build id or .gnu_debuglink
 // (CRC checked) under DebugDirs, as gdb finds it, else from the

@@ -27,7 +27,13 @@ type Mapping struct {
 	Kernel               bool
 }
 
-// Frame is one symbolized address.
+// Frame is one symbolized address. When the compiler inlined calls at the
+// address (Go, from the pclntab inline tree), Function is the real
+// function the code belongs to, File:Line its call into the outermost
+// inlined function, and Inlined the inlined functions, innermost first,
+// each at its own position: Inlined[0] at the address itself, every other
+// at its call into the one before it. Frames() lists all of them.
+// Frames are cached: Inlined must not be modified.
 type Frame struct {
 	Addr       uint64   // the address given
 	Function   string   // never empty: unknown frames are "module+0xOFFSET" (OFFSET = file offset of Addr) or "[unknown]+0xADDR"; C++ and Rust names demangled
@@ -36,6 +42,7 @@ type Frame struct {
 	Line       int      // source line when known
 	Mapping    *Mapping // nil when no mapping contains the address
 	Known      bool     // true when Function is a real symbol name
+	Inlined    []Frame  // functions inlined at Addr, innermost first (same Addr and Mapping), or nil
 }
 
 // Symbolizer symbolizes processes and the kernel. It is safe for concurrent
@@ -229,6 +236,9 @@ func symbolizeIn(m *procMapping, addr, pc uint64) Frame {
 	f := Frame{Addr: addr, Mapping: &m.Mapping}
 	if m.obj != nil {
 		if va, ok := m.obj.vaddr(pc - m.Start + m.Offset); ok {
+			if m.obj.goFrame(&f, va) {
+				return f
+			}
 			if name, file, line, ok := m.obj.lookup(va); ok {
 				if d, ok := demangled(name); ok {
 					f.SystemName, name = name, d

@@ -7,7 +7,9 @@
 // (0 = none: serve only) loop dialing a new connection each time, doing a
 // full handshake (no ClientSessionCache, so no resumption), reading the
 // line and closing, until -duration elapses. Every client-side error (dial,
-// handshake, read) is counted; none is expected.
+// handshake, read) is counted; none is expected. With -mute (for -clients
+// 0) the server closes each connection right after its handshake, writing
+// nothing.
 //
 // It prints "ready pid=<pid> addr=<host:port>" once listening, starts the
 // clients -delay later (so a probe can attach first), runs them for
@@ -61,8 +63,13 @@ func serveConn(conn net.Conn, cfg *tls.Config) {
 		serverErrors.Add(1)
 		return
 	}
-	io.WriteString(tc, "hello\n")
+	if !mute {
+		io.WriteString(tc, "hello\n")
+	}
 }
+
+// mute is -mute: no line after the handshake.
+var mute bool
 
 // clientOnce does one full handshake and reads the server's line.
 //
@@ -88,6 +95,7 @@ func main() {
 	clients := flag.Int("clients", 1, "loopback client goroutines (0 = serve only)")
 	duration := flag.Duration("duration", 0, "how long to run the clients (0 = until killed)")
 	delay := flag.Duration("delay", 0, "start the clients this long after the ready line")
+	flag.BoolVar(&mute, "mute", false, "close each connection right after the handshake, writing nothing")
 	flag.Parse()
 	sig := make(chan os.Signal, 1)
 	signal.Notify(sig, syscall.SIGINT, syscall.SIGTERM)
