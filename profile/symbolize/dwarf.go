@@ -1,0 +1,266 @@
+package symbolize
+
+import (
+	"debug/dwarf"
+	"debug/elf"
+	"encoding/binary"
+	"fmt"
+	"sort"
+	"sync"
+)
+
+// MaxDWARFBytes bounds the DWARF sections read from one binary (or its
+// debug file) for file and line lookups. A binary with more keeps its
+// function names, has no lines, and a warning says so. Set it before
+// creating a Symbolizer.
+var MaxDWARFBytes = int64(256 << 20)
+
+// maxLineRows bounds the decoded line-table rows one binary keeps (16
+// bytes each); past it the decoded tables are dropped and decoded again
+// when asked for.
+const maxLineRows = 1 << 20
+
+// dwarfLines resolves addresses of native code to source file and line
+// through the DWARF line tables (.debug_line) of one binary. Only the
+// compile units' address ranges are read when it is created; a unit's line
+// table is decoded on the first lookup inside it and cached, within
+// maxLineRows. It is safe for concurrent use.
+type dwarfLines struct {
+	d     *dwarf.Data
+	units []unitRange    // sorted by lo
+	cus   []*dwarf.Entry // the compile units' entries, indexed by unitRange.cu
+
+	mu     sync.Mutex
+	tables map[int]*lineTable
+	rows   int // in tables
+}
+
+// unitRange is one address range of compile unit cu.
+type unitRange struct {
+	lo, hi uint64
+	cu     int
+}
+
+// lineTable is the decoded line table of one compile unit, sorted by
+// address: a row holds from its address up to the next row's.
+type lineTable struct {
+	rows  []lineRow
+	files []string
+}
+
+type lineRow struct {
+	addr uint64
+	line uint32
+	file int32 // index in files; -1 marks the end of a sequence
+}
+
+// dwarfSections are the sections file and line lookups need (DWARF 2 to 5).
+var dwarfSections = []string{"abbrev", "info", "str", "line", "ranges", "addr", "line_str", "str_offsets", "rnglists"}
+
+// newDWARFLines reads the DWARF of ef for line lookups. It returns nil
+// without a warning when ef has no line tables, and nil with a warning
+// when they cannot be used (too large, malformed).
+func newDWARFLines(ef *elf.File, name string) (l *dwarfLines, warning string) {
+	secs := map[string]*elf.Section{}
+	var total uint64
+	for _, n := range dwarfSections {
+		s := ef.Section(".debug_" + n)
+		if s == nil || s.Type == elf.SHT_NOBITS {
+			continue
+		}
+		secs[n] = s
+		total += s.Size // the uncompressed size, also for SHF_COMPRESSED
+	}
+	if secs["info"] == nil || secs["line"] == nil || secs["abbrev"] == nil {
+		return nil, ""
+	}
+	if total > uint64(MaxDWARFBytes) {
+		return nil, fmt.Sprintf("DWARF of %s: %d MiB, over the %d MiB limit: its frames have names but no file and line (raise symbolize.MaxDWARFBytes to read it)", name, total>>20, MaxDWARFBytes>>20)
+	}
+	defer func() {
+		if r := recover(); r != nil { // debug/dwarf on malformed input
+			l, warning = nil, fmt.Sprintf("DWARF of %s: %v: its frames have names but no file and line", name, r)
+		}
+	}()
+	data := map[string][]byte{}
+	for n, s := range secs {
+		b, err := s.Data()
+		if err != nil {
+			return nil, fmt.Sprintf("DWARF of %s: reading %s: %v: its frames have names but no file and line", name, s.Name, err)
+		}
+		data[n] = b
+	}
+	d, err := dwarf.New(data["abbrev"], nil, nil, data["info"], data["line"], nil, data["ranges"], data["str"])
+	if err != nil {
+		return nil, fmt.Sprintf("DWARF of %s: %v: its frames have names but no file and line", name, err)
+	}
+	for _, n := range []string{"addr", "line_str", "str_offsets", "rnglists"} {
+		if b := data[n]; b != nil {
+			if err := d.AddSection(".debug_"+n, b); err != nil {
+				return nil, fmt.Sprintf("DWARF of %s: %v: its frames have names but no file and line", name, err)
+			}
+		}
+	}
+	l = &dwarfLines{d: d, tables: map[int]*lineTable{}}
+	r := d.Reader()
+	for _, off := range unitOffsets(data["info"], ef.ByteOrder) {
+		r.Seek(off)
+		e, err := r.Next()
+		if err != nil || e == nil || e.Tag != dwarf.TagCompileUnit {
+			continue // type and partial units have no line table of their own
+		}
+		if _, ok := e.Val(dwarf.AttrStmtList).(int64); !ok {
+			continue
+		}
+		ranges, err := d.Ranges(e)
+		if err != nil || len(ranges) == 0 {
+			continue
+		}
+		cu := len(l.cus)
+		l.cus = append(l.cus, e)
+		for _, rg := range ranges {
+			if rg[0] < rg[1] {
+				l.units = append(l.units, unitRange{rg[0], rg[1], cu})
+			}
+		}
+	}
+	if len(l.units) == 0 {
+		return nil, ""
+	}
+	sort.Slice(l.units, func(i, j int) bool { return l.units[i].lo < l.units[j].lo })
+	return l, ""
+}
+
+// unitOffsets returns the offset of the first entry of each unit in a
+// .debug_info section. Hand-written because debug/dwarf keeps unit offsets
+// private and its Reader reaches the next unit only by parsing every entry.
+func unitOffsets(info []byte, bo binary.ByteOrder) []dwarf.Offset {
+	var out []dwarf.Offset
+	for off := uint64(0); off+4 <= uint64(len(info)); {
+		n, hdr, osz := uint64(bo.Uint32(info[off:])), uint64(4), uint64(4)
+		switch {
+		case n == 0xffffffff: // 64-bit DWARF
+			if off+12 > uint64(len(info)) {
+				return out
+			}
+			n, hdr, osz = bo.Uint64(info[off+4:]), 12, 8
+		case n >= 0xfffffff0:
+			return out
+		}
+		if n > uint64(len(info))-off-hdr || n < 2 {
+			return out
+		}
+		end, p := off+hdr+n, off+hdr
+		switch vers := bo.Uint16(info[p:]); {
+		case vers >= 2 && vers <= 4: // version, abbrev offset, address size
+			p += 2 + osz + 1
+		case vers == 5 && p+3 <= end: // version, unit type, address size, abbrev offset
+			switch info[p+2] {
+			case 0x02, 0x06: // DW_UT_type, DW_UT_split_type: signature, type offset
+				p += 4 + osz + 8 + osz
+			case 0x04, 0x05: // DW_UT_skeleton, DW_UT_split_compile: dwo id
+				p += 4 + osz + 8
+			default:
+				p += 4 + osz
+			}
+		default:
+			p = end
+		}
+		if p < end {
+			out = append(out, dwarf.Offset(p))
+		}
+		off = end
+	}
+	return out
+}
+
+// lookup returns the source file and line of the instruction at pc.
+func (l *dwarfLines) lookup(pc uint64) (file string, line int, ok bool) {
+	i := sort.Search(len(l.units), func(i int) bool { return l.units[i].lo > pc }) - 1
+	cu := -1
+	for j := i; j >= 0 && j > i-8; j-- { // ranges rarely overlap; look a little back
+		if pc < l.units[j].hi {
+			cu = l.units[j].cu
+			break
+		}
+	}
+	if cu < 0 {
+		return "", 0, false
+	}
+	t := l.table(cu)
+	if t == nil {
+		return "", 0, false
+	}
+	k := sort.Search(len(t.rows), func(k int) bool { return t.rows[k].addr > pc }) - 1
+	if k < 0 || t.rows[k].file < 0 || t.rows[k].line == 0 {
+		return "", 0, false
+	}
+	return t.files[t.rows[k].file], int(t.rows[k].line), true
+}
+
+// table returns the decoded line table of compile unit cu, or nil.
+func (l *dwarfLines) table(cu int) *lineTable {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if t, ok := l.tables[cu]; ok {
+		return t
+	}
+	t := l.decode(l.cus[cu])
+	n := 0
+	if t != nil {
+		n = len(t.rows)
+	}
+	if l.rows+n > maxLineRows {
+		clear(l.tables)
+		l.rows = 0
+	}
+	l.tables[cu] = t
+	l.rows += n
+	return t
+}
+
+// decode reads the line table of the compile unit e, or returns nil.
+func (l *dwarfLines) decode(e *dwarf.Entry) (t *lineTable) {
+	defer func() {
+		if recover() != nil { // debug/dwarf on malformed input
+			t = nil
+		}
+	}()
+	lr, err := l.d.LineReader(e)
+	if err != nil || lr == nil {
+		return nil
+	}
+	t = &lineTable{}
+	fileIdx := map[*dwarf.LineFile]int32{}
+	var le dwarf.LineEntry
+	for {
+		if err := lr.Next(&le); err != nil {
+			break // io.EOF, or a malformed program: keep the rows so far
+		}
+		row := lineRow{addr: le.Address, file: -1}
+		if !le.EndSequence {
+			row.file = 0 // with line 0: no line (a row without a file or line)
+			if le.File != nil && le.Line > 0 {
+				idx, ok := fileIdx[le.File]
+				if !ok {
+					idx = int32(len(t.files))
+					fileIdx[le.File] = idx
+					t.files = append(t.files, le.File.Name)
+				}
+				row.file, row.line = idx, uint32(min(le.Line, 1<<31))
+			}
+		}
+		t.rows = append(t.rows, row)
+	}
+	// Sequences may come in any order. At one address, a sequence's end
+	// goes before the next sequence's first row; rows of one sequence keep
+	// their order, so the last of several rows at one address wins.
+	sort.SliceStable(t.rows, func(i, j int) bool {
+		a, b := t.rows[i], t.rows[j]
+		if a.addr != b.addr {
+			return a.addr < b.addr
+		}
+		return a.file < 0 && b.file >= 0
+	})
+	return t
+}
