@@ -251,6 +251,11 @@ func (b *builder) location(k locKey) *profile.Location {
 	}
 	l := &profile.Location{ID: uint64(len(b.p.Location) + 1), Address: k.addr, Mapping: b.mapping(fr.Mapping)}
 	l.Line = []profile.Line{{Function: b.function(fr), Line: int64(fr.Line)}}
+	if m := l.Mapping; m != nil { // what is missing, pprof may symbolize later
+		m.HasFunctions = m.HasFunctions && fr.Known
+		m.HasFilenames = m.HasFilenames && fr.File != ""
+		m.HasLineNumbers = m.HasLineNumbers && fr.Line > 0
+	}
 	b.p.Location = append(b.p.Location, l)
 	b.locations[k] = l
 	return l
@@ -279,13 +284,16 @@ func (b *builder) mapping(m *symbolize.Mapping) *profile.Mapping {
 		return pm
 	}
 	pm := &profile.Mapping{
-		ID:           uint64(len(b.p.Mapping) + 1),
-		Start:        m.Start,
-		Limit:        m.Limit,
-		Offset:       m.Offset,
-		File:         m.Path,
-		BuildID:      m.BuildID,
-		HasFunctions: true,
+		ID:      uint64(len(b.p.Mapping) + 1),
+		Start:   m.Start,
+		Limit:   m.Limit,
+		Offset:  m.Offset,
+		File:    m.Path,
+		BuildID: m.BuildID,
+		// Cleared by location when one of the mapping's frames lacks them.
+		HasFunctions:   true,
+		HasFilenames:   true,
+		HasLineNumbers: true,
 	}
 	b.p.Mapping = append(b.p.Mapping, pm)
 	b.mappings[m] = pm
