@@ -7,6 +7,7 @@ import (
 	"net"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -95,7 +96,7 @@ func TestCaptureDebuginfodDown(t *testing.T) {
 			if err := json.Unmarshal(b, &doc); err != nil {
 				t.Fatal(err)
 			}
-			if !containsString(doc.Warnings, mine[0]) {
+			if !slices.Contains(doc.Warnings, mine[0]) {
 				t.Errorf("capture.json warnings %q lack %q", doc.Warnings, mine[0])
 			}
 			var sum bytes.Buffer
@@ -126,13 +127,3 @@ func TestCaptureDebuginfodDown(t *testing.T) {
 		})
 	}
 }
-
-func containsString(list []string, s string) bool {
-	for _, x := range list {
-		if x == s {
-			return true
-		}
-	}
-	return false
-}
-
