@@ -5,6 +5,7 @@ import (
 	"debug/elf"
 	"encoding/binary"
 	"fmt"
+	"path"
 	"sort"
 	"sync"
 )
@@ -230,6 +231,16 @@ func (l *dwarfLines) decode(e *dwarf.Entry) (t *lineTable) {
 	if err != nil || lr == nil {
 		return nil
 	}
+	// debug/dwarf leaves DWARF 5 names in relative directories relative;
+	// they are relative to the compilation directory. A relative one
+	// (built with -fdebug-prefix-map, as distributions do) stays as it is.
+	compDir, _ := e.Val(dwarf.AttrCompDir).(string)
+	fileName := func(name string) string {
+		if !path.IsAbs(name) && path.IsAbs(compDir) {
+			return path.Join(compDir, name)
+		}
+		return path.Clean(name)
+	}
 	t = &lineTable{}
 	fileIdx := map[*dwarf.LineFile]int32{}
 	var le dwarf.LineEntry
@@ -245,7 +256,7 @@ func (l *dwarfLines) decode(e *dwarf.Entry) (t *lineTable) {
 				if !ok {
 					idx = int32(len(t.files))
 					fileIdx[le.File] = idx
-					t.files = append(t.files, le.File.Name)
+					t.files = append(t.files, fileName(le.File.Name))
 				}
 				row.file, row.line = idx, uint32(min(le.Line, 1<<31))
 			}
