@@ -5,6 +5,7 @@ import (
 	"debug/elf"
 	"encoding/binary"
 	"fmt"
+	"math"
 	"path"
 	"sort"
 	"sync"
@@ -19,21 +20,32 @@ var MaxDWARFBytes = int64(256 << 20)
 // maxLineRows bounds the decoded line-table rows one binary keeps (16
 // bytes each); past it the decoded tables are dropped and decoded again
 // when asked for.
-const maxLineRows = 1 << 20
+const maxLineRows = 1 << 18
 
 // dwarfLines resolves addresses of native code to source file and line
-// through the DWARF line tables (.debug_line) of one binary. Only the
-// compile units' address ranges are read when it is created; a unit's line
-// table is decoded on the first lookup inside it and cached, within
-// maxLineRows. It is safe for concurrent use.
+// through the DWARF line tables (.debug_line) of one binary. When it is
+// created, the compile units' address ranges and line-table offsets are
+// read, and only .debug_line (with the string sections its DWARF 5 headers
+// use) is kept: .debug_info and its abbreviations, the bulk of the memory
+// debug/dwarf would hold, are dropped. A unit's line table is decoded on
+// the first lookup inside it and cached, within maxLineRows. It is safe
+// for concurrent use.
 type dwarfLines struct {
-	d     *dwarf.Data
-	units []unitRange    // sorted by lo
-	cus   []*dwarf.Entry // the compile units' entries, indexed by unitRange.cu
+	line, str, lineStr []byte
+	order              binary.AppendByteOrder
+	addrSize           byte
+	units              []unitRange // sorted by lo
+	cus                []compUnit  // indexed by unitRange.cu
 
 	mu     sync.Mutex
 	tables map[int]*lineTable
 	rows   int // in tables
+}
+
+// compUnit is what decoding a compile unit's line table needs.
+type compUnit struct {
+	stmtList uint32 // offset of its line table in .debug_line
+	compDir  string
 }
 
 // unitRange is one address range of compile unit cu.
@@ -102,7 +114,17 @@ func newDWARFLines(ef *elf.File, name string) (l *dwarfLines, warning string) {
 			}
 		}
 	}
-	l = &dwarfLines{d: d, tables: map[int]*lineTable{}}
+	order, ok := ef.ByteOrder.(binary.AppendByteOrder)
+	if !ok {
+		return nil, ""
+	}
+	l = &dwarfLines{line: data["line"], order: order, addrSize: 8, tables: map[int]*lineTable{}}
+	if ef.Class == elf.ELFCLASS32 {
+		l.addrSize = 4
+	}
+	if data["line_str"] != nil { // DWARF 5: headers name files through the string sections
+		l.str, l.lineStr = data["str"], data["line_str"]
+	}
 	r := d.Reader()
 	for _, off := range unitOffsets(data["info"], ef.ByteOrder) {
 		r.Seek(off)
@@ -110,15 +132,17 @@ func newDWARFLines(ef *elf.File, name string) (l *dwarfLines, warning string) {
 		if err != nil || e == nil || e.Tag != dwarf.TagCompileUnit {
 			continue // type and partial units have no line table of their own
 		}
-		if _, ok := e.Val(dwarf.AttrStmtList).(int64); !ok {
+		stmt, ok := e.Val(dwarf.AttrStmtList).(int64)
+		if !ok || stmt < 0 || stmt >= int64(len(l.line)) || stmt > math.MaxUint32 {
 			continue
 		}
 		ranges, err := d.Ranges(e)
 		if err != nil || len(ranges) == 0 {
 			continue
 		}
+		compDir, _ := e.Val(dwarf.AttrCompDir).(string)
 		cu := len(l.cus)
-		l.cus = append(l.cus, e)
+		l.cus = append(l.cus, compUnit{uint32(stmt), compDir})
 		for _, rg := range ranges {
 			if rg[0] < rg[1] {
 				l.units = append(l.units, unitRange{rg[0], rg[1], cu})
@@ -220,21 +244,56 @@ func (l *dwarfLines) table(cu int) *lineTable {
 	return t
 }
 
-// decode reads the line table of the compile unit e, or returns nil.
-func (l *dwarfLines) decode(e *dwarf.Entry) (t *lineTable) {
+// oneUnit returns a .debug_abbrev and a .debug_info holding one DWARF 4
+// compile unit that points at cu's line table. Hand-written so that
+// debug/dwarf reads a line table without the whole .debug_info and its
+// abbreviations kept in memory.
+func (l *dwarfLines) oneUnit(cu compUnit) (abbrev, info []byte) {
+	abbrev = []byte{
+		1, byte(dwarf.TagCompileUnit), 0, // code 1, no children
+		byte(dwarf.AttrStmtList), 0x17, // DW_FORM_sec_offset
+		byte(dwarf.AttrCompDir), 0x08, // DW_FORM_string
+		0, 0, 0,
+	}
+	var die []byte
+	die = l.order.AppendUint16(die, 4) // version
+	die = l.order.AppendUint32(die, 0) // abbreviation offset
+	die = append(die, l.addrSize, 1)   // address size; abbreviation code
+	die = l.order.AppendUint32(die, cu.stmtList)
+	die = append(append(die, cu.compDir...), 0)
+	info = l.order.AppendUint32(nil, uint32(len(die)))
+	return abbrev, append(info, die...)
+}
+
+// decode reads the line table of compile unit cu, or returns nil.
+func (l *dwarfLines) decode(cu compUnit) (t *lineTable) {
 	defer func() {
 		if recover() != nil { // debug/dwarf on malformed input
 			t = nil
 		}
 	}()
-	lr, err := l.d.LineReader(e)
+	abbrev, info := l.oneUnit(cu)
+	d, err := dwarf.New(abbrev, nil, nil, info, l.line, nil, nil, l.str)
+	if err != nil {
+		return nil
+	}
+	if l.lineStr != nil {
+		if err := d.AddSection(".debug_line_str", l.lineStr); err != nil {
+			return nil
+		}
+	}
+	e, err := d.Reader().Next()
+	if err != nil || e == nil {
+		return nil
+	}
+	lr, err := d.LineReader(e)
 	if err != nil || lr == nil {
 		return nil
 	}
 	// debug/dwarf leaves DWARF 5 names in relative directories relative;
 	// they are relative to the compilation directory. A relative one
 	// (built with -fdebug-prefix-map, as distributions do) stays as it is.
-	compDir, _ := e.Val(dwarf.AttrCompDir).(string)
+	compDir := cu.compDir
 	fileName := func(name string) string {
 		if !path.IsAbs(name) && path.IsAbs(compDir) {
 			return path.Join(compDir, name)

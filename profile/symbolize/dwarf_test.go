@@ -10,6 +10,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 )
 
@@ -164,6 +165,22 @@ func TestDWARFLinesVersions(t *testing.T) {
 				}
 			}
 			t.Logf("%d of %d .text addresses have a line, %d in inc/h.h", known, len(addrs), headers)
+			// Concurrent lookups in a fresh table agree with sequential ones.
+			fresh, _ := openLines(t, bin)
+			var wg sync.WaitGroup
+			for range 4 {
+				wg.Go(func() {
+					for _, a := range addrs {
+						f1, l1, ok1 := fresh.lookup(a)
+						f2, l2, ok2 := l.lookup(a)
+						if f1 != f2 || l1 != l2 || ok1 != ok2 {
+							t.Errorf("%#x: concurrently %s:%d %v, before %s:%d %v", a, f1, l1, ok1, f2, l2, ok2)
+							return
+						}
+					}
+				})
+			}
+			wg.Wait()
 			if len(l.cus) != 2 || headers == 0 {
 				t.Errorf("%d compilation units, %d addresses in inc/h.h: want 2 units and some", len(l.cus), headers)
 			}
