@@ -23,7 +23,8 @@ var (
 	DebuginfodCacheBytes = int64(2 << 30)  // the cache is trimmed to this, oldest files first
 	// DebuginfodWarn, if set, is told when a server fails (not a 404); the
 	// server is then skipped for a minute, and the frames it would have
-	// named stay unsymbolized.
+	// named stay unsymbolized. The same line reaches Process.Warnings of
+	// every process mapping a binary that needed the server meanwhile.
 	DebuginfodWarn func(msg string)
 )
 
