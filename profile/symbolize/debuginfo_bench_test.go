@@ -11,6 +11,8 @@ import (
 //     opened, symbols, debug file and DWARF read, one line table decoded);
 //   - cached: a new Process of a Symbolizer that has the binary parsed
 //     (another Process holds it), as the next capture of the same program;
+//   - uncached: the same Process with its frame cache cleared (symbol and
+//     line lookups in the parsed binary);
 //   - warm: the same Process again (its frame cache).
 func BenchmarkSymbolizeDebugInfo(b *testing.B) {
 	dir := buildDebug(b)
@@ -56,6 +58,21 @@ func BenchmarkSymbolizeDebugInfo(b *testing.B) {
 				}
 				check(b, p.Symbolize(tg.addrs[0], false))
 				p.Close()
+			}
+		})
+		b.Run("uncached/"+c.name, func(b *testing.B) { // the frame cache cleared: symbol and line lookups
+			withDebugDirs(b, filepath.Join(dir, c.debugDir))
+			p, err := New().Process(tg.pid())
+			if err != nil {
+				b.Fatal(err)
+			}
+			defer p.Close()
+			check(b, p.Symbolize(tg.addrs[0], false))
+			for b.Loop() {
+				p.mu.Lock()
+				clear(p.cache)
+				p.mu.Unlock()
+				check(b, p.Symbolize(tg.addrs[0], false))
 			}
 		})
 		b.Run("warm/"+c.name, func(b *testing.B) {
