@@ -251,14 +251,21 @@ func (b *builder) location(k locKey) *profile.Location {
 	}
 	l := &profile.Location{ID: uint64(len(b.p.Location) + 1), Address: k.addr, Mapping: b.mapping(fr.Mapping)}
 	l.Line = []profile.Line{{Function: b.function(fr), Line: int64(fr.Line)}}
-	if m := l.Mapping; m != nil { // what is missing, pprof may symbolize later
+	b.p.Location = append(b.p.Location, l)
+	b.locations[k] = l
+
+	resolved(l.Mapping, fr)
+	return l
+}
+
+// resolved clears the flags of mapping m (may be nil) that frame fr of it
+// lacks: pprof symbolizes later what a mapping does not claim.
+func resolved(m *profile.Mapping, fr symbolize.Frame) {
+	if m != nil {
 		m.HasFunctions = m.HasFunctions && fr.Known
 		m.HasFilenames = m.HasFilenames && fr.File != ""
 		m.HasLineNumbers = m.HasLineNumbers && fr.Line > 0
 	}
-	b.p.Location = append(b.p.Location, l)
-	b.locations[k] = l
-	return l
 }
 
 func (b *builder) function(fr symbolize.Frame) *profile.Function {
