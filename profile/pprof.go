@@ -271,7 +271,19 @@ func (b *builder) location(k locKey) *profile.Location {
 	l.Line = append(l.Line, profile.Line{Function: b.function(fr), Line: int64(fr.Line)})
 	b.p.Location = append(b.p.Location, l)
 	b.locations[k] = l
+
+	resolved(l.Mapping, fr)
 	return l
+}
+
+// resolved clears the flags of mapping m (may be nil) that frame fr of it
+// lacks: pprof symbolizes later what a mapping does not claim.
+func resolved(m *profile.Mapping, fr symbolize.Frame) {
+	if m != nil {
+		m.HasFunctions = m.HasFunctions && fr.Known
+		m.HasFilenames = m.HasFilenames && fr.File != ""
+		m.HasLineNumbers = m.HasLineNumbers && fr.Line > 0
+	}
 }
 
 func (b *builder) function(fr symbolize.Frame) *profile.Function {
@@ -297,13 +309,16 @@ func (b *builder) mapping(m *symbolize.Mapping) *profile.Mapping {
 		return pm
 	}
 	pm := &profile.Mapping{
-		ID:           uint64(len(b.p.Mapping) + 1),
-		Start:        m.Start,
-		Limit:        m.Limit,
-		Offset:       m.Offset,
-		File:         m.Path,
-		BuildID:      m.BuildID,
-		HasFunctions: true,
+		ID:      uint64(len(b.p.Mapping) + 1),
+		Start:   m.Start,
+		Limit:   m.Limit,
+		Offset:  m.Offset,
+		File:    m.Path,
+		BuildID: m.BuildID,
+		// Cleared by location when one of the mapping's frames lacks them.
+		HasFunctions:   true,
+		HasFilenames:   true,
+		HasLineNumbers: true,
 	}
 	b.p.Mapping = append(b.p.Mapping, pm)
 	b.mappings[m] = pm

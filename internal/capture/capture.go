@@ -475,7 +475,33 @@ func (s *Session) result(c *profile.Capture, goRes *fetch.Result) *Result {
 	}
 	spliceLeaves(c, procs) // frameless leaves' callers (leaf.go)
 	r.build(profile.ProcessSymbols{Processes: procs, Kern: kern}, goRes)
+	c.Warnings = appendNew(c.Warnings, symbolWarnings(procs)...)
 	return r
+}
+
+// symbolWarnings says what went wrong reading the symbols of the binaries
+// the window's stacks were symbolized in (a debuginfod server down, debug
+// info too large), each once, in pid order.
+func symbolWarnings(procs map[int]*symbolize.Process) []string {
+	var out []string
+	seen := map[*symbolize.Process]bool{}
+	for _, pid := range slices.Sorted(maps.Keys(procs)) {
+		if p := procs[pid]; p != nil && !seen[p] {
+			seen[p] = true
+			out = appendNew(out, p.Warnings()...)
+		}
+	}
+	return out
+}
+
+// appendNew appends the lines not already in list.
+func appendNew(list []string, lines ...string) []string {
+	for _, l := range lines {
+		if !slices.Contains(list, l) {
+			list = append(list, l)
+		}
+	}
+	return list
 }
 
 // release closes the mappings of targets that exited, unless a live

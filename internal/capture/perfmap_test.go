@@ -1,12 +1,16 @@
 package capture_test
 
 import (
+	"debug/elf"
 	"fmt"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
+
+	pprof "github.com/google/pprof/profile"
 
 	"github.com/perfprobe/perfprobe/internal/bpftest"
 	"github.com/perfprobe/perfprobe/internal/capture"
@@ -95,6 +99,7 @@ func TestNodePerfMap(t *testing.T) {
 	if total == 0 {
 		t.Fatal("no on-CPU time captured")
 	}
+	checkV8Names(t, p, node)
 	share := float64(spin) / float64(total)
 	t.Logf("spin (%q) in %.1f%% of node's on-CPU time, [js] frames in %.1f%% (%s total)", name, 100*share, 100*float64(js)/float64(total), time.Duration(total))
 	if share < 0.5 {
@@ -103,4 +108,58 @@ func TestNodePerfMap(t *testing.T) {
 	if js < spin {
 		t.Errorf("[js] mapping on %s of samples, less than spin's %s: JIT frames not labelled", time.Duration(js), time.Duration(spin))
 	}
+}
+
+// checkV8Names checks that V8's C++ frames are demangled: node's binary
+// (Debian's keeps its .symtab; one with .dynsym only exports too few V8
+// functions to expect one) names some frame in the V8 namespace, with its
+// parameters, and no frame of any mapping is a mangled "_Z" name.
+func checkV8Names(t *testing.T, p *pprof.Profile, node string) {
+	t.Helper()
+	bin, err := filepath.EvalSymlinks(node)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var v8, fromNode, mangled []string
+	seen := map[string]bool{}
+	for _, l := range p.Location {
+		for _, ln := range l.Line {
+			name := ln.Function.Name
+			if seen[name] {
+				continue
+			}
+			seen[name] = true
+			if strings.HasPrefix(name, "_Z") {
+				mangled = append(mangled, name)
+			}
+			if l.Mapping == nil || l.Mapping.File != bin {
+				continue
+			}
+			fromNode = append(fromNode, name)
+			if strings.HasPrefix(name, "v8::") && strings.Contains(name, "(") && ln.Function.SystemName != name && strings.HasPrefix(ln.Function.SystemName, "_ZN") {
+				v8 = append(v8, name)
+			}
+		}
+	}
+	if len(fromNode) == 0 {
+		t.Fatalf("no frame in node's binary %s", bin)
+	}
+	t.Logf("%d functions of node's binary named; %d in v8::, e.g. %q", len(fromNode), len(v8), v8[:min(3, len(v8))])
+	if len(v8) == 0 && hasSymtab(t, bin) {
+		t.Errorf("no demangled v8:: function among node's frames %q", fromNode[:min(20, len(fromNode))])
+	}
+	if len(mangled) > 0 {
+		t.Errorf("mangled names left: %q", mangled[:min(10, len(mangled))])
+	}
+}
+
+func hasSymtab(t *testing.T, path string) bool {
+	t.Helper()
+	ef, err := elf.Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ef.Close()
+	syms, _ := ef.Symbols()
+	return len(syms) > 0
 }

@@ -7,6 +7,8 @@ import (
 	"os"
 	"path"
 	"path/filepath"
+	"slices"
+	"sort"
 )
 
 // DebugDirs are the global debug directories searched for the separate debug
@@ -22,19 +24,34 @@ type debugLoc struct {
 	path string // the binary's path inside root
 }
 
-// debugSymbols returns the code symbols of the separate debug file of o, or
-// nil when none is found: local files first, then debuginfod. It is called
-// from load for a binary without .symtab.
-func (o *objFile) debugSymbols() []symbol {
+// debugFile is an opened separate debug file.
+type debugFile struct {
+	ef   *elf.File
+	f    *os.File
+	path string
+}
+
+func (d *debugFile) close() { d.f.Close() }
+
+// findDebugFile opens the separate debug file of o, or returns nil: local
+// files first, then, when network is set, the DEBUGINFOD_URLS servers. It
+// is called from load; what went wrong with a server is added to o's
+// warnings.
+func (o *objFile) findDebugFile(network bool) *debugFile {
 	for _, p := range o.debugCandidates() {
-		if syms := debugFileSymbols(p.path, o.buildID, p.crc, p.checkCRC); len(syms) > 0 {
-			return syms
+		if d := openDebugFile(p.path, o.buildID, p.crc, p.checkCRC); d != nil {
+			return d
 		}
 	}
-	if p := debuginfodFile(o.buildID); p != "" {
-		return debugFileSymbols(p, o.buildID, 0, false)
+	if !network {
+		return nil
 	}
-	return nil
+	p, warns := debuginfodFile(o.buildID)
+	o.warnings = append(o.warnings, warns...)
+	if p == "" {
+		return nil
+	}
+	return openDebugFile(p, o.buildID, 0, false)
 }
 
 type debugCandidate struct {
@@ -110,31 +127,51 @@ func debugLink(ef *elf.File) (name string, crc uint32, ok bool) {
 	return name, ef.ByteOrder.Uint32(b[off:]), true
 }
 
-// debugFileSymbols reads the .symtab of the debug file at p. The file must
-// carry the same build id as the binary (when the binary has one) and, for
-// a debuglink, the CRC32 the link names.
-func debugFileSymbols(p, buildIDWant string, crc uint32, checkCRC bool) []symbol {
+// openDebugFile opens the debug file at p. The file must carry the same
+// build id as the binary (when the binary has one) and, for a debuglink,
+// the CRC32 the link names.
+func openDebugFile(p, buildIDWant string, crc uint32, checkCRC bool) *debugFile {
 	f, err := os.Open(p)
 	if err != nil {
 		return nil
 	}
-	defer f.Close()
 	if checkCRC {
 		h := crc32.NewIEEE()
 		if _, err := io.Copy(h, f); err != nil || h.Sum32() != crc {
+			f.Close()
 			return nil
 		}
 	}
 	ef, err := elf.NewFile(f)
-	if err != nil {
+	if err != nil || buildIDWant != "" && buildID(ef) != buildIDWant {
+		f.Close()
 		return nil
 	}
-	if buildIDWant != "" && buildID(ef) != buildIDWant {
-		return nil
+	return &debugFile{ef: ef, f: f, path: p}
+}
+
+// Warnings says what went wrong while reading the symbols of the binaries
+// this process maps that were looked up so far, each once: a debuginfod
+// server that failed, debug info too large or malformed. Binaries nobody
+// looked up say nothing.
+func (p *Process) Warnings() []string {
+	p.mu.RLock()
+	objs := make([]*objFile, 0, len(p.held))
+	for o := range p.held {
+		objs = append(objs, o)
 	}
-	symtab, err := ef.Symbols()
-	if err != nil {
-		return nil
+	p.mu.RUnlock()
+	var out []string
+	for _, o := range objs {
+		if !o.loaded.Load() {
+			continue
+		}
+		for _, w := range o.warnings {
+			if !slices.Contains(out, w) {
+				out = append(out, w)
+			}
+		}
 	}
-	return elfSymbols(ef, symtab)
+	sort.Strings(out)
+	return out
 }

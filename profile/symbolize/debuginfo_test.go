@@ -103,8 +103,30 @@ func TestSeparateDebugInfo(t *testing.T) {
 				if f.Function != want || f.Known != tc.known {
 					t.Errorf("plantedHotLoop+%d: Function %q (known %v), want %q (known %v)", delta, f.Function, f.Known, want, tc.known)
 				}
+				checkLine(t, f, delta, tc.known)
 			}
 		})
+	}
+}
+
+// checkLine checks the file and line of the frame of plantedHotLoop+delta:
+// the function's first line at its entry, one of its lines inside, none
+// when the debug info was not found.
+func checkLine(t *testing.T, f Frame, delta uint64, known bool) {
+	t.Helper()
+	if !known {
+		if f.File != "" || f.Line != 0 {
+			t.Errorf("plantedHotLoop+%d without debug info: file %q line %d, want none", delta, f.File, f.Line)
+		}
+		return
+	}
+	plantedFirst := lineOf(t, debugProgram, "plantedHotLoop(long n) {")
+	plantedLast := lineOf(t, debugProgram, "return s;") + 1
+	if filepath.Base(f.File) != "main.c" || !filepath.IsAbs(f.File) {
+		t.Errorf("plantedHotLoop+%d: file %q, want the absolute path of main.c", delta, f.File)
+	}
+	if delta == 0 && f.Line != plantedFirst || f.Line < plantedFirst || f.Line > plantedLast {
+		t.Errorf("plantedHotLoop+%d: line %d, want %d at the entry, %d-%d inside", delta, f.Line, plantedFirst, plantedFirst, plantedLast)
 	}
 }
 

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"net/url"
 	"os"
 	"path/filepath"
 	"sort"
@@ -22,14 +23,22 @@ var (
 	DebuginfodCacheBytes = int64(2 << 30)  // the cache is trimmed to this, oldest files first
 	// DebuginfodWarn, if set, is told when a server fails (not a 404); the
 	// server is then skipped for a minute, and the frames it would have
-	// named stay unsymbolized.
+	// named stay unsymbolized. The same line reaches Process.Warnings of
+	// every process mapping a binary that needed the server meanwhile.
 	DebuginfodWarn func(msg string)
 )
 
 var (
 	debuginfodMu   sync.Mutex
-	debuginfodDown = map[string]time.Time{} // servers that failed, until when they are skipped
+	debuginfodDown = map[string]serverDown{} // servers that failed, skipped until a time
 )
+
+// serverDown is a debuginfod server that failed: skipped until a time,
+// and what is said to the captures that would have used it.
+type serverDown struct {
+	until time.Time
+	msg   string
+}
 
 // debuginfodDir is the cache directory: $XDG_CACHE_HOME/perfprobe/debuginfod,
 // else /var/cache/perfprobe/debuginfod.
@@ -41,61 +50,67 @@ func debuginfodDir() string {
 }
 
 // debuginfodFile returns the path of the debug file with build id id, from
-// the cache or fetched from the DEBUGINFOD_URLS servers, or "".
-func debuginfodFile(id string) string {
+// the cache or fetched from the DEBUGINFOD_URLS servers, or "". warnings
+// say which servers failed (or were skipped after failing), one line each.
+func debuginfodFile(id string) (p string, warnings []string) {
 	urls := strings.Fields(os.Getenv("DEBUGINFOD_URLS"))
 	if len(urls) == 0 || len(id) < 2 || !isHex(id) {
-		return ""
+		return "", nil
 	}
 	dir := debuginfodDir()
-	p := filepath.Join(dir, id+".debug")
+	p = filepath.Join(dir, id+".debug")
 	if _, err := os.Stat(p); err == nil {
-		return p
+		return p, nil
 	}
 	for _, u := range urls {
 		debuginfodMu.Lock()
-		skip := time.Now().Before(debuginfodDown[u])
+		down, skip := debuginfodDown[u]
+		skip = skip && time.Now().Before(down.until)
 		debuginfodMu.Unlock()
 		if skip {
+			warnings = append(warnings, down.msg)
 			continue
 		}
 		err := fetchDebuginfo(strings.TrimSuffix(u, "/")+"/buildid/"+id+"/debuginfo", dir, p)
 		if err == nil {
 			trimCache(dir, DebuginfodCacheBytes)
-			return p
+			return p, warnings
 		}
 		if !errors.Is(err, errNotFound) {
+			msg := fmt.Sprintf("debuginfod server %s: %v; frames of stripped binaries it would name stay addresses: check that server or remove it from DEBUGINFOD_URLS (it is tried again after a minute)", u, err)
 			debuginfodMu.Lock()
-			debuginfodDown[u] = time.Now().Add(time.Minute)
+			debuginfodDown[u] = serverDown{time.Now().Add(time.Minute), msg}
 			debuginfodMu.Unlock()
+			warnings = append(warnings, msg)
 			if DebuginfodWarn != nil {
-				DebuginfodWarn(fmt.Sprintf("debuginfod %s: %v (skipped for a minute; frames of stripped binaries stay unsymbolized)", u, err))
+				DebuginfodWarn(msg)
 			}
 		}
 	}
-	return ""
+	return "", warnings
 }
 
 var errNotFound = errors.New("not found")
 
 // fetchDebuginfo downloads url into dst through a temporary file in dir.
+// Its errors say what failed without repeating the URL.
 func fetchDebuginfo(url, dir, dst string) error {
 	ctx, cancel := context.WithTimeout(context.Background(), DebuginfodTimeout)
 	defer cancel()
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
 	if err != nil {
-		return fmt.Errorf("fetching %s: %w", url, err)
+		return err
 	}
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
-		return fmt.Errorf("fetching %s: %w", url, err)
+		return fetchError(ctx, err)
 	}
 	defer resp.Body.Close()
 	switch {
 	case resp.StatusCode == http.StatusNotFound:
 		return errNotFound
 	case resp.StatusCode != http.StatusOK:
-		return fmt.Errorf("fetching %s: %s", url, resp.Status)
+		return fmt.Errorf("answered %s", resp.Status)
 	}
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return fmt.Errorf("creating the debuginfod cache: %w", err)
@@ -110,10 +125,10 @@ func fetchDebuginfo(url, dir, dst string) error {
 		err = cerr
 	}
 	if err != nil {
-		return fmt.Errorf("fetching %s: %w", url, err)
+		return fetchError(ctx, err)
 	}
 	if n > DebuginfodCacheBytes {
-		return fmt.Errorf("fetching %s: larger than the cache (%d bytes)", url, DebuginfodCacheBytes)
+		return fmt.Errorf("a debug file larger than the cache (%d bytes)", DebuginfodCacheBytes)
 	}
 	if err := os.Rename(tmp.Name(), dst); err != nil {
 		return fmt.Errorf("storing %s: %w", dst, err)
@@ -152,4 +167,16 @@ func trimCache(dir string, max int64) {
 			total -= f.size
 		}
 	}
+}
+
+// fetchError words a failed request: a timeout as such, else the cause
+// without the URL the client wraps it in.
+func fetchError(ctx context.Context, err error) error {
+	if errors.Is(ctx.Err(), context.DeadlineExceeded) {
+		return fmt.Errorf("no answer within %v", DebuginfodTimeout)
+	}
+	if ue, ok := errors.AsType[*url.Error](err); ok {
+		return ue.Err
+	}
+	return err
 }

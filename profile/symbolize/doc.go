@@ -15,4 +15,17 @@
 // Parsed binaries are cached by device and inode and shared between
 // processes. An address is never dropped: when no symbol is known the frame
 // is named "module+0xOFFSET" or "[unknown]+0xADDR".
+//
+// Native code also gets its source file and line, from the DWARF line
+// table of the binary, else of its separate debug file (local or fetched
+// from debuginfod): a binary's symbols and DWARF are read on the first
+// lookup in it, never for a binary no sample touches; at first only the
+// compile units' ranges, then a unit's table on the first lookup inside
+// it. A binary keeps .debug_line and at most 256k decoded rows
+// (MaxDWARFBytes bounds what is read). The line is that of the address
+// itself. A stripped binary with no debug file found is named from its
+// MiniDebugInfo (.gnu_debugdata, xz) with its .dynsym. What went wrong
+// reading a binary's debug info (a debuginfod server down, DWARF too
+// large) is told by Process.Warnings. Unknown frames keep their mapping
+// and build id, so that pprof can symbolize them later.
 package symbolize

@@ -9,6 +9,7 @@ import (
 	"sort"
 	"strings"
 	"sync"
+	"sync/atomic"
 )
 
 // objFile is one parsed object file (executable, shared library or the
@@ -21,11 +22,14 @@ type objFile struct {
 	buildID string
 	loads   []elf.ProgHeader // PT_LOAD headers, executable ones first
 
-	once   sync.Once
-	ef     *elf.File // nil once symbols are loaded
-	closer io.Closer // the opened file, closed once symbols are loaded
-	gotab  *goTable  // non-nil for Go executables with a usable .gopclntab
-	syms   []symbol  // from .symtab, else .dynsym; sorted by addr, one per addr
+	once     sync.Once
+	ef       *elf.File   // nil once symbols are loaded
+	closer   io.Closer   // the opened file, closed once symbols are loaded
+	gotab    *goTable    // non-nil for Go executables with a usable .gopclntab
+	syms     []symbol    // sorted by addr, one per addr (see load)
+	lines    *dwarfLines // file and line of native code, nil without DWARF
+	warnings []string    // what went wrong reading symbols and lines (Process.Warnings)
+	loaded   atomic.Bool // set once the above are final
 
 	unwind unwindCache // frame rules for frameless leaves (unwind.go)
 }
@@ -69,7 +73,11 @@ func (o *objFile) vaddr(fileOff uint64) (uint64, bool) {
 	return 0, false
 }
 
-// load reads the symbol tables once and releases the file.
+// load reads the symbol tables once and releases the file. Names come from
+// the Go pclntab, else .symtab, else the separate debug file's .symtab
+// (debuginfo.go), else MiniDebugInfo (minidebug.go), else .dynsym. File
+// and line of native code come from the DWARF of the binary, else of its
+// debug file. Only a binary without .symtab asks debuginfod servers.
 func (o *objFile) load() {
 	o.once.Do(func() {
 		defer func() {
@@ -79,11 +87,12 @@ func (o *objFile) load() {
 				o.closer.Close()
 				o.closer = nil
 			}
+			o.loaded.Store(true)
 		}()
 		symtab, _ := o.ef.Symbols()
 		o.gotab = newGoTable(o.ef, symtab)
-		if len(symtab) == 0 && o.gotab == nil {
-			o.syms = o.debugSymbols() // stripped: the separate debug file's .symtab
+		if o.gotab == nil { // Go code has its lines in the pclntab
+			o.loadNative(symtab)
 		}
 		if o.syms == nil {
 			o.syms = elfSymbols(o.ef, symtab)
@@ -94,6 +103,41 @@ func (o *objFile) load() {
 			o.syms = slices.DeleteFunc(o.syms, func(s symbol) bool { return o.gotab.tab.PCToFunc(s.addr) != nil })
 		}
 	})
+}
+
+// loadNative sets the symbols (unless .symtab has them) and the lines of a
+// native binary from its DWARF, its debug file or its MiniDebugInfo.
+func (o *objFile) loadNative(symtab []elf.Symbol) {
+	name := o.loc.path
+	if name == "" {
+		name = "build id " + o.buildID
+	}
+	var warn string
+	raw, _ := o.closer.(io.ReaderAt)
+	o.lines, warn = newDWARFLines(o.ef, raw, name)
+	if warn != "" {
+		o.warnings = append(o.warnings, warn)
+	}
+	if len(symtab) > 0 && (o.lines != nil || warn != "") {
+		return
+	}
+	if d := o.findDebugFile(len(symtab) == 0); d != nil {
+		defer d.close()
+		if len(symtab) == 0 {
+			if dsyms, err := d.ef.Symbols(); err == nil && len(dsyms) > 0 {
+				o.syms = elfSymbols(d.ef, dsyms)
+			}
+		}
+		if o.lines == nil && warn == "" {
+			o.lines, warn = newDWARFLines(d.ef, d.f, d.path)
+			if warn != "" {
+				o.warnings = append(o.warnings, warn)
+			}
+		}
+	}
+	if len(symtab) == 0 && o.syms == nil {
+		o.syms = miniDebugSymbols(o.ef)
+	}
 }
 
 // drop releases the file of an objFile nothing will look up any more.
@@ -116,7 +160,10 @@ func (o *objFile) lookup(vaddr uint64) (name, file string, line int, ok bool) {
 		}
 	}
 	if s, ok := lookupSymbol(o.syms, vaddr); ok {
-		return s.name, "", 0, true
+		if o.lines != nil {
+			file, line, _ = o.lines.lookup(vaddr)
+		}
+		return s.name, file, line, true
 	}
 	return "", "", 0, false
 }
