@@ -128,10 +128,11 @@ func TestAttachMergesGoProfiles(t *testing.T) {
 	// The thread's on-CPU time is exact (scheduler accounting); its
 	// samples say where it went. Samples taken while the thread runs a
 	// signal handler (the Go CPU profiler's SIGPROF, preemption for
-	// fgprof) are on the signal stack, which a frame pointer walk cannot
-	// leave, so spin functions are counted among the samples that show
-	// the goroutine's own stack (main.worker). The spin phase's leaves
-	// main.stepA..D are frameless: their caller main.spinPhase is skipped.
+	// fgprof) get the interrupted pc from the signal frame under the
+	// handler's frames, so spin functions are counted among the samples
+	// that show the goroutine's own stack (main.worker). The spin phase's
+	// leaves main.stepA..D are frameless: their caller main.spinPhase comes
+	// from the words at SP (counted as leaf splices).
 	window := rep.Window.DurationSeconds * 1e9
 	var oncpu, runq float64
 	for _, th := range rep.Threads {
