@@ -106,8 +106,15 @@ func TestDrainSplitsIntervals(t *testing.T) {
 		}
 		d := c.End.Sub(c.Start)
 		got := time.Duration(th.OnCPUNs + th.BlockedNs + th.RunqueueNs)
+		if c.Drops["sched_unpaired_switch"] != 0 {
+			// A switch-in not seen leaves its on-CPU time unexplained by
+			// design (PERFORMANCE.md §4): such a window is left out of
+			// both checks (seen once on this host, 30 ms of a window).
+			t.Logf("window %d: %d unpaired switches: not checked", i, c.Drops["sched_unpaired_switch"])
+			continue
+		}
 		total, span = total+got, span+d
-		if share := float64(got) / float64(d); math.Abs(share-1) > tol && c.Drops["sched_unpaired_switch"] == 0 {
+		if share := float64(got) / float64(d); math.Abs(share-1) > tol {
 			t.Errorf("window %d: thread explained for %v of %v (%.2f%%), want 100%% within %.0f%%", i, got, d, 100*share, 100*tol)
 		}
 		if i == 0 {
