@@ -20,7 +20,7 @@
 //	                   least 100 missed
 //	Go profilers       warning at 5% of the target's CPU, critical at 20%;
 //	                   at least 100 ms and 10 samples (of a target that
-//	                   used under a tenth of a CPU, whose CPU is then
+//	                   used under a tenth of a CPU besides them, whose CPU is then
 //	                   mostly the profilers': info from 20% of one CPU,
 //	                   never more, since an idle program has no hot path
 //	                   to distort; fgprof alone took 13-21% of one CPU of
@@ -173,8 +173,10 @@ func (Plugin) Diagnose(ev *plugins.Evidence) ([]plugins.Finding, error) {
 			s, gated := goProfilers.Score(share, time.Duration(m.Value), m.Samples, window)
 			of := "of the target's CPU"
 			// An idle target's CPU is mostly the profilers' own: what
-			// they cost is then the machine's, a share of one CPU.
-			if time.Duration(cpu) < window/10 && window > 0 {
+			// they cost is then the machine's, a share of one CPU. Idle
+			// is judged without the profilers' own CPU (an idle service
+			// fgprof kept 25% busy is still idle).
+			if own := cpu - min(cpu, m.Value); time.Duration(own) < window/10 && window > 0 {
 				share = float64(m.Value) / float64(window)
 				s, gated = goProfilersOfCPU.Score(share, time.Duration(m.Value), m.Samples, window)
 				of = "of one CPU"
