@@ -110,7 +110,11 @@ func TestRollingWindows(t *testing.T) {
 		one, window float64
 		tol         float64
 	}{
-		{"on-CPU samples per target CPU-s", perCPUs(one.samples, one), perCPUs(windows.samples, windows), 0.05},
+		// The sampling density itself varies run to run by a few percent
+		// (1.060 in one CI run since the cpu program grew: the signal
+		// frame check and the leaf words): 10%; a lost or doubled window
+		// is far more.
+		{"on-CPU samples per target CPU-s", perCPUs(one.samples, one), perCPUs(windows.samples, windows), 0.10},
 		{"scheduler's on-CPU ns per target CPU-s", perCPUs(one.tlsOnCPUNs, one), perCPUs(windows.tlsOnCPUNs, windows), 0.05},
 		{"context switches", float64(one.switches), float64(windows.switches), 0.15},
 		{"handshakes", float64(one.client + one.server), float64(windows.client + windows.server), 0.05},
