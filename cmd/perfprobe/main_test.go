@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"math"
 	"os"
 	"os/exec"
@@ -327,35 +328,43 @@ func TestAttachBadInput(t *testing.T) {
 
 func TestAttachTargetExitsMidCapture(t *testing.T) {
 	bpftest.Require(t)
-	life, limit := 1500*time.Millisecond, "20s"
-	if bpftest.Emulated() {
-		// Attaching alone takes seconds there, more since the sched and
-		// cpu programs grew (leaf words, locked goroutines: the verifier's
-		// time; 0 samples with 8 s once on 6.1 under QEMU).
-		life, limit = 20*time.Second, "60s"
-	}
-	p := testtarget.Start(t, testtarget.Build(t, "spinner"), "-duration", life.String())
+	// The target is killed 1.5 s after perfprobe says it is attached
+	// (attaching alone takes ~25 s under emulation).
+	const life = 1500 * time.Millisecond
+	p := testtarget.Start(t, testtarget.Build(t, "spinner"))
 	dir := filepath.Join(t.TempDir(), "cap")
-	r := perfprobe(t, nil, "attach", "-d", limit, "-o", dir, fmt.Sprint(p.PID))
+	kill := make(chan time.Time, 1)
+	r := perfprobe(t, func(cmd *exec.Cmd) {
+		cmd.Stderr = io.MultiWriter(cmd.Stderr, onLine("attached to pid", func() {
+			time.Sleep(life)
+			kill <- time.Now()
+			_ = p.Cmd.Process.Kill()
+		}))
+	}, "attach", "-d", "120s", "-o", dir, fmt.Sprint(p.PID))
 	if r.code != 0 {
 		t.Fatalf("attach exited %d, want 0: %s", r.code, r.stderr)
+	}
+	var killed time.Time
+	select {
+	case killed = <-kill:
+	default:
+		t.Fatalf("perfprobe never said it was attached: %s", r.stderr)
 	}
 	rep := readReport(t, dir)
 	if rep.Window.EndCause != "target-exited" {
 		t.Errorf("end cause %q, want target-exited", rep.Window.EndCause)
 	}
-	// The window ends when the target exits, not at -d 20s. perfprobe
+	// The window ends when the target exits, not at -d 120s. perfprobe
 	// itself exits later, once the per-syscall tracepoints are detached
-	// (1.5-7 s of RCU grace periods, whatever the machine's speed).
-	if d := rep.Window.End.Sub(rep.Window.Start); d > life+time.Second {
+	// (1.5-7 s of RCU grace periods on the host, ~40 s on the rt kernel
+	// under emulation).
+	if d := rep.Window.End.Sub(rep.Window.Start); d > life+2*time.Second {
 		t.Errorf("window %v: it should end when the target exits, %v after it started", d, life)
 	}
-	// On the host detaching takes seconds; on the rt kernel under emulation
-	// ~40 s, so there the window's end is the check.
-	if r.took > 20*time.Second && !bpftest.Emulated() {
-		t.Errorf("attach took %v: it waited for -d 20s instead of ending with the target", r.took)
+	if took := time.Since(killed); took > 20*time.Second && !bpftest.Emulated() {
+		t.Errorf("perfprobe exited %v after the target: it waited for -d 120s instead of ending with it", took)
 	}
-	// ~1.5 s of one spinning thread at 99 Hz, minus attach time.
+	// ~1.5 s of one spinning thread at 99 Hz.
 	if n := rep.Counts["oncpu_samples"]; n < 50 {
 		t.Errorf("only %d samples kept from before the exit", n)
 	}
@@ -363,6 +372,35 @@ func TestAttachTargetExitsMidCapture(t *testing.T) {
 		t.Errorf("profile after target exit does not name main.spinHot (symbols must survive the exit):\n%s", out)
 	}
 	assertNoProgramsLeft(t)
+}
+
+// onLine returns a writer that runs f, once and in its own goroutine, when
+// a line written to it contains marker.
+func onLine(marker string, f func()) io.Writer {
+	return &lineWatch{marker: marker, f: f}
+}
+
+type lineWatch struct {
+	marker string
+	f      func()
+	buf    []byte
+	fired  bool
+}
+
+func (w *lineWatch) Write(b []byte) (int, error) {
+	w.buf = append(w.buf, b...)
+	for {
+		i := bytes.IndexByte(w.buf, '\n')
+		if i < 0 {
+			break
+		}
+		if !w.fired && strings.Contains(string(w.buf[:i]), w.marker) {
+			w.fired = true
+			go w.f()
+		}
+		w.buf = w.buf[i+1:]
+	}
+	return len(b), nil
 }
 
 func TestAttachInterrupted(t *testing.T) {

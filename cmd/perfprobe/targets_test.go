@@ -263,8 +263,8 @@ func TestAttachCgroup(t *testing.T) {
 	bpftest.Require(t)
 	cg := newCgroup(t)
 	bin := testtarget.Build(t, "cspin")
-	in := testtarget.Start(t, bin, "-duration", "30", "-func", "alpha")
-	decoy := testtarget.Start(t, bin, "-duration", "30", "-func", "beta")
+	in := testtarget.Start(t, bin, "-duration", "600", "-func", "alpha") // killed at the end; attaching takes ~25 s under emulation
+	decoy := testtarget.Start(t, bin, "-duration", "600", "-func", "beta")
 	if err := os.WriteFile(filepath.Join(cg, "cgroup.procs"), []byte(fmt.Sprint(in.PID)), 0o644); err != nil {
 		t.Fatal(err)
 	}

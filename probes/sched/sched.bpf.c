@@ -361,15 +361,18 @@ static __always_inline bool go_locked_ctx(struct task_struct *task, struct go_lo
  * frame pointers (return address at bp+8, the caller's bp at bp, each
  * frame higher on the stack than the last), stores it in go_stacks and
  * returns its id (GO_STACK_FLAG set); -1 when it could not be stored (the
- * drop is counted), and the caller walks the thread's own stack. */
-static __always_inline __s32 go_stack_id(const struct go_locked *l)
+ * drop is counted), and the caller walks the thread's own stack. A global
+ * function: the verifier checks its loops once, not once per path of
+ * sched_switch. */
+__attribute__((noinline)) int go_stack_id(const struct go_locked *l)
 {
 	__u32 zero = 0, h = 2166136261u, key, d = 1;
 	struct go_stack *st = bpf_map_lookup_elem(&go_scratch, &zero), *old;
-	__u64 bp = l->bp, ret;
+	__u64 bp, ret;
 
-	if (!st)
+	if (!st || !l)
 		return -1;
+	bp = l->bp;
 	__builtin_memset(st, 0, sizeof(*st));
 	st->pcs[0] = l->pc;
 	for (int i = 1; i < GO_STACK_DEPTH; i++) {
@@ -405,7 +408,7 @@ static __always_inline __s32 go_stack_id(const struct go_locked *l)
 	}
 	if (measure_switch_out)
 		counter_add(&go_cost, GO_COST_FLAG, 1);
-	return (__s32)(key | GO_STACK_FLAG);
+	return (int)(key | GO_STACK_FLAG);
 }
 
 /* switch_out_leaf records the words at prev's user SP beside its
