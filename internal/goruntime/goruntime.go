@@ -7,9 +7,11 @@
 package goruntime
 
 import (
+	"bytes"
 	"debug/buildinfo"
 	"debug/dwarf"
 	"debug/elf"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"strconv"
@@ -81,7 +83,9 @@ func ForExecutable(path string) (Offsets, error) {
 // (internal linking, no PT_TLS) keeps it at -8. An executable with a TLS
 // segment (cgo, external linking) keeps it in runtime.tlsg, a TLS symbol
 // whose value is its offset in the segment; the executable's segment
-// ends at the FS base (x86-64 TLS variant II, initial exec).
+// ends at the FS base (x86-64 TLS variant II, initial exec). The external
+// linker may leave that symbol out; then the offset is read from the
+// code, whose Go functions load g with mov %fs:off, %r14.
 func tlsG(f *elf.File) (int32, error) {
 	var tls *elf.Prog
 	for _, p := range f.Progs {
@@ -92,18 +96,56 @@ func tlsG(f *elf.File) (int32, error) {
 	if tls == nil {
 		return -8, nil
 	}
-	syms, err := f.Symbols()
-	if err != nil {
-		return 0, fmt.Errorf("reading symbols to find runtime.tlsg: %w", err)
-	}
-	for _, s := range syms {
-		if s.Name == "runtime.tlsg" && elf.ST_TYPE(s.Info) == elf.STT_TLS {
-			align := max(tls.Align, 1)
-			size := (tls.Memsz + align - 1) / align * align
-			return int32(int64(s.Value) - int64(size)), nil
+	align := max(tls.Align, 1)
+	size := (tls.Memsz + align - 1) / align * align
+	if syms, err := f.Symbols(); err == nil {
+		for _, s := range syms {
+			if s.Name == "runtime.tlsg" && elf.ST_TYPE(s.Info) == elf.STT_TLS {
+				return int32(int64(s.Value) - int64(size)), nil
+			}
 		}
 	}
-	return 0, errors.New("it has a TLS segment but no runtime.tlsg symbol: cannot tell where its current goroutine is")
+	if off, ok := tlsGFromCode(f, int64(size)); ok {
+		return off, nil
+	}
+	return 0, errors.New("it has a TLS segment but neither a runtime.tlsg symbol nor Go's g loads in its code: cannot tell where its current goroutine is")
+}
+
+// movFSR14 is the encoding of mov %fs:disp32, %r14 before its disp32.
+var movFSR14 = []byte{0x64, 0x4c, 0x8b, 0x34, 0x25}
+
+// tlsGFromCode returns the FS offset that most of the g loads in the
+// first 4 MiB of .text use, if it lies in the TLS segment of size bytes
+// below the FS base and at least two loads use it.
+func tlsGFromCode(f *elf.File, size int64) (int32, bool) {
+	text := f.Section(".text")
+	if text == nil || text.Type == elf.SHT_NOBITS {
+		return 0, false
+	}
+	code := make([]byte, min(text.Size, 4<<20))
+	if _, err := text.ReadAt(code, 0); err != nil {
+		return 0, false
+	}
+	seen := map[int32]int{}
+	for i := 0; ; {
+		j := bytes.Index(code[i:], movFSR14)
+		if j < 0 || i+j+len(movFSR14)+4 > len(code) {
+			break
+		}
+		at := i + j + len(movFSR14)
+		off := int32(binary.LittleEndian.Uint32(code[at:]))
+		if off < 0 && int64(off) >= -size && off%8 == 0 {
+			seen[off]++
+		}
+		i = at
+	}
+	best, n := int32(0), 0
+	for off, c := range seen {
+		if c > n || (c == n && off > best) {
+			best, n = off, c
+		}
+	}
+	return best, n >= 2
 }
 
 // FromDWARF reads the offsets from the runtime.g, runtime.m and

@@ -2,6 +2,7 @@ package goruntime
 
 import (
 	"bytes"
+	"debug/elf"
 	"errors"
 	"fmt"
 	"os"
@@ -15,12 +16,19 @@ import (
 // buildHello builds a minimal Go program with the local Go and flags.
 func buildHello(t *testing.T, flags ...string) string {
 	t.Helper()
+	return buildGo(t, "package main\n\nfunc main() {}\n", "CGO_ENABLED=0", flags...)
+}
+
+// buildGo builds the Go program src with the local Go, cgo as cgoEnv says,
+// and flags.
+func buildGo(t *testing.T, src, cgoEnv string, flags ...string) string {
+	t.Helper()
 	goBin := filepath.Join(runtime.GOROOT(), "bin", "go")
 	if _, err := os.Stat(goBin); err != nil {
 		t.Skipf("no Go toolchain at %s: %v", goBin, err)
 	}
 	dir := t.TempDir()
-	if err := os.WriteFile(filepath.Join(dir, "main.go"), []byte("package main\n\nfunc main() {}\n"), 0o644); err != nil {
+	if err := os.WriteFile(filepath.Join(dir, "main.go"), []byte(src), 0o644); err != nil {
 		t.Fatal(err)
 	}
 	if err := os.WriteFile(filepath.Join(dir, "go.mod"), []byte("module hello\n\ngo 1.21\n"), 0o644); err != nil {
@@ -29,7 +37,7 @@ func buildHello(t *testing.T, flags ...string) string {
 	out := filepath.Join(dir, "hello")
 	cmd := exec.Command(goBin, append(append([]string{"build", "-o", out}, flags...), ".")...)
 	cmd.Dir = dir
-	cmd.Env = append(os.Environ(), "GOFLAGS=", "GOOS=linux", "GOARCH=amd64", "CGO_ENABLED=0")
+	cmd.Env = append(os.Environ(), "GOFLAGS=", "GOOS=linux", "GOARCH=amd64", cgoEnv)
 	if b, err := cmd.CombinedOutput(); err != nil {
 		t.Fatalf("%v: %v\n%s", cmd.Args, err, b)
 	}
@@ -70,6 +78,52 @@ func TestTableMatchesDWARF(t *testing.T) {
 		t.Errorf("without DWARF: %+v, want the table's %+v", n, tab)
 	}
 	t.Logf("%s: %+v", o.Version, strip(o))
+}
+
+// A cgo program linked by the C linker has a TLS segment, and the linker
+// leaves runtime.tlsg out of its symbols: where its g lives is read from
+// the code. With only Go's slot in the segment it is -8; with C thread
+// locals beside it, another slot of the segment.
+func TestExternallyLinked(t *testing.T) {
+	if _, err := exec.LookPath("gcc"); err != nil {
+		t.Skip("no gcc to link a cgo program")
+	}
+	for _, c := range []struct {
+		name, src string
+		exact     bool
+	}{
+		{"go slot only", "package main\n\nimport \"C\"\n\nfunc main() {}\n", true},
+		{"C thread locals", "package main\n\n// __thread long perfprobe_tls[5];\n// long touch(void) { return perfprobe_tls[1]++; }\nimport \"C\"\n\nfunc main() { C.touch() }\n", false},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			bin := buildGo(t, c.src, "CGO_ENABLED=1", "-ldflags=-linkmode=external")
+			o, err := ForExecutable(bin)
+			if err != nil {
+				t.Fatal(err)
+			}
+			f, err := elf.Open(bin)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer f.Close()
+			var size uint64
+			for _, p := range f.Progs {
+				if p.Type == elf.PT_TLS {
+					size = p.Memsz
+				}
+			}
+			t.Logf("TLS segment %d bytes, g at %%fs:%d", size, o.TLSG)
+			if size == 0 {
+				t.Fatal("no TLS segment: the program was not linked externally")
+			}
+			if c.exact && o.TLSG != -8 {
+				t.Errorf("TLSG %d, want -8", o.TLSG)
+			}
+			if o.TLSG >= 0 || int64(o.TLSG) < -int64(size+8) || o.TLSG%8 != 0 {
+				t.Errorf("TLSG %d is no 8-byte slot of the %d-byte TLS segment", o.TLSG, size)
+			}
+		})
+	}
 }
 
 func TestForVersion(t *testing.T) {
