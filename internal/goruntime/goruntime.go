@@ -65,11 +65,9 @@ func ForExecutable(path string) (Offsets, error) {
 	if err != nil {
 		return Offsets{}, fmt.Errorf("%s: %w", path, err)
 	}
-	if d, err := f.DWARF(); err == nil {
-		if o, err := FromDWARF(d); err == nil {
-			o.Version, o.TLSG = bi.GoVersion, tlsg
-			return o, nil
-		}
+	if o, err := fromDWARFFile(f); err == nil {
+		o.Version, o.TLSG = bi.GoVersion, tlsg
+		return o, nil
 	}
 	o, ok := ForVersion(bi.GoVersion)
 	if !ok {
@@ -148,89 +146,44 @@ func tlsGFromCode(f *elf.File, size int64) (int32, bool) {
 	return best, n >= 2
 }
 
+// runtimeFields are the fields Offsets come from.
+var runtimeFields = map[string][]string{
+	"runtime.g":     {"stack", "m", "sched"},
+	"runtime.stack": {"hi"},
+	"runtime.gobuf": {"sp", "pc", "g", "bp"},
+	"runtime.m":     {"g0", "lockedg"},
+}
+
 // FromDWARF reads the offsets from the runtime.g, runtime.m and
 // runtime.gobuf struct types in d.
 func FromDWARF(d *dwarf.Data) (Offsets, error) {
-	want := map[string]map[string]uint32{
-		"runtime.g":     {"stack": 0, "m": 0, "sched": 0},
-		"runtime.stack": {"hi": 0},
-		"runtime.gobuf": {"sp": 0, "pc": 0, "g": 0, "bp": 0},
-		"runtime.m":     {"g0": 0, "lockedg": 0},
+	want := Want(runtimeFields)
+	if err := FieldsFromDWARF(d, want); err != nil {
+		return Offsets{}, err
 	}
-	found := map[string]bool{}
-	r := d.Reader()
-	for len(found) < len(want) {
-		e, err := r.Next()
-		if err != nil {
-			return Offsets{}, fmt.Errorf("reading DWARF: %w", err)
-		}
-		if e == nil {
-			break
-		}
-		if e.Tag != dwarf.TagStructType {
-			continue
-		}
-		name, _ := e.Val(dwarf.AttrName).(string)
-		fields, ok := want[name]
-		if !ok || found[name] || !e.Children {
-			if e.Children {
-				r.SkipChildren()
-			}
-			continue
-		}
-		seen := 0
-		for {
-			c, err := r.Next()
-			if err != nil {
-				return Offsets{}, fmt.Errorf("reading DWARF %s: %w", name, err)
-			}
-			if c == nil || c.Tag == 0 {
-				break
-			}
-			if c.Tag != dwarf.TagMember {
-				if c.Children {
-					r.SkipChildren()
-				}
-				continue
-			}
-			fname, _ := c.Val(dwarf.AttrName).(string)
-			if _, ok := fields[fname]; !ok {
-				continue
-			}
-			off, ok := c.Val(dwarf.AttrDataMemberLoc).(int64)
-			if !ok {
-				return Offsets{}, fmt.Errorf("DWARF %s.%s has no constant offset", name, fname)
-			}
-			fields[fname] = uint32(off)
-			seen++
-		}
-		if seen != len(fields) {
-			return Offsets{}, fmt.Errorf("DWARF %s lacks some of the fields %v", name, keys(fields))
-		}
-		found[name] = true
-	}
-	for name := range want {
-		if !found[name] {
-			return Offsets{}, fmt.Errorf("no DWARF type %s", name)
-		}
-	}
-	g, gb, m := want["runtime.g"], want["runtime.gobuf"], want["runtime.m"]
-	return Offsets{
-		GStackHi: g["stack"] + want["runtime.stack"]["hi"],
-		GM:       g["m"],
-		GSched:   g["sched"],
-		GobufSP:  gb["sp"], GobufPC: gb["pc"], GobufG: gb["g"], GobufBP: gb["bp"],
-		MG0: m["g0"], MLockedg: m["lockedg"],
-		Source: "DWARF",
-	}, nil
+	return fromFields(want), nil
 }
 
-func keys(m map[string]uint32) []string {
-	var out []string
-	for k := range m {
-		out = append(out, k)
+// fromDWARFFile reads the offsets from the DWARF of ef (StructFields).
+func fromDWARFFile(ef *elf.File) (Offsets, error) {
+	want := Want(runtimeFields)
+	if err := StructFields(ef, want); err != nil {
+		return Offsets{}, err
 	}
-	return out
+	return fromFields(want), nil
+}
+
+func fromFields(w Fields) Offsets {
+	u := func(t, f string) uint32 { return uint32(w[t][f]) }
+	return Offsets{
+		GStackHi: u("runtime.g", "stack") + u("runtime.stack", "hi"),
+		GM:       u("runtime.g", "m"),
+		GSched:   u("runtime.g", "sched"),
+		GobufSP:  u("runtime.gobuf", "sp"), GobufPC: u("runtime.gobuf", "pc"),
+		GobufG: u("runtime.gobuf", "g"), GobufBP: u("runtime.gobuf", "bp"),
+		MG0: u("runtime.m", "g0"), MLockedg: u("runtime.m", "lockedg"),
+		Source: "DWARF",
+	}
 }
 
 // ForVersion returns the table's offsets for Go version v ("go1.22.3",

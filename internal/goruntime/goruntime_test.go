@@ -181,3 +181,46 @@ func TestUnknownVersionSaysSo(t *testing.T) {
 		t.Errorf("ForExecutable of a %s binary without DWARF: %v, want an error naming %s", fake, err, fake)
 	}
 }
+
+// StructFields, which reads the types' packages' units first, finds what
+// a scan of the whole DWARF finds.
+func TestStructFieldsMatchesFullScan(t *testing.T) {
+	exe := buildGo(t, "package main\n\nimport \"os\"\n\nfunc main() { os.Stdout.Write(nil) }\n", "CGO_ENABLED=0")
+	types := map[string][]string{
+		"runtime.g":        {"m", "sched", "goid"},
+		"internal/poll.FD": {"Sysfd", "pd"},
+		"os.File":          {"file"},
+	}
+	ef, err := elf.Open(exe)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ef.Close()
+	fast := Want(types)
+	if err := StructFields(ef, fast); err != nil {
+		t.Fatal(err)
+	}
+	d, err := ef.DWARF()
+	if err != nil {
+		t.Fatal(err)
+	}
+	full := Want(types)
+	if err := FieldsFromDWARF(d, full); err != nil {
+		t.Fatal(err)
+	}
+	if fmt.Sprint(fast) != fmt.Sprint(full) {
+		t.Errorf("package units first: %v; whole DWARF: %v", fast, full)
+	}
+	if fast["runtime.g"]["sched"] <= 0 || fast["internal/poll.FD"]["Sysfd"] < 0 {
+		t.Errorf("offsets %v", fast)
+	}
+	missing := Want(map[string][]string{"runtime.g": {"m", "no_such_field"}})
+	if err := StructFields(ef, missing); err == nil || !strings.Contains(err.Error(), "runtime.g.no_such_field") {
+		t.Errorf("a missing field: %v, want an error naming it", err)
+	}
+	for in, want := range map[string]string{"crypto/tls.Conn": "crypto/tls", "runtime.g": "runtime", "net.conn": "net", "a/b.c/d.T": "a/b.c/d"} {
+		if got := packageOf(in); got != want {
+			t.Errorf("packageOf(%q) = %q, want %q", in, got, want)
+		}
+	}
+}

@@ -1,12 +1,12 @@
 package tls
 
 import (
-	"debug/dwarf"
 	"debug/elf"
 	"fmt"
 	"go/version"
 	"time"
 
+	"github.com/perfprobe/perfprobe/internal/goruntime"
 	"github.com/perfprobe/perfprobe/probes"
 )
 
@@ -84,69 +84,23 @@ func dwarfConnLayout(exe string) (connLayout, error) {
 		return connLayout{}, err
 	}
 	defer f.Close()
-	d, err := f.DWARF()
-	if err != nil {
-		return connLayout{}, err
-	}
 	// Each (struct, field) pair of the chain; Go names structs by their
 	// package path.
-	want := map[string]string{
-		"crypto/tls.Conn":  "conn",
-		"net.TCPConn":      "conn",
-		"net.conn":         "fd",
-		"net.netFD":        "pfd",
-		"internal/poll.FD": "Sysfd",
+	w := goruntime.Want(map[string][]string{
+		"crypto/tls.Conn":  {"conn"},
+		"net.TCPConn":      {"conn"},
+		"net.conn":         {"fd"},
+		"net.netFD":        {"pfd"},
+		"internal/poll.FD": {"Sysfd"},
+	})
+	if err := goruntime.StructFields(f, w); err != nil {
+		return connLayout{}, err
 	}
-	got := map[string]uint64{}
-	r := d.Reader()
-	for len(got) < len(want) {
-		e, err := r.Next()
-		if err != nil {
-			return connLayout{}, fmt.Errorf("reading DWARF: %w", err)
-		}
-		if e == nil {
-			break
-		}
-		if e.Tag != dwarf.TagStructType {
-			if e.Tag != dwarf.TagCompileUnit && e.Children {
-				r.SkipChildren()
-			}
-			continue
-		}
-		name, _ := e.Val(dwarf.AttrName).(string)
-		field, ok := want[name]
-		if !ok || !e.Children {
-			if e.Children {
-				r.SkipChildren()
-			}
-			continue
-		}
-		for {
-			m, err := r.Next()
-			if err != nil || m == nil || m.Tag == 0 {
-				break
-			}
-			if m.Tag == dwarf.TagMember {
-				if n, _ := m.Val(dwarf.AttrName).(string); n == field {
-					if off, ok := m.Val(dwarf.AttrDataMemberLoc).(int64); ok && off >= 0 {
-						got[name] = uint64(off)
-					}
-				}
-			}
-			if m.Children {
-				r.SkipChildren()
-			}
-		}
-	}
-	for name, field := range want {
-		if _, ok := got[name]; !ok {
-			return connLayout{}, fmt.Errorf("no %s.%s in its DWARF", name, field)
-		}
-	}
+	u := func(t, f string) uint64 { return uint64(w[t][f]) }
 	return connLayout{
-		conn:  got["crypto/tls.Conn"] + 8, // the interface's data word follows its itab
-		fd:    got["net.TCPConn"] + got["net.conn"],
-		sysfd: got["net.netFD"] + got["internal/poll.FD"],
+		conn:  u("crypto/tls.Conn", "conn") + 8, // the interface's data word follows its itab
+		fd:    u("net.TCPConn", "conn") + u("net.conn", "fd"),
+		sysfd: u("net.netFD", "pfd") + u("internal/poll.FD", "Sysfd"),
 	}, nil
 }
 
