@@ -178,13 +178,14 @@ func (p *Process) Symbolize(addr uint64, returnAddr bool) Frame {
 	}
 	p.mu.RLock()
 	f, ok := p.cache[key]
+	if ok {
+		p.mu.RUnlock()
+		return f
+	}
 	gen := p.gen
 	m := p.find(pc)
 	perf, anon := p.perf, p.anon
 	p.mu.RUnlock()
-	if ok {
-		return f
-	}
 	if m == nil && perf != nil && (perf.loaded() || findMapping(anon, pc) != nil) {
 		// Not cached while unknown: the JIT may name it later in the window.
 		f, ok, reloaded := symbolizeJIT(perf, anon, addr, pc)
