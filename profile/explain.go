@@ -199,6 +199,16 @@ func waitLeaf(leafFirst []string) string {
 	return ""
 }
 
+// parkedInRuntime reports whether a stack, leaf first, is a goroutine
+// parked by the Go runtime (its saved context is in runtime.gopark). The
+// sched probe files the wait of a thread locked to a goroutine under that
+// goroutine's stack; when the goroutine is parked (a lock, a channel, a
+// timer), its wait is the Go runtime's, as for any goroutine: parked, not
+// blocked in the kernel.
+func parkedInRuntime(leafFirst []string) bool {
+	return len(leafFirst) > 0 && leafFirst[0] == "runtime.gopark"
+}
+
 // WallByGoroutine builds the wall-explained view from a merged profile
 // with a go_wall type, largest wall first, at most n groups (all when
 // n < 0). It returns nil when p has no go_wall samples.
@@ -251,7 +261,9 @@ func WallByGoroutine(p *profile.Profile, n int) []GoroutineWall {
 		g.GoCPUNs += val(TypeGoCPU)
 		g.OnCPUNs += val(TypeOnCPU)
 		g.RunqueueNs += val(TypeOffCPURunqueue)
-		g.BlockedNs += val(TypeOffCPUBlocked)
+		if !parkedInRuntime(user) {
+			g.BlockedNs += val(TypeOffCPUBlocked)
+		}
 		g.IOWaitNs += val(TypeIOWait)
 	}
 	out := make([]GoroutineWall, 0, len(groups))
