@@ -28,13 +28,15 @@ var MaxDWARFBytes = int64(256 << 20)
 const maxLineRows = 1 << 18
 
 // dwarfLines resolves addresses of native code to source file and line
-// through the DWARF line tables (.debug_line) of one binary. When it is
-// created, the compile units' address ranges and line-table offsets are
-// read, and only .debug_line (with the string sections its DWARF 5 headers
-// use) is kept: .debug_info and its abbreviations, the bulk of the memory
-// debug/dwarf would hold, are dropped. A unit's line table is decoded on
-// the first lookup inside it and cached, within maxLineRows. It is safe
-// for concurrent use.
+// through the DWARF line tables (.debug_line) of one binary, and to the
+// functions inlined there through the inlined subroutines of .debug_info
+// (dwarfinline.go). When it is created, the compile units' address ranges
+// and line-table offsets are read, and the DWARF sections are kept (as
+// debug/dwarf holds them, in d): all of them are within MaxDWARFBytes,
+// nothing else is read later. A unit's line table is decoded on the first
+// lookup inside it and cached, within maxLineRows; so is its tree of
+// inlined subroutines, within maxInlineEntries. It is safe for concurrent
+// use.
 type dwarfLines struct {
 	line, str, lineStr []byte
 	order              binary.AppendByteOrder
@@ -45,12 +47,18 @@ type dwarfLines struct {
 	mu     sync.Mutex
 	tables map[int]*lineTable
 	rows   int // in tables
+
+	d          *dwarf.Data // the whole DWARF, for inlined subroutines
+	imu        sync.Mutex
+	inl        map[int]*inlineTree // by compile unit; nil: none inlined in it
+	inlEntries int                 // nodes and ranges in inl
 }
 
 // compUnit is what decoding a compile unit's line table needs.
 type compUnit struct {
 	stmtList uint32 // offset of its line table in .debug_line
 	compDir  string
+	off      dwarf.Offset // of its entry in .debug_info, for its inlined subroutines
 }
 
 // unitRange is one address range of compile unit cu.
@@ -124,7 +132,7 @@ func newDWARFLines(ef *elf.File, raw io.ReaderAt, name string) (l *dwarfLines, w
 	if !ok {
 		return nil, ""
 	}
-	l = &dwarfLines{line: data["line"], order: order, addrSize: 8, tables: map[int]*lineTable{}}
+	l = &dwarfLines{line: data["line"], order: order, addrSize: 8, tables: map[int]*lineTable{}, d: d, inl: map[int]*inlineTree{}}
 	if ef.Class == elf.ELFCLASS32 {
 		l.addrSize = 4
 	}
@@ -148,7 +156,7 @@ func newDWARFLines(ef *elf.File, raw io.ReaderAt, name string) (l *dwarfLines, w
 		}
 		compDir, _ := e.Val(dwarf.AttrCompDir).(string)
 		cu := len(l.cus)
-		l.cus = append(l.cus, compUnit{uint32(stmt), compDir})
+		l.cus = append(l.cus, compUnit{uint32(stmt), compDir, e.Offset})
 		for _, rg := range ranges {
 			if rg[0] < rg[1] {
 				l.units = append(l.units, unitRange{rg[0], rg[1], cu})
@@ -207,14 +215,7 @@ func unitOffsets(info []byte, bo binary.ByteOrder) []dwarf.Offset {
 
 // lookup returns the source file and line of the instruction at pc.
 func (l *dwarfLines) lookup(pc uint64) (file string, line int, ok bool) {
-	i := sort.Search(len(l.units), func(i int) bool { return l.units[i].lo > pc }) - 1
-	cu := -1
-	for j := i; j >= 0 && j > i-8; j-- { // ranges rarely overlap; look a little back
-		if pc < l.units[j].hi {
-			cu = l.units[j].cu
-			break
-		}
-	}
+	cu := l.unitOf(pc)
 	if cu < 0 {
 		return "", 0, false
 	}
@@ -227,6 +228,17 @@ func (l *dwarfLines) lookup(pc uint64) (file string, line int, ok bool) {
 		return "", 0, false
 	}
 	return t.files[t.rows[k].file], int(t.rows[k].line), true
+}
+
+// unitOf returns the compile unit whose ranges hold pc, or -1.
+func (l *dwarfLines) unitOf(pc uint64) int {
+	i := sort.Search(len(l.units), func(i int) bool { return l.units[i].lo > pc }) - 1
+	for j := i; j >= 0 && j > i-8; j-- { // ranges rarely overlap; look a little back
+		if pc < l.units[j].hi {
+			return l.units[j].cu
+		}
+	}
+	return -1
 }
 
 // table returns the decoded line table of compile unit cu, or nil.
@@ -296,16 +308,6 @@ func (l *dwarfLines) decode(cu compUnit) (t *lineTable) {
 	if err != nil || lr == nil {
 		return nil
 	}
-	// debug/dwarf leaves DWARF 5 names in relative directories relative;
-	// they are relative to the compilation directory. A relative one
-	// (built with -fdebug-prefix-map, as distributions do) stays as it is.
-	compDir := cu.compDir
-	fileName := func(name string) string {
-		if !path.IsAbs(name) && path.IsAbs(compDir) {
-			return path.Join(compDir, name)
-		}
-		return path.Clean(name)
-	}
 	t = &lineTable{}
 	fileIdx := map[*dwarf.LineFile]int32{}
 	var le dwarf.LineEntry
@@ -321,7 +323,7 @@ func (l *dwarfLines) decode(cu compUnit) (t *lineTable) {
 				if !ok {
 					idx = int32(len(t.files))
 					fileIdx[le.File] = idx
-					t.files = append(t.files, fileName(le.File.Name))
+					t.files = append(t.files, sourceName(le.File.Name, cu.compDir))
 				}
 				row.file, row.line = idx, uint32(min(le.Line, 1<<31))
 			}
@@ -339,6 +341,17 @@ func (l *dwarfLines) decode(cu compUnit) (t *lineTable) {
 		return a.file < 0 && b.file >= 0
 	})
 	return t
+}
+
+// sourceName is the name of a file of a line table: debug/dwarf leaves
+// DWARF 5 names in relative directories relative; they are relative to
+// the compilation directory. A relative one (built with
+// -fdebug-prefix-map, as distributions do) stays as it is.
+func sourceName(name, compDir string) string {
+	if !path.IsAbs(name) && path.IsAbs(compDir) {
+		return path.Join(compDir, name)
+	}
+	return path.Clean(name)
 }
 
 // sectionData returns the contents of section s of ef. Compressed sections
