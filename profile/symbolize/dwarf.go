@@ -11,6 +11,7 @@ import (
 	"path"
 	"sort"
 	"sync"
+	"sync/atomic"
 
 	"github.com/klauspost/compress/zlib"
 	"github.com/klauspost/compress/zstd"
@@ -48,10 +49,12 @@ type dwarfLines struct {
 	tables map[int]*lineTable
 	rows   int // in tables
 
-	d          *dwarf.Data // the whole DWARF, for inlined subroutines
-	imu        sync.Mutex
-	inl        map[int]*inlineTree // by compile unit; nil: none inlined in it
-	inlEntries int                 // nodes and ranges in inl
+	d          *dwarf.Data                  // the whole DWARF, for inlined subroutines
+	abbrev     []byte                       // .debug_abbrev (d's)
+	inl        []atomic.Pointer[inlineTree] // by compile unit: nil until decoded, noInlined when it has none
+	imu        sync.Mutex                   // for decoding and the fields below
+	decoded    []int                        // the units whose inl is set
+	inlEntries int                          // nodes and ranges in inl
 }
 
 // compUnit is what decoding a compile unit's line table needs.
@@ -59,6 +62,7 @@ type compUnit struct {
 	stmtList uint32 // offset of its line table in .debug_line
 	compDir  string
 	off      dwarf.Offset // of its entry in .debug_info, for its inlined subroutines
+	abbrev   uint64       // offset of its abbreviations in .debug_abbrev
 }
 
 // unitRange is one address range of compile unit cu.
@@ -132,7 +136,7 @@ func newDWARFLines(ef *elf.File, raw io.ReaderAt, name string) (l *dwarfLines, w
 	if !ok {
 		return nil, ""
 	}
-	l = &dwarfLines{line: data["line"], order: order, addrSize: 8, tables: map[int]*lineTable{}, d: d, inl: map[int]*inlineTree{}}
+	l = &dwarfLines{line: data["line"], order: order, addrSize: 8, tables: map[int]*lineTable{}, d: d, abbrev: data["abbrev"]}
 	if ef.Class == elf.ELFCLASS32 {
 		l.addrSize = 4
 	}
@@ -140,8 +144,8 @@ func newDWARFLines(ef *elf.File, raw io.ReaderAt, name string) (l *dwarfLines, w
 		l.str, l.lineStr = data["str"], data["line_str"]
 	}
 	r := d.Reader()
-	for _, off := range unitOffsets(data["info"], ef.ByteOrder) {
-		r.Seek(off)
+	for _, h := range unitHeaders(data["info"], ef.ByteOrder) {
+		r.Seek(h.entry)
 		e, err := r.Next()
 		if err != nil || e == nil || e.Tag != dwarf.TagCompileUnit {
 			continue // type and partial units have no line table of their own
@@ -156,7 +160,7 @@ func newDWARFLines(ef *elf.File, raw io.ReaderAt, name string) (l *dwarfLines, w
 		}
 		compDir, _ := e.Val(dwarf.AttrCompDir).(string)
 		cu := len(l.cus)
-		l.cus = append(l.cus, compUnit{uint32(stmt), compDir, e.Offset})
+		l.cus = append(l.cus, compUnit{uint32(stmt), compDir, e.Offset, h.abbrev})
 		for _, rg := range ranges {
 			if rg[0] < rg[1] {
 				l.units = append(l.units, unitRange{rg[0], rg[1], cu})
@@ -167,6 +171,7 @@ func newDWARFLines(ef *elf.File, raw io.ReaderAt, name string) (l *dwarfLines, w
 		return nil, ""
 	}
 	sort.Slice(l.units, func(i, j int) bool { return l.units[i].lo < l.units[j].lo })
+	l.inl = make([]atomic.Pointer[inlineTree], len(l.cus))
 	return l, ""
 }
 
@@ -175,6 +180,21 @@ func newDWARFLines(ef *elf.File, raw io.ReaderAt, name string) (l *dwarfLines, w
 // private and its Reader reaches the next unit only by parsing every entry.
 func unitOffsets(info []byte, bo binary.ByteOrder) []dwarf.Offset {
 	var out []dwarf.Offset
+	for _, h := range unitHeaders(info, bo) {
+		out = append(out, h.entry)
+	}
+	return out
+}
+
+// unitHeader is where a unit's first entry is, and its abbreviations.
+type unitHeader struct {
+	entry  dwarf.Offset // in .debug_info
+	abbrev uint64       // offset of its abbreviations in .debug_abbrev
+}
+
+// unitHeaders reads the unit headers of a .debug_info section.
+func unitHeaders(info []byte, bo binary.ByteOrder) []unitHeader {
+	var out []unitHeader
 	for off := uint64(0); off+4 <= uint64(len(info)); {
 		n, hdr, osz := uint64(bo.Uint32(info[off:])), uint64(4), uint64(4)
 		switch {
@@ -190,10 +210,22 @@ func unitOffsets(info []byte, bo binary.ByteOrder) []dwarf.Offset {
 			return out
 		}
 		end, p := off+hdr+n, off+hdr
+		word := func(at uint64) uint64 {
+			switch {
+			case at+osz > end:
+				return math.MaxUint64
+			case osz == 8:
+				return bo.Uint64(info[at:])
+			}
+			return uint64(bo.Uint32(info[at:]))
+		}
+		var abbrev uint64
 		switch vers := bo.Uint16(info[p:]); {
 		case vers >= 2 && vers <= 4: // version, abbrev offset, address size
+			abbrev = word(p + 2)
 			p += 2 + osz + 1
 		case vers == 5 && p+3 <= end: // version, unit type, address size, abbrev offset
+			abbrev = word(p + 4)
 			switch info[p+2] {
 			case 0x02, 0x06: // DW_UT_type, DW_UT_split_type: signature, type offset
 				p += 4 + osz + 8 + osz
@@ -206,7 +238,7 @@ func unitOffsets(info []byte, bo binary.ByteOrder) []dwarf.Offset {
 			p = end
 		}
 		if p < end {
-			out = append(out, dwarf.Offset(p))
+			out = append(out, unitHeader{dwarf.Offset(p), abbrev})
 		}
 		off = end
 	}
@@ -215,7 +247,20 @@ func unitOffsets(info []byte, bo binary.ByteOrder) []dwarf.Offset {
 
 // lookup returns the source file and line of the instruction at pc.
 func (l *dwarfLines) lookup(pc uint64) (file string, line int, ok bool) {
+	return l.lineIn(l.unitOf(pc), pc)
+}
+
+// position returns the source file and line of the instruction at pc and
+// the functions inlined there, as Frame holds them: see inlinedIn.
+func (l *dwarfLines) position(pc uint64) (file string, line int, inl []Frame) {
 	cu := l.unitOf(pc)
+	file, line, _ = l.lineIn(cu, pc)
+	return l.inlinedIn(cu, pc, file, line)
+}
+
+// lineIn returns the source file and line of pc in compile unit cu (-1:
+// none).
+func (l *dwarfLines) lineIn(cu int, pc uint64) (file string, line int, ok bool) {
 	if cu < 0 {
 		return "", 0, false
 	}

@@ -2,6 +2,7 @@ package symbolize
 
 import (
 	"debug/dwarf"
+	"encoding/binary"
 	"sort"
 )
 
@@ -44,12 +45,7 @@ type rootRange struct {
 }
 
 // entries is what the tree counts against maxInlineEntries.
-func (t *inlineTree) entries() int {
-	if t == nil {
-		return 0
-	}
-	return len(t.nodes) + len(t.ranges)
-}
+func (t *inlineTree) entries() int { return len(t.nodes) + len(t.ranges) }
 
 func (t *inlineTree) contains(n int32, pc uint64) bool {
 	for _, r := range t.ranges[t.nodes[n].rlo:t.nodes[n].rhi] {
@@ -66,14 +62,18 @@ func (t *inlineTree) contains(n int32, pc uint64) bool {
 // and callLine are the position of the call into the outermost one, the
 // position of the real function. Without inlined functions at pc it
 // returns nil and file, line unchanged.
-func (l *dwarfLines) inlined(pc uint64, file string, line int) (inl []Frame, callFile string, callLine int) {
-	cu := l.unitOf(pc)
+func (l *dwarfLines) inlined(pc uint64, file string, line int) (callFile string, callLine int, inl []Frame) {
+	return l.inlinedIn(l.unitOf(pc), pc, file, line)
+}
+
+// inlinedIn is inlined for pc in compile unit cu (-1: none).
+func (l *dwarfLines) inlinedIn(cu int, pc uint64, file string, line int) (callFile string, callLine int, inl []Frame) {
 	if cu < 0 || l.d == nil {
-		return nil, file, line
+		return file, line, nil
 	}
 	t := l.inlineTree(cu)
-	if t == nil {
-		return nil, file, line
+	if len(t.roots) == 0 {
+		return file, line, nil
 	}
 	i := sort.Search(len(t.roots), func(i int) bool { return t.roots[i].lo > pc }) - 1
 	n := int32(-1)
@@ -84,10 +84,11 @@ func (l *dwarfLines) inlined(pc uint64, file string, line int) (inl []Frame, cal
 		}
 	}
 	if n < 0 {
-		return nil, file, line
+		return file, line, nil
 	}
 	// Outermost first, then reversed.
-	chain := []int32{n}
+	var buf [8]int32
+	chain := append(buf[:0], n)
 	for len(chain) < maxInlineDepth {
 		c := t.nodes[n].first
 		for c >= 0 && !t.contains(c, pc) {
@@ -112,26 +113,87 @@ func (l *dwarfLines) inlined(pc uint64, file string, line int) (inl []Frame, cal
 			file = t.files[nd.callFile]
 		}
 	}
-	return inl, file, line
+	return file, line, inl
 }
 
-// inlineTree returns the inlined subroutines of compile unit cu, or nil
-// when it has none.
+// noInlined is the tree of a compile unit without inlined subroutines.
+var noInlined = &inlineTree{}
+
+// inlineTree returns the inlined subroutines of compile unit cu (maybe
+// noInlined), decoding them on first use.
 func (l *dwarfLines) inlineTree(cu int) *inlineTree {
-	l.imu.Lock()
-	defer l.imu.Unlock()
-	if t, ok := l.inl[cu]; ok {
+	if t := l.inl[cu].Load(); t != nil {
 		return t
 	}
-	t := l.decodeInline(l.cus[cu])
+	l.imu.Lock()
+	defer l.imu.Unlock()
+	if t := l.inl[cu].Load(); t != nil {
+		return t
+	}
+	t := noInlined
+	if l.declaresInlined(l.cus[cu].abbrev) {
+		if d := l.decodeInline(l.cus[cu]); d != nil {
+			t = d
+		}
+	}
 	n := t.entries()
 	if l.inlEntries+n > maxInlineEntries {
-		clear(l.inl)
-		l.inlEntries = 0
+		for _, c := range l.decoded {
+			l.inl[c].Store(nil)
+		}
+		l.decoded, l.inlEntries = l.decoded[:0], 0
 	}
-	l.inl[cu] = t
+	l.inl[cu].Store(t)
+	l.decoded = append(l.decoded, cu)
 	l.inlEntries += n
 	return t
+}
+
+// declaresInlined tells whether the abbreviation table at off in
+// .debug_abbrev declares DW_TAG_inlined_subroutine entries: a unit whose
+// abbreviations do not has none, and is not read. A malformed table
+// answers true.
+func (l *dwarfLines) declaresInlined(off uint64) bool {
+	if off >= uint64(len(l.abbrev)) {
+		return true
+	}
+	b := l.abbrev[off:]
+	uleb := func() uint64 {
+		v, n := binary.Uvarint(b)
+		if n <= 0 {
+			b = nil
+			return 0
+		}
+		b = b[n:]
+		return v
+	}
+	for len(b) > 0 {
+		if code := uleb(); code == 0 {
+			return false // the end of the table
+		}
+		tag := uleb()
+		if len(b) == 0 {
+			return true
+		}
+		if tag == uint64(dwarf.TagInlinedSubroutine) {
+			return true
+		}
+		b = b[1:] // children flag
+		for len(b) > 0 {
+			attr, form := uleb(), uleb()
+			if form == 0x21 { // DW_FORM_implicit_const: a signed LEB128 value follows
+				if _, n := binary.Varint(b); n > 0 {
+					b = b[n:]
+				} else {
+					b = nil
+				}
+			}
+			if attr == 0 && form == 0 {
+				break
+			}
+		}
+	}
+	return true
 }
 
 // walkInto are the entries whose children may hold code with inlined

@@ -163,8 +163,7 @@ func (o *objFile) lookup(vaddr uint64) (name, file string, line int, inlined []F
 	}
 	if s, ok := lookupSymbol(o.syms, vaddr); ok {
 		if o.lines != nil {
-			file, line, _ = o.lines.lookup(vaddr)
-			inlined, file, line = o.lines.inlined(vaddr, file, line)
+			file, line, inlined = o.lines.position(vaddr)
 		}
 		return s.name, file, line, inlined, true
 	}

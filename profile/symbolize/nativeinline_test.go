@@ -410,7 +410,7 @@ func TestNativeInlinedLibc(t *testing.T) {
 					continue
 				}
 				file, line, _ := l.lookup(a)
-				inl, file, line := l.inlined(a, file, line)
+				file, line, inl := l.inlined(a, file, line)
 				fr := Frame{Function: s.name, File: file, Line: line, Inlined: inl}
 				var got []string
 				for _, x := range fr.Frames() {
@@ -440,8 +440,8 @@ func TestNativeInlinedLibc(t *testing.T) {
 				}
 				l.imu.Lock()
 				maxEntries = max(maxEntries, l.inlEntries)
-				for _, tr := range l.inl {
-					maxTree = max(maxTree, tr.entries())
+				for _, c := range l.decoded {
+					maxTree = max(maxTree, l.inl[c].Load().entries())
 				}
 				l.imu.Unlock()
 			}
@@ -519,4 +519,81 @@ func TestNativeInlinedCXX(t *testing.T) {
 		t.Error("no address of cxx_outer in inlined code")
 	}
 	t.Logf("%d of %d addresses of cxx_outer in the inlined Acc::add", n, size)
+}
+
+// TestDeclaresInlined: the abbreviation scan that spares reading units
+// without inlined subroutines never skips one that has some (in the C
+// library's debug file, all of its compile units, and the test program in
+// both DWARF versions), and does skip units.
+func TestDeclaresInlined(t *testing.T) {
+	bins := []string{buildNativeInline(t, "dwarf4", "-gdwarf-4"), buildNativeInline(t, "dwarf5", "-gdwarf-5")}
+	bins = append(bins, filepath.Join(buildDebug(t), "full"))
+	if testing.Short() {
+		t.Log("-short: not reading the C library's debug file")
+	} else if debug := libcDebugFile(t); debug != "" {
+		bins = append(bins, debug)
+	}
+	for _, bin := range bins {
+		l, _, _ := openLines(t, bin)
+		with, skipped := 0, 0
+		for i, cu := range l.cus {
+			has := l.decodeInline(cu) != nil
+			declares := l.declaresInlined(cu.abbrev)
+			if has && !declares {
+				t.Errorf("%s: unit %d (at %#x) has inlined subroutines, its abbreviations (at %#x) declare none", bin, i, cu.off, cu.abbrev)
+			}
+			if has {
+				with++
+			}
+			if !declares {
+				skipped++
+			}
+		}
+		t.Logf("%s: %d units, %d with inlined subroutines, %d skipped by their abbreviations", bin, len(l.cus), with, skipped)
+		if with == 0 && strings.Contains(bin, "nativeinline") {
+			t.Errorf("%s: no unit with inlined subroutines", bin)
+		}
+		if len(l.cus) > 100 && skipped == 0 {
+			t.Errorf("%s: none of %d units skipped", bin, len(l.cus))
+		}
+	}
+}
+
+// BenchmarkNativeInlined is the cost of the inlined functions of an
+// address: decoding its compile unit's inline tree (the debuginfo test
+// program's one unit, whose plantedHotLoop BenchmarkSymbolizeDebugInfo
+// names; an address inside planted_mix), and a lookup in a decoded tree.
+func BenchmarkNativeInlined(b *testing.B) {
+	full := filepath.Join(buildDebug(b), "full")
+	nat := buildNativeInline(b, "g", "-g")
+	hot, _ := symbolOf(b, full, "plantedHotLoop")
+	mix, _ := inlinedRanges(b, nat, "planted_mix")
+	for _, c := range []struct {
+		name, bin string
+		pc        uint64
+		inlined   int
+	}{{"plantedHotLoop", full, hot, 0}, {"planted_mix", nat, mix[0][0], 2}} {
+		l, _, _ := openLines(b, c.bin)
+		file, line, _ := l.lookup(c.pc)
+		b.Run("decoding/"+c.name, func(b *testing.B) {
+			for b.Loop() {
+				l.imu.Lock()
+				for _, cu := range l.decoded {
+					l.inl[cu].Store(nil)
+				}
+				l.decoded, l.inlEntries = l.decoded[:0], 0
+				l.imu.Unlock()
+				if _, _, inl := l.inlined(c.pc, file, line); len(inl) != c.inlined {
+					b.Fatalf("%d inlined", len(inl))
+				}
+			}
+		})
+		b.Run("decoded/"+c.name, func(b *testing.B) {
+			for b.Loop() {
+				if _, _, inl := l.inlined(c.pc, file, line); len(inl) != c.inlined {
+					b.Fatalf("%d inlined", len(inl))
+				}
+			}
+		})
+	}
 }
