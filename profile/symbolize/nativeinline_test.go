@@ -597,3 +597,23 @@ func BenchmarkNativeInlined(b *testing.B) {
 		})
 	}
 }
+
+// TestNativeInliningOff: with NativeInlining false, lines stay and no
+// frame has inlined functions.
+func TestNativeInliningOff(t *testing.T) {
+	bin := buildNativeInline(t, "g", "-g")
+	mix, _ := inlinedRanges(t, bin, "planted_mix")
+	if len(mix) == 0 {
+		t.Fatal("gcc inlined planted_mix nowhere")
+	}
+	defer func(v bool) { NativeInlining = v }(NativeInlining)
+	for _, on := range []bool{true, false} {
+		NativeInlining = on
+		l, _, _ := openLines(t, bin)
+		file, line, ok := l.lookup(mix[0][0])
+		_, _, inl := l.inlined(mix[0][0], file, line)
+		if !ok || filepath.Base(file) != "main.c" || (inl != nil) != on || (l.d != nil) != on {
+			t.Errorf("NativeInlining %v: %s:%d (%v), %d inlined, DWARF kept %v; want main.c, inlined frames and DWARF kept only when on", on, file, line, ok, len(inl), l.d != nil)
+		}
+	}
+}
