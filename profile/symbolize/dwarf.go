@@ -28,9 +28,11 @@ var MaxDWARFBytes = int64(256 << 20)
 // Frame.Inlined. For that a binary keeps its DWARF sections in memory
 // (.debug_info, .debug_abbrev, .debug_str and the range and address
 // tables, besides .debug_line), all within MaxDWARFBytes: for the C
-// library's debug file (libc6-dbg, 8.5 MB of DWARF) 21.6 MB kept instead
-// of 1.8 MB. False keeps only .debug_line,
-// and native frames have no Inlined. Set it before creating a Symbolizer.
+// library's debug file (libc6-dbg, 8.5 MB of DWARF) 8.7 MB kept instead
+// of 1.8 MB; a binary built with LTO, whose units refer into each other,
+// also keeps debug/dwarf's index of them all (21.6 MB for libc) once one
+// such unit is read. False keeps only .debug_line, and native frames
+// have no Inlined. Set it before creating a Symbolizer.
 var NativeInlining = true
 
 // maxLineRows bounds the decoded line-table rows one binary keeps (16
@@ -42,12 +44,13 @@ const maxLineRows = 1 << 18
 // through the DWARF line tables (.debug_line) of one binary, and to the
 // functions inlined there through the inlined subroutines of .debug_info
 // (dwarfinline.go). When it is created, the compile units' address ranges
-// and line-table offsets are read, and the DWARF sections are kept (as
-// debug/dwarf holds them, in d): all of them are within MaxDWARFBytes,
-// nothing else is read later. A unit's line table is decoded on the first
-// lookup inside it and cached, within maxLineRows; so is its tree of
-// inlined subroutines, within maxInlineEntries. It is safe for concurrent
-// use.
+// and line-table offsets are read; then only .debug_line (with the string
+// sections its DWARF 5 headers use) is kept, and with NativeInlining the
+// raw sections inlined subroutines need: debug/dwarf's index of
+// .debug_info, which holds every unit's abbreviations, is dropped. A
+// unit's line table is decoded on the first lookup inside it and cached,
+// within maxLineRows; so is its tree of inlined subroutines, within
+// maxInlineEntries. It is safe for concurrent use.
 type dwarfLines struct {
 	line, str, lineStr []byte
 	order              binary.AppendByteOrder
@@ -59,8 +62,7 @@ type dwarfLines struct {
 	tables map[int]*lineTable
 	rows   int // in tables
 
-	d          *dwarf.Data                  // the whole DWARF, for inlined subroutines
-	abbrev     []byte                       // .debug_abbrev (d's)
+	isec       *inlineSections              // nil without NativeInlining
 	inl        []atomic.Pointer[inlineTree] // by compile unit: nil until decoded, noInlined when it has none
 	imu        sync.Mutex                   // for decoding and the fields below
 	decoded    []int                        // the units whose inl is set
@@ -73,6 +75,7 @@ type compUnit struct {
 	compDir  string
 	off      dwarf.Offset // of its entry in .debug_info, for its inlined subroutines
 	abbrev   uint64       // offset of its abbreviations in .debug_abbrev
+	start    uint64       // of its header in .debug_info
 }
 
 // unitRange is one address range of compile unit cu.
@@ -146,7 +149,7 @@ func newDWARFLines(ef *elf.File, raw io.ReaderAt, name string) (l *dwarfLines, w
 	if !ok {
 		return nil, ""
 	}
-	l = &dwarfLines{line: data["line"], order: order, addrSize: 8, tables: map[int]*lineTable{}, d: d, abbrev: data["abbrev"]}
+	l = &dwarfLines{line: data["line"], order: order, addrSize: 8, tables: map[int]*lineTable{}}
 	if ef.Class == elf.ELFCLASS32 {
 		l.addrSize = 4
 	}
@@ -170,7 +173,7 @@ func newDWARFLines(ef *elf.File, raw io.ReaderAt, name string) (l *dwarfLines, w
 		}
 		compDir, _ := e.Val(dwarf.AttrCompDir).(string)
 		cu := len(l.cus)
-		l.cus = append(l.cus, compUnit{uint32(stmt), compDir, e.Offset, h.abbrev})
+		l.cus = append(l.cus, compUnit{uint32(stmt), compDir, e.Offset, h.abbrev, h.start})
 		for _, rg := range ranges {
 			if rg[0] < rg[1] {
 				l.units = append(l.units, unitRange{rg[0], rg[1], cu})
@@ -183,8 +186,7 @@ func newDWARFLines(ef *elf.File, raw io.ReaderAt, name string) (l *dwarfLines, w
 	sort.Slice(l.units, func(i, j int) bool { return l.units[i].lo < l.units[j].lo })
 	if NativeInlining {
 		l.inl = make([]atomic.Pointer[inlineTree], len(l.cus))
-	} else {
-		l.d, l.abbrev = nil, nil // dropped: only .debug_line and strings stay
+		l.isec = &inlineSections{data: data, bo: ef.ByteOrder}
 	}
 	return l, ""
 }
@@ -204,6 +206,7 @@ func unitOffsets(info []byte, bo binary.ByteOrder) []dwarf.Offset {
 type unitHeader struct {
 	entry  dwarf.Offset // in .debug_info
 	abbrev uint64       // offset of its abbreviations in .debug_abbrev
+	start  uint64       // of the unit's header in .debug_info
 }
 
 // unitHeaders reads the unit headers of a .debug_info section.
@@ -252,7 +255,7 @@ func unitHeaders(info []byte, bo binary.ByteOrder) []unitHeader {
 			p = end
 		}
 		if p < end {
-			out = append(out, unitHeader{dwarf.Offset(p), abbrev})
+			out = append(out, unitHeader{dwarf.Offset(p), abbrev, off})
 		}
 		off = end
 	}

@@ -106,10 +106,14 @@ func framesString(f Frame) string {
 	return strings.Join(s, " < ")
 }
 
-var nativeInlineVariants = []struct{ name, flag string }{
-	{"g", "-g"}, // gcc's default DWARF version (5 from gcc 11)
-	{"dwarf4", "-gdwarf-4"},
-	{"dwarf5", "-gdwarf-5"},
+var nativeInlineVariants = []struct {
+	name  string
+	flags []string
+}{
+	{"g", []string{"-g"}}, // gcc's default DWARF version (5 from gcc 11)
+	{"dwarf4", []string{"-gdwarf-4"}},
+	{"dwarf5", []string{"-gdwarf-5"}},
+	{"lto", []string{"-g", "-flto"}}, // abstract origins in other units (DW_FORM_ref_addr)
 }
 
 // TestNativeInlined: an address inside planted_mix, inlined into
@@ -125,7 +129,7 @@ func TestNativeInlined(t *testing.T) {
 	t.Setenv("DEBUGINFOD_URLS", "")
 	for _, v := range nativeInlineVariants {
 		t.Run(v.name, func(t *testing.T) {
-			bin := buildNativeInline(t, v.name, v.flag)
+			bin := buildNativeInline(t, v.name, v.flags...)
 			mix, all := inlinedRanges(t, bin, "planted_mix")
 			if len(mix) == 0 {
 				t.Fatal("gcc inlined planted_mix nowhere")
@@ -258,7 +262,7 @@ func TestNativeInlinedLikeAddr2line(t *testing.T) {
 	tool := lookTool(t, "addr2line")
 	for _, v := range nativeInlineVariants {
 		t.Run(v.name, func(t *testing.T) {
-			bin := buildNativeInline(t, v.name, v.flag)
+			bin := buildNativeInline(t, v.name, v.flags...)
 			f, err := os.Open(bin)
 			if err != nil {
 				t.Fatal(err)
@@ -524,7 +528,8 @@ func TestNativeInlinedCXX(t *testing.T) {
 // TestDeclaresInlined: the abbreviation scan that spares reading units
 // without inlined subroutines never skips one that has some (in the C
 // library's debug file, all of its compile units, and the test program in
-// both DWARF versions), and does skip units.
+// both DWARF versions), and does skip units; a unit read through a Data of
+// its own gives the same tree as through one of the whole .debug_info.
 func TestDeclaresInlined(t *testing.T) {
 	bins := []string{buildNativeInline(t, "dwarf4", "-gdwarf-4"), buildNativeInline(t, "dwarf5", "-gdwarf-5")}
 	bins = append(bins, filepath.Join(buildDebug(t), "full"))
@@ -537,8 +542,12 @@ func TestDeclaresInlined(t *testing.T) {
 		l, _, _ := openLines(t, bin)
 		with, skipped := 0, 0
 		for i, cu := range l.cus {
-			has := l.decodeInline(cu) != nil
-			declares := l.declaresInlined(cu.abbrev)
+			declares, refAddr := l.isec.scanAbbrev(cu.abbrev)
+			alone, whole := l.decodeInline(cu, refAddr), l.decodeInline(cu, true)
+			has := alone != nil
+			if (whole != nil) != has || has && (len(whole.nodes) != len(alone.nodes) || fmt.Sprint(whole.funcs, whole.files) != fmt.Sprint(alone.funcs, alone.files)) {
+				t.Errorf("%s: unit %d read alone and in the whole .debug_info differ", bin, i)
+			}
 			if has && !declares {
 				t.Errorf("%s: unit %d (at %#x) has inlined subroutines, its abbreviations (at %#x) declare none", bin, i, cu.off, cu.abbrev)
 			}
@@ -612,8 +621,12 @@ func TestNativeInliningOff(t *testing.T) {
 		l, _, _ := openLines(t, bin)
 		file, line, ok := l.lookup(mix[0][0])
 		_, _, inl := l.inlined(mix[0][0], file, line)
-		if !ok || filepath.Base(file) != "main.c" || (inl != nil) != on || (l.d != nil) != on {
-			t.Errorf("NativeInlining %v: %s:%d (%v), %d inlined, DWARF kept %v; want main.c, inlined frames and DWARF kept only when on", on, file, line, ok, len(inl), l.d != nil)
+		if !ok || filepath.Base(file) != "main.c" || (inl != nil) != on || (l.isec != nil) != on {
+			t.Errorf("NativeInlining %v: %s:%d (%v), %d inlined, DWARF kept %v; want main.c, inlined frames and DWARF kept only when on", on, file, line, ok, len(inl), l.isec != nil)
 		}
 	}
+}
+
+func has1(l *dwarfLines, cu compUnit, whole bool) []inlineNode {
+	return l.decodeInline(cu, whole).nodes
 }
