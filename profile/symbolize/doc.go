@@ -24,7 +24,10 @@
 // it. A binary keeps .debug_line and at most 256k decoded rows
 // (MaxDWARFBytes bounds what is read). The line is that of the address
 // itself. A stripped binary with no debug file found is named from its
-// MiniDebugInfo (.gnu_debugdata, xz) with its .dynsym. What went wrong
+// MiniDebugInfo (.gnu_debugdata, xz) with its .dynsym. The calls the
+// compiler inlined into native code are expanded from the DWARF's inlined
+// subroutines, as for Go (Frame.Inlined), a unit's on the first lookup
+// inside it; the binary then keeps its DWARF sections (NativeInlining). What went wrong
 // reading a binary's debug info (a debuginfod server down, DWARF too
 // large) is told by Process.Warnings. Unknown frames keep their mapping
 // and build id, so that pprof can symbolize them later.

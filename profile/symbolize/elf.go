@@ -151,21 +151,23 @@ func (o *objFile) drop() {
 	})
 }
 
-// lookup names the function containing the ELF virtual address vaddr.
-func (o *objFile) lookup(vaddr uint64) (name, file string, line int, ok bool) {
+// lookup names the function containing the ELF virtual address vaddr,
+// and the functions inlined into it there (native code with DWARF; see
+// Frame for what file and line are then).
+func (o *objFile) lookup(vaddr uint64) (name, file string, line int, inlined []Frame, ok bool) {
 	o.load()
 	if o.gotab != nil {
 		if name, file, line, ok = o.gotab.lookup(vaddr); ok {
-			return name, file, line, true
+			return name, file, line, nil, true
 		}
 	}
 	if s, ok := lookupSymbol(o.syms, vaddr); ok {
 		if o.lines != nil {
-			file, line, _ = o.lines.lookup(vaddr)
+			file, line, inlined = o.lines.position(vaddr)
 		}
-		return s.name, file, line, true
+		return s.name, file, line, inlined, true
 	}
-	return "", "", 0, false
+	return "", "", 0, nil, false
 }
 
 // lookupSymbol finds the symbol containing addr in syms (sorted by addr). An

@@ -28,7 +28,8 @@ type Mapping struct {
 }
 
 // Frame is one symbolized address. When the compiler inlined calls at the
-// address (Go, from the pclntab inline tree), Function is the real
+// address (Go, from the pclntab inline tree; native code, from the
+// inlined subroutines of its DWARF), Function is the real
 // function the code belongs to, File:Line its call into the outermost
 // inlined function, and Inlined the inlined functions, innermost first,
 // each at its own position: Inlined[0] at the address itself, every other
@@ -240,11 +241,14 @@ func symbolizeIn(m *procMapping, addr, pc uint64) Frame {
 			if m.obj.goFrame(&f, va) {
 				return f
 			}
-			if name, file, line, ok := m.obj.lookup(va); ok {
+			if name, file, line, inl, ok := m.obj.lookup(va); ok {
 				if d, ok := demangled(name); ok {
 					f.SystemName, name = name, d
 				}
-				f.Function, f.File, f.Line, f.Known = name, file, line, true
+				for i := range inl {
+					inl[i].Addr, inl[i].Mapping = f.Addr, f.Mapping
+				}
+				f.Function, f.File, f.Line, f.Known, f.Inlined = name, file, line, true, inl
 				return f
 			}
 		}
