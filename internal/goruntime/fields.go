@@ -6,7 +6,11 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"io/fs"
 	"strings"
+	"sync"
+	"syscall"
+	"time"
 )
 
 // Fields names the struct fields wanted per Go struct type, e.g.
@@ -30,8 +34,10 @@ func Want(types map[string][]string) Fields {
 // sections DWARF 5 forms refer to) are read, and the compile units of the
 // types' packages first, where Go's compiler puts a package's types:
 // reading the whole DWARF took 0.1-0.3 s of attach for one binary.
-func StructFields(ef *elf.File, want Fields) error {
-	d, units, err := typeDWARF(ef)
+// What it reads of the executable at path is kept for a few seconds, as
+// several probes ask about the same one when they attach.
+func StructFields(path string, want Fields) error {
+	d, units, err := cachedTypeDWARF(path)
 	if err != nil {
 		return err
 	}
@@ -158,6 +164,59 @@ func packageOf(t string) string {
 		return t[:slash+dot]
 	}
 	return t
+}
+
+// fileID tells files apart, and the same file after a rebuild.
+type fileID struct {
+	dev, ino uint64
+	size     int64
+	mtime    int64
+}
+
+// typeCache holds the last executable's type DWARF for typeCacheFor
+// after its last use: one binary's .debug_info (a few MB), not more.
+var typeCache struct {
+	sync.Mutex
+	id    fileID
+	d     *dwarf.Data
+	units []dwarf.Offset
+	drop  *time.Timer
+}
+
+const typeCacheFor = 10 * time.Second
+
+func cachedTypeDWARF(path string) (*dwarf.Data, []dwarf.Offset, error) {
+	var st syscall.Stat_t
+	if err := syscall.Stat(path, &st); err != nil {
+		return nil, nil, &fs.PathError{Op: "stat", Path: path, Err: err}
+	}
+	id := fileID{uint64(st.Dev), st.Ino, st.Size, st.Mtim.Nano()}
+	c := &typeCache
+	c.Lock()
+	defer c.Unlock()
+	if c.d == nil || c.id != id {
+		ef, err := elf.Open(path)
+		if err != nil {
+			return nil, nil, err
+		}
+		d, units, err := typeDWARF(ef)
+		ef.Close()
+		if err != nil {
+			return nil, nil, err
+		}
+		c.id, c.d, c.units = id, d, units
+	}
+	if c.drop != nil {
+		c.drop.Stop()
+	}
+	c.drop = time.AfterFunc(typeCacheFor, func() {
+		c.Lock()
+		defer c.Unlock()
+		if c.id == id {
+			c.d, c.units = nil, nil
+		}
+	})
+	return c.d, c.units, nil
 }
 
 // typeDWARF returns the DWARF of ef made of the sections that type

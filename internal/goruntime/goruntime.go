@@ -65,7 +65,7 @@ func ForExecutable(path string) (Offsets, error) {
 	if err != nil {
 		return Offsets{}, fmt.Errorf("%s: %w", path, err)
 	}
-	if o, err := fromDWARFFile(f); err == nil {
+	if o, err := fromDWARFFile(path); err == nil {
 		o.Version, o.TLSG = bi.GoVersion, tlsg
 		return o, nil
 	}
@@ -164,10 +164,11 @@ func FromDWARF(d *dwarf.Data) (Offsets, error) {
 	return fromFields(want), nil
 }
 
-// fromDWARFFile reads the offsets from the DWARF of ef (StructFields).
-func fromDWARFFile(ef *elf.File) (Offsets, error) {
+// fromDWARFFile reads the offsets from the DWARF of the executable at
+// path (StructFields).
+func fromDWARFFile(path string) (Offsets, error) {
 	want := Want(runtimeFields)
-	if err := StructFields(ef, want); err != nil {
+	if err := StructFields(path, want); err != nil {
 		return Offsets{}, err
 	}
 	return fromFields(want), nil

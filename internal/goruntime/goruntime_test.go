@@ -197,7 +197,7 @@ func TestStructFieldsMatchesFullScan(t *testing.T) {
 	}
 	defer ef.Close()
 	fast := Want(types)
-	if err := StructFields(ef, fast); err != nil {
+	if err := StructFields(exe, fast); err != nil {
 		t.Fatal(err)
 	}
 	d, err := ef.DWARF()
@@ -215,7 +215,7 @@ func TestStructFieldsMatchesFullScan(t *testing.T) {
 		t.Errorf("offsets %v", fast)
 	}
 	missing := Want(map[string][]string{"runtime.g": {"m", "no_such_field"}})
-	if err := StructFields(ef, missing); err == nil || !strings.Contains(err.Error(), "runtime.g.no_such_field") {
+	if err := StructFields(exe, missing); err == nil || !strings.Contains(err.Error(), "runtime.g.no_such_field") {
 		t.Errorf("a missing field: %v, want an error naming it", err)
 	}
 	for in, want := range map[string]string{"crypto/tls.Conn": "crypto/tls", "runtime.g": "runtime", "net.conn": "net", "a/b.c/d.T": "a/b.c/d"} {

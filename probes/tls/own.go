@@ -1,7 +1,6 @@
 package tls
 
 import (
-	"debug/elf"
 	"fmt"
 	"go/version"
 	"time"
@@ -79,11 +78,6 @@ func goConnLayout(exe, goVersion string) (l connLayout, ok bool, note string) {
 
 // dwarfConnLayout reads the layout from the binary's DWARF.
 func dwarfConnLayout(exe string) (connLayout, error) {
-	f, err := elf.Open(exe)
-	if err != nil {
-		return connLayout{}, err
-	}
-	defer f.Close()
 	// Each (struct, field) pair of the chain; Go names structs by their
 	// package path.
 	w := goruntime.Want(map[string][]string{
@@ -93,7 +87,7 @@ func dwarfConnLayout(exe string) (connLayout, error) {
 		"net.netFD":        {"pfd"},
 		"internal/poll.FD": {"Sysfd"},
 	})
-	if err := goruntime.StructFields(f, w); err != nil {
+	if err := goruntime.StructFields(exe, w); err != nil {
 		return connLayout{}, err
 	}
 	u := func(t, f string) uint64 { return uint64(w[t][f]) }
