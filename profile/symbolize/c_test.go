@@ -37,26 +37,18 @@ func buildC(t testing.TB, variant string, flags ...string) string {
 // fileOffset returns the file offset of the symbol name in the ELF file.
 func fileOffset(t *testing.T, path, name string) uint64 {
 	t.Helper()
+	addr, _ := symbolOf(t, path, name)
 	ef, err := elf.Open(path)
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer ef.Close()
-	syms, err := ef.Symbols()
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, s := range syms {
-		if s.Name != name {
-			continue
-		}
-		for _, p := range ef.Progs {
-			if p.Type == elf.PT_LOAD && p.Vaddr <= s.Value && s.Value < p.Vaddr+p.Filesz {
-				return s.Value - p.Vaddr + p.Off
-			}
+	for _, p := range ef.Progs {
+		if p.Type == elf.PT_LOAD && p.Vaddr <= addr && addr < p.Vaddr+p.Filesz {
+			return addr - p.Vaddr + p.Off
 		}
 	}
-	t.Fatalf("%s not in %s", name, path)
+	t.Fatalf("%s of %s is in no loaded segment", name, path)
 	return 0
 }
 
