@@ -19,14 +19,8 @@ import (
 // process for any one of our programs. Its time is most of attach's: at
 // 400k (sched_switch, issue 13's first loops) attaching took 2-3 times
 // longer, and under emulation long enough for short-lived test targets
-// to exit before the window opened. Today's largest is ~33k on Linux
-// 6.18. Older verifiers prune fewer states: in the kernel matrix (Linux
-// 6.1) the budget is emulatedBudget, still well under the 400k that made
-// attaching slow.
-const (
-	verifierBudget = 60000
-	emulatedBudget = 200000
-)
+// to exit before the window opened. Today's largest is ~33k.
+const verifierBudget = 60000
 
 // The objects are embedded: the kernel matrix runs the test binary without
 // the source tree.
@@ -38,10 +32,6 @@ var objects embed.FS
 // budget on this kernel.
 func TestVerifierCost(t *testing.T) {
 	bpftest.Require(t)
-	budget := verifierBudget
-	if bpftest.Emulated() {
-		budget = emulatedBudget
-	}
 	objs, err := fs.Glob(objects, "*_bpfel.o")
 	more, _ := fs.Glob(objects, "*/*_bpfel.o")
 	if objs = append(objs, more...); err != nil || len(objs) < 5 {
@@ -89,8 +79,8 @@ func TestVerifierCost(t *testing.T) {
 			}
 			n, _ := strconv.Atoi(m[1])
 			t.Logf("%-26s %-32s %7d instructions verified, loaded in %v", obj, name, n, took.Round(time.Millisecond))
-			if n > budget {
-				t.Errorf("%s %s: the verifier processed %d instructions, budget %d: attaching slows down with it (loops inlined into every path of their caller? see bpf/leaf.h)", obj, name, n, budget)
+			if n > verifierBudget {
+				t.Errorf("%s %s: the verifier processed %d instructions, budget %d: attaching slows down with it (loops inlined into every path of their caller? see bpf/leaf.h)", obj, name, n, verifierBudget)
 			}
 		}
 	}
