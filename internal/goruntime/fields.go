@@ -3,7 +3,6 @@ package goruntime
 import (
 	"debug/dwarf"
 	"debug/elf"
-	"encoding/binary"
 	"errors"
 	"fmt"
 	"io/fs"
@@ -11,6 +10,8 @@ import (
 	"sync"
 	"syscall"
 	"time"
+
+	"github.com/perfprobe/perfprobe/internal/dwarfunit"
 )
 
 // Fields names the struct fields wanted per Go struct type, e.g.
@@ -259,42 +260,9 @@ func typeDWARF(ef *elf.File) (*dwarf.Data, []dwarf.Offset, error) {
 			}
 		}
 	}
-	return d, unitStarts(info, ef.ByteOrder), nil
-}
-
-// unitStarts returns where the compile units' first entries are in
-// .debug_info, from their headers (debug/dwarf does not expose them).
-func unitStarts(info []byte, bo binary.ByteOrder) []dwarf.Offset {
-	var out []dwarf.Offset
-	for off := uint64(0); off+4 <= uint64(len(info)); {
-		n, hdr, word := uint64(bo.Uint32(info[off:])), uint64(4), uint64(4)
-		if n == 0xffffffff { // 64-bit DWARF
-			if off+12 > uint64(len(info)) {
-				break
-			}
-			n, hdr, word = bo.Uint64(info[off+4:]), 12, 8
-		} else if n >= 0xfffffff0 {
-			break
-		}
-		if n > uint64(len(info))-off-hdr || n < 4 {
-			break
-		}
-		// version, then (DWARF 5) unit type and address size before the
-		// abbreviations' offset, or (2-4) that offset and the address size
-		first := off + hdr + 2 + word + 1
-		if v := bo.Uint16(info[off+hdr:]); v >= 5 {
-			first++
-			switch info[off+hdr+2] {
-			case 0x01, 0x03: // DW_UT_compile, DW_UT_partial
-			case 0x04, 0x05: // DW_UT_skeleton, DW_UT_split_compile: a unit id
-				first += 8
-			default: // type units: not where Go's types are
-				off += hdr + n
-				continue
-			}
-		}
-		out = append(out, dwarf.Offset(first))
-		off += hdr + n
+	var units []dwarf.Offset
+	for _, h := range dwarfunit.Headers(info, ef.ByteOrder) {
+		units = append(units, h.Entry)
 	}
-	return out
+	return d, units, nil
 }

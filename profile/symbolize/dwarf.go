@@ -15,6 +15,8 @@ import (
 
 	"github.com/klauspost/compress/zlib"
 	"github.com/klauspost/compress/zstd"
+
+	"github.com/perfprobe/perfprobe/internal/dwarfunit"
 )
 
 // MaxDWARFBytes bounds the DWARF sections read from one binary (or its
@@ -157,8 +159,8 @@ func newDWARFLines(ef *elf.File, raw io.ReaderAt, name string) (l *dwarfLines, w
 		l.str, l.lineStr = data["str"], data["line_str"]
 	}
 	r := d.Reader()
-	for _, h := range unitHeaders(data["info"], ef.ByteOrder) {
-		r.Seek(h.entry)
+	for _, h := range dwarfunit.Headers(data["info"], ef.ByteOrder) {
+		r.Seek(h.Entry)
 		e, err := r.Next()
 		if err != nil || e == nil || e.Tag != dwarf.TagCompileUnit {
 			continue // type and partial units have no line table of their own
@@ -173,7 +175,7 @@ func newDWARFLines(ef *elf.File, raw io.ReaderAt, name string) (l *dwarfLines, w
 		}
 		compDir, _ := e.Val(dwarf.AttrCompDir).(string)
 		cu := len(l.cus)
-		l.cus = append(l.cus, compUnit{uint32(stmt), compDir, e.Offset, h.abbrev, h.start})
+		l.cus = append(l.cus, compUnit{uint32(stmt), compDir, e.Offset, h.Abbrev, h.Start})
 		for _, rg := range ranges {
 			if rg[0] < rg[1] {
 				l.units = append(l.units, unitRange{rg[0], rg[1], cu})
@@ -196,68 +198,8 @@ func newDWARFLines(ef *elf.File, raw io.ReaderAt, name string) (l *dwarfLines, w
 // private and its Reader reaches the next unit only by parsing every entry.
 func unitOffsets(info []byte, bo binary.ByteOrder) []dwarf.Offset {
 	var out []dwarf.Offset
-	for _, h := range unitHeaders(info, bo) {
-		out = append(out, h.entry)
-	}
-	return out
-}
-
-// unitHeader is where a unit's first entry is, and its abbreviations.
-type unitHeader struct {
-	entry  dwarf.Offset // in .debug_info
-	abbrev uint64       // offset of its abbreviations in .debug_abbrev
-	start  uint64       // of the unit's header in .debug_info
-}
-
-// unitHeaders reads the unit headers of a .debug_info section.
-func unitHeaders(info []byte, bo binary.ByteOrder) []unitHeader {
-	var out []unitHeader
-	for off := uint64(0); off+4 <= uint64(len(info)); {
-		n, hdr, osz := uint64(bo.Uint32(info[off:])), uint64(4), uint64(4)
-		switch {
-		case n == 0xffffffff: // 64-bit DWARF
-			if off+12 > uint64(len(info)) {
-				return out
-			}
-			n, hdr, osz = bo.Uint64(info[off+4:]), 12, 8
-		case n >= 0xfffffff0:
-			return out
-		}
-		if n > uint64(len(info))-off-hdr || n < 2 {
-			return out
-		}
-		end, p := off+hdr+n, off+hdr
-		word := func(at uint64) uint64 {
-			switch {
-			case at+osz > end:
-				return math.MaxUint64
-			case osz == 8:
-				return bo.Uint64(info[at:])
-			}
-			return uint64(bo.Uint32(info[at:]))
-		}
-		var abbrev uint64
-		switch vers := bo.Uint16(info[p:]); {
-		case vers >= 2 && vers <= 4: // version, abbrev offset, address size
-			abbrev = word(p + 2)
-			p += 2 + osz + 1
-		case vers == 5 && p+3 <= end: // version, unit type, address size, abbrev offset
-			abbrev = word(p + 4)
-			switch info[p+2] {
-			case 0x02, 0x06: // DW_UT_type, DW_UT_split_type: signature, type offset
-				p += 4 + osz + 8 + osz
-			case 0x04, 0x05: // DW_UT_skeleton, DW_UT_split_compile: dwo id
-				p += 4 + osz + 8
-			default:
-				p += 4 + osz
-			}
-		default:
-			p = end
-		}
-		if p < end {
-			out = append(out, unitHeader{dwarf.Offset(p), abbrev, off})
-		}
-		off = end
+	for _, h := range dwarfunit.Headers(info, bo) {
+		out = append(out, h.Entry)
 	}
 	return out
 }
