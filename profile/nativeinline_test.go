@@ -2,7 +2,6 @@ package profile
 
 import (
 	"bufio"
-	"bytes"
 	"debug/elf"
 	"fmt"
 	"os"
@@ -130,13 +129,7 @@ func TestToPprofNativeInlined(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	var buf bytes.Buffer
-	if err := p.Write(&buf); err != nil {
-		t.Fatal(err)
-	}
-	if p, err = profile.Parse(&buf); err != nil {
-		t.Fatal(err)
-	}
+	p = roundTrip(t, p)
 	var loc *profile.Location
 	for _, l := range p.Location {
 		if l.Address == addr {

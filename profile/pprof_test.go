@@ -65,15 +65,7 @@ func TestToPprof(t *testing.T) {
 	if err := p.CheckValid(); err != nil {
 		t.Fatal(err)
 	}
-	// Round trip through the wire format.
-	var buf bytes.Buffer
-	if err := p.Write(&buf); err != nil {
-		t.Fatal(err)
-	}
-	p, err = profile.Parse(&buf)
-	if err != nil {
-		t.Fatal(err)
-	}
+	p = roundTrip(t, p)
 	want := map[string]int64{"samples": 41, TypeOnCPU: 41e7, TypeOffCPUBlocked: 5e8, TypeOffCPURunqueue: 2e6}
 	for typ, v := range want {
 		if got := Total(p, typ); got != v {
@@ -269,4 +261,18 @@ func TestToPprofInlined(t *testing.T) {
 			t.Errorf("go tool pprof -traces lacks %q:\n%s", want, out)
 		}
 	}
+}
+
+// roundTrip returns p written in pprof's wire format and parsed back.
+func roundTrip(t *testing.T, p *profile.Profile) *profile.Profile {
+	t.Helper()
+	var buf bytes.Buffer
+	if err := p.Write(&buf); err != nil {
+		t.Fatal(err)
+	}
+	p, err := profile.Parse(&buf)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return p
 }

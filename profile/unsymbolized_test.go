@@ -1,7 +1,6 @@
 package profile
 
 import (
-	"bytes"
 	"testing"
 
 	"github.com/google/pprof/profile"
@@ -17,13 +16,7 @@ func TestUnsymbolizedFrames(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	var buf bytes.Buffer
-	if err := p.Write(&buf); err != nil {
-		t.Fatal(err)
-	}
-	if p, err = profile.Parse(&buf); err != nil {
-		t.Fatal(err)
-	}
+	p = roundTrip(t, p)
 	var unknown *profile.Location
 	for _, l := range p.Location {
 		if l.Address == 0x409999 {
