@@ -18,7 +18,12 @@
 //	                   target used a tenth of a CPU or more)
 //	missed BPF runs    warning at 1% of the runs, critical at 10%; at
 //	                   least 100 missed
-//	Go profilers       warning at 5% of the target's CPU, critical at 20%;
+//	Go profilers       warning at 5% of the target's CPU, critical at 20%,
+//	                   but only as far as their share of one CPU also
+//	                   reaches (warning 10%, critical 25%; below, said at
+//	                   info: their samples are labelled and left out of
+//	                   every hot spot, so a light target's findings are not
+//	                   what they distort, the CPU they take beside it is);
 //	                   at least 100 ms and 10 samples (of a target that
 //	                   used under a tenth of a CPU besides them, whose CPU is then
 //	                   mostly the profilers': info from 20% of one CPU,
@@ -58,6 +63,12 @@ var (
 	// of one CPU from capture to capture here, which distorts none of the
 	// program's findings; from a fifth of a CPU it is said.
 	goProfilersOfCPU = plugins.Thresholds{Warn: 0.20, Critical: 0.40, MinValue: 100 * time.Millisecond, MinSamples: 10, MinWindow: time.Second}
+	// goProfilersMachine bounds the score of a target that is not idle by
+	// what the profilers took of one CPU: their samples are labelled and
+	// every hot-spot plugin leaves them out, so a light service's shares
+	// are not what they distort; the CPU they take beside it is. fgprof
+	// took 23% of a 0.2-CPU healthy service's CPU in CI, 4.7% of one CPU.
+	goProfilersMachine = plugins.Thresholds{Warn: 0.10, Critical: 0.25}
 )
 
 // Plugin is the capture's self-cost diagnosis.
@@ -172,6 +183,14 @@ func (Plugin) Diagnose(ev *plugins.Evidence) ([]plugins.Finding, error) {
 				plugins.Fig("go_profilers_share", 100*share, "%", "of the target's CPU"))
 			s, gated := goProfilers.Score(share, time.Duration(m.Value), m.Samples, window)
 			of := "of the target's CPU"
+			if ofCPU := float64(m.Value) / float64(window); window > 0 && s >= plugins.ScoreWarning {
+				if c, _ := goProfilersMachine.Score(ofCPU, 0, 0, window); c < s {
+					s, gated = max(c, plugins.ScoreInfo), fmt.Sprintf("they took %s of one CPU, under %s: their samples are labelled and left out of every hot spot", plugins.Pct(ofCPU), plugins.Pct(goProfilersMachine.Warn))
+					if c >= plugins.ScoreWarning {
+						gated = ""
+					}
+				}
+			}
 			// An idle target's CPU is mostly the profilers' own: what
 			// they cost is then the machine's, a share of one CPU. Idle
 			// is judged without the profilers' own CPU (an idle service

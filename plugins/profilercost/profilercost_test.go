@@ -24,9 +24,9 @@ func capture(window, targetCPU time.Duration, sc profile.SelfCost) *profile.Capt
 
 // The thresholds: BPF time as a share of one CPU (10%, 30%) or of a busy
 // target's CPU (5%, 20%; at least 100 ms), missed runs (1%, 10%), the Go
-// profilers' share of the target's CPU (5%, 20%), each with its absolute
-// gate (an idle target's Go profilers by one CPU, info from 20%, never
-// more); perfprobe's
+// profilers' share of the target's CPU (5%, 20%) but no more than their
+// share of one CPU says (10%, 25%), each with its absolute gate (an idle
+// target's Go profilers by one CPU, info from 20%, never more); perfprobe's
 // own CPU time is a figure, never a finding. The demo's
 // measured cost, 2% of one CPU and 1% of its CPU, is nothing.
 func TestBands(t *testing.T) {
@@ -67,8 +67,21 @@ func TestBands(t *testing.T) {
 		{name: "5% of runs missed", sc: profile.SelfCost{BPFRunNs: 10e6, BPFRunCount: 95_000, BPFMissedRuns: 5_000}, window: w, target: 5 * time.Second,
 			sev: plugins.Warning, title: "the kernel skipped 5% of perfprobe's BPF program runs", figure: "missed_share", figureV: 5},
 		{name: "a few missed runs", sc: profile.SelfCost{BPFRunNs: 10e6, BPFRunCount: 95_000, BPFMissedRuns: 50}, window: w, target: 5 * time.Second, none: true},
-		{name: "Go profilers 8% of the target", ev: profilers(800e6), window: w, target: 10 * time.Second,
-			sev: plugins.Warning, title: "the Go profilers took 8% of the target's CPU", figure: "go_profilers_share", figureV: 8},
+		{name: "Go profilers 12% of a busy target", ev: profilers(1200e6), window: w, target: 10 * time.Second,
+			sev: plugins.Warning, title: "the Go profilers took 12% of the target's CPU", figure: "go_profilers_share", figureV: 12},
+		{name: "Go profilers 30% of a busy target", ev: profilers(3000e6), window: w, target: 10 * time.Second,
+			sev: plugins.Critical, title: "the Go profilers took 30% of the target's CPU"},
+		// 8% of a busy target is 8% of one CPU: the machine pays little
+		// and the profilers' samples are left out of every hot spot.
+		{name: "Go profilers 8% of a busy target, 8% of one CPU", ev: profilers(800e6), window: w, target: 10 * time.Second,
+			sev: plugins.Info, title: "the Go profilers took 8% of the target's CPU"},
+		// A CI run: a healthy keepalive service using 0.2 CPU, 23% of it
+		// fgprof's, 4.7% of one CPU.
+		{name: "Go profilers 23% of a light target, 4.7% of one CPU", ev: profilers(141e6), window: 3 * time.Second, target: 615 * time.Millisecond,
+			sev: plugins.Info, title: "the Go profilers took 23% of the target's CPU"},
+		// Light, but the profilers take a sixth of a CPU beside it.
+		{name: "Go profilers 45% of a light target, 17% of one CPU", ev: profilers(510e6), window: 3 * time.Second, target: 1130 * time.Millisecond,
+			sev: plugins.Warning, title: "the Go profilers took 45% of the target's CPU"},
 		{name: "Go profilers 50 ms", ev: profilers(50e6), window: w, target: 2 * time.Second, sev: plugins.Info},
 		// A healthy service using 4% of a CPU, most of it fgprof's
 		// (measured: the samples counted more than the scheduler).
