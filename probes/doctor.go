@@ -114,7 +114,7 @@ func CheckProbes() []Check {
 			err = CheckPrivileges()
 		}
 		if err == nil {
-			err = p.Attach(self, Options{Hz: 99, Load: load})
+			err = p.Attach(self, Options{Hz: DefaultHz, Load: load})
 			if err == nil {
 				err = p.Begin(MonotonicNs())
 			}

@@ -21,6 +21,7 @@ import (
 
 	"github.com/perfprobe/perfprobe/internal/bpftest"
 	"github.com/perfprobe/perfprobe/internal/testtarget"
+	"github.com/perfprobe/perfprobe/probes"
 )
 
 var perfprobeBin string
@@ -83,6 +84,7 @@ type report struct {
 		PID int `json:"pid"`
 	} `json:"target"`
 	Probes []string `json:"probes"`
+	Hz     int      `json:"hz"`
 	Kernel struct {
 		Release string            `json:"release"`
 		Paths   map[string]string `json:"paths"`
@@ -257,16 +259,19 @@ func TestAttachWritesProfileAndReport(t *testing.T) {
 	if !ok || h.Count == 0 || h.P50 > h.P95 || h.P95 > h.P99 || h.P99 > h.Max || len(h.Buckets) == 0 {
 		t.Errorf("runqueue histogram %+v: want ordered non-empty percentiles and buckets", h)
 	}
-	// 2 spinning threads for 2 s at 99 Hz: ~396 samples when the machine
-	// has two CPUs to spare; as many as the target's exact on-CPU time
-	// (the scheduler's) x 99 Hz on any machine, within 15%.
+	// 2 spinning threads for 2 s at the default 97 Hz: ~388 samples when
+	// the machine has two CPUs to spare; as many as the target's exact
+	// on-CPU time (the scheduler's) x 97 Hz on any machine, within 15%.
 	var oncpu uint64
 	for _, th := range rep.Threads {
 		oncpu += th.OnCPUNs
 	}
-	want := float64(oncpu) / 1e9 * 99
+	if rep.Hz != probes.DefaultHz {
+		t.Errorf("hz %d, want the default %d", rep.Hz, probes.DefaultHz)
+	}
+	want := float64(oncpu) / 1e9 * float64(rep.Hz)
 	if n := float64(rep.Counts["oncpu_samples"]); want < 50 || math.Abs(n-want) > 0.15*want {
-		t.Errorf("oncpu_samples %.0f, want %.0f (the threads' %v on CPU x 99 Hz) within 15%%, and >= 50", n, want, time.Duration(oncpu))
+		t.Errorf("oncpu_samples %.0f, want %.0f (the threads' %v on CPU x %d Hz) within 15%%, and >= 50", n, want, time.Duration(oncpu), rep.Hz)
 	}
 	if rep.SelfCost.BPFRunNs == 0 || rep.SelfCost.PeakRSSBytes == 0 {
 		t.Errorf("self-cost not measured: %+v", rep.SelfCost)
@@ -364,7 +369,7 @@ func TestAttachTargetExitsMidCapture(t *testing.T) {
 	if took := time.Since(killed); took > 20*time.Second && !bpftest.Emulated() {
 		t.Errorf("perfprobe exited %v after the target: it waited for -d 120s instead of ending with it", took)
 	}
-	// ~1.5 s of one spinning thread at 99 Hz.
+	// ~1.5 s of one spinning thread at 97 Hz.
 	if n := rep.Counts["oncpu_samples"]; n < 50 {
 		t.Errorf("only %d samples kept from before the exit", n)
 	}

@@ -100,7 +100,7 @@ type GoOptions struct {
 func DefaultOptions() Options {
 	return Options{
 		Duration:      10 * time.Second,
-		Hz:            99,
+		Hz:            probes.DefaultHz,
 		StackInterval: probes.DefaultStackInterval,
 		IOThreshold:   probes.DefaultIOThreshold,
 		Go:            GoOptions{Kinds: append([]string{}, fetch.KindNames...), Discover: true},
@@ -140,7 +140,7 @@ func (e *OptionError) Error() string { return e.Msg }
 // Validate rejects values that cannot work, before anything attaches.
 func (o *Options) Validate() error {
 	if o.Hz < 1 || o.Hz > 10000 {
-		return &OptionError{"Hz", fmt.Sprintf("sampling frequency %d Hz out of range: use 1..10000 (99 is the usual)", o.Hz)}
+		return &OptionError{"Hz", fmt.Sprintf("sampling frequency %d Hz out of range: use 1..10000 (%d is the default)", o.Hz, probes.DefaultHz)}
 	}
 	if o.IOThreshold < 0 {
 		return &OptionError{"IOThreshold", fmt.Sprintf("I/O threshold %s is negative: give a latency like 1ms, or 0 for every call", o.IOThreshold)}

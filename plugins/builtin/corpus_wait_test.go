@@ -23,7 +23,7 @@ const window = 3 * time.Second
 
 // attach captures pid for window the way `perfprobe attach` does, with
 // the default options changed by set (may be nil), and logs every finding
-// and every plugin that did not run.
+// with the stacks of every warning, and every plugin that did not run.
 func attach(t *testing.T, pid int, set func(o *capture.Options)) *capture.Result {
 	t.Helper()
 	opts := capture.DefaultOptions()
@@ -34,6 +34,9 @@ func attach(t *testing.T, pid int, set func(o *capture.Options)) *capture.Result
 	res := bpftest.Attach(t, pid, opts)
 	for _, f := range res.Findings() {
 		t.Logf("[%s] %s (%s, share %.3f, score %d, confidence %s)\n\t%s", f.Severity, f.Title, f.Category, f.Share, f.Score, f.Confidence.Level, f.Detail)
+		if f.Severity >= plugins.Warning {
+			t.Logf("\tstacks: %q", f.Stacks) // what a failing healthy case needs to be understood
+		}
 	}
 	for _, st := range res.Diagnosis.Plugins {
 		if st.Status != plugins.StatusOK {

@@ -5,7 +5,7 @@
 //     line (median of -attach-runs);
 //   - overhead: throughput of context-switch-heavy targets (pipe ping-pong
 //     pinned to one CPU and free; the demo HTTP service under loopback
-//     load) without and with `attach` (cpu+sched at 99 Hz), interleaved
+//     load) without and with `attach` (cpu+sched at the default 97 Hz), interleaved
 //     pairs in one run, as ratios;
 //   - perfprobe's peak RSS, CPU time and BPF run time over a -long capture
 //     of that workload;
@@ -117,7 +117,7 @@ func main() {
 			return demoRun(demo, *runFor, a)
 		}, true},
 	}
-	fmt.Printf("## Overhead: throughput without vs with `perfprobe attach` (99 Hz), %d interleaved pairs of %s each\n\n", *pairs, *runFor)
+	fmt.Printf("## Overhead: throughput without vs with `perfprobe attach` (97 Hz), %d interleaved pairs of %s each\n\n", *pairs, *runFor)
 	fmt.Printf("| workload | probes | without (median, 95%% CI) | with attach | ratio with/without (median of pairs, 95%% CI) | slowdown | test |\n|---|---|---|---|---|---|---|\n")
 	for wi, w := range workloads {
 		var base, probed, ratios []float64
@@ -256,7 +256,7 @@ func buildAt(rev, out, tmp string) {
 
 // compare measures perfprobe old against new in interleaved, order-
 // alternating pairs: attach latency, and the pinned ping-pong's throughput
-// under each (cpu,sched at 99 Hz).
+// under each (cpu,sched at 97 Hz).
 func compare(old, cur, rev, spinner, pingpong, dir string, attachRuns, pairs int, runFor time.Duration) {
 	latency := func(bin string, i int) float64 {
 		target := start(spinner)
