@@ -474,6 +474,9 @@ func (s *Session) result(c *profile.Capture, goRes *fetch.Result) *Result {
 		c.Warnings = append(c.Warnings, "kernel symbols: "+err.Error())
 	}
 	spliceLeaves(c, procs) // frameless leaves' callers (leaf.go)
+	if w := inPhase(c, goRes); w != "" {
+		c.Warnings = append(c.Warnings, w)
+	}
 	r.build(profile.ProcessSymbols{Processes: procs, Kern: kern}, goRes)
 	c.Warnings = appendNew(c.Warnings, symbolWarnings(procs)...)
 	return r
@@ -539,4 +542,15 @@ func (s *Session) Close() {
 		delete(s.procs, pid)
 	}
 	s.mu.Unlock()
+}
+
+// inPhase warns when the on-CPU sampler ran at the rate of a Go profiler
+// fetched from the target over the same window (fgprof ticks at 99 Hz, the
+// CPU profiler at 100 Hz): the two timers stay in phase, and a light
+// program's on-CPU samples came to 0.2-0.45 of its CPU time (PERFORMANCE.md §4).
+func inPhase(c *profile.Capture, goRes *fetch.Result) string {
+	if goRes == nil || c.Hz != 99 && c.Hz != 100 || goRes.Wall == nil && goRes.CPU == nil {
+		return ""
+	}
+	return fmt.Sprintf("on-CPU sampling at %d Hz ran in phase with the Go profilers' own 99/100 Hz tickers in the target: a light program's on-CPU shares can be off several times; use another rate (the default %d Hz)", c.Hz, probes.DefaultHz)
 }
