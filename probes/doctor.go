@@ -213,7 +213,7 @@ func featureChecks() []Check {
 		{Name: "task storage maps", OK: true, Detail: have(k.MapType(ebpf.TaskStorage) == nil,
 			"yes: iostall keeps syscall start times there", "no (Linux 5.11+): iostall cannot run")},
 		{Name: "bpf_task_pt_regs", OK: true, Detail: have(k.Helper(ebpf.TracePoint, asm.FnTaskPtRegs) == nil,
-			"yes: sched reuses a thread's stacks only from the same syscall", "no (Linux 5.15+): sched reuses stacks by time alone")},
+			"yes: sched reuses a thread's stacks only from the same call site and syscall", "no (Linux 5.15+): sched reuses stacks by time alone")},
 		{Name: "uprobe_multi links", OK: true, Detail: have(k.UprobeMulti(),
 			"yes: tls attaches one link per program and file", "no (Linux 6.6+): tls attaches one perf uprobe per site (slower to attach and detach)")},
 		{Name: "ring buffers, bpf_loop", OK: true, Detail: "not used: every probe aggregates in hash and per-CPU maps"},

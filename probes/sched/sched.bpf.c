@@ -39,7 +39,7 @@ const enum go_cost_slot *unused_go_cost_slot __attribute__((unused));
 /* Walk a thread's stacks at most once per this interval and kind of
  * switch-out (blocking or preempted); switch-outs in between reuse the last
  * stacks walked for that kind, blocking ones only when they block from the
- * same user instruction and syscall. 0 walks on every switch-out. */
+ * same call site (call_site) and syscall. 0 walks on every switch-out. */
 const volatile __u64 stack_interval_ns = 0;
 /* bpf_task_pt_regs (Linux 5.15+) tells where a blocking thread entered the
  * kernel; without it, blocking switch-outs reuse stacks by time alone. */
@@ -411,6 +411,35 @@ __attribute__((noinline)) int go_stack_id(const struct go_locked *l)
 	return (int)(key | GO_STACK_FLAG);
 }
 
+/* Frames whose return addresses join the instruction pointer in a
+ * blocking switch-out's call site (call_site). */
+#define CALL_SITE_FRAMES 4
+
+/* call_site returns a fingerprint of where user space blocked: ip hashed
+ * with the return addresses of the innermost CALL_SITE_FRAMES frames on the
+ * frame-pointer chain from bp. The instruction pointer alone does not tell
+ * call paths apart: every futex wait of a Go program enters the kernel at
+ * the one syscall instruction of runtime.futex, from runtime.lock2 as from
+ * an idle thread's runtime.notesleep, and reusing the stacks walked at the
+ * first for the second filed an idle thread's seconds under the lock. A
+ * chain that cannot be read ends the walk: the fingerprint is then coarser,
+ * never wrong for the same path. A global function: the verifier checks its
+ * loop once. */
+__attribute__((noinline)) __u64 call_site(__u64 ip, __u64 bp)
+{
+	__u64 h = ip, frame[2]; /* frame[0]: the caller's bp, frame[1]: return address */
+
+	for (int i = 0; i < CALL_SITE_FRAMES; i++) {
+		if (!bp || bpf_probe_read_user(frame, sizeof(frame), (const void *)bp) || !frame[1])
+			break;
+		h = (h ^ frame[1]) * 1099511628211ull;
+		if (frame[0] <= bp) /* frames go up the stack: stop at a loop or the end */
+			break;
+		bp = frame[0];
+	}
+	return h;
+}
+
 /* switch_out_leaf records the words at prev's user SP beside its
  * stacks[k] (leaf.h); prev is the current task. */
 static __always_inline void switch_out_leaf(struct thread_value *t, __u32 k, struct task_struct *prev)
@@ -457,24 +486,25 @@ static __always_inline void switch_out(void *ctx, void *cur, bool preempt, struc
 	t->wake_ns = runnable ? now : 0; /* preempted: still runnable */
 	k = runnable ? KIND_PREEMPTED : (prev_state & TASK_UNINTERRUPTIBLE) ? KIND_DSTATE : KIND_SLEEP;
 	t->kind = k;
-	/* A blocked thread's user registers say where it entered the kernel;
-	 * a preempted one's point anywhere in running code, so preemptions
-	 * reuse by time alone. */
+	/* A blocked thread's user registers say where it entered the kernel
+	 * and from which call path (call_site); a preempted one's point
+	 * anywhere in running code, so preemptions reuse by time alone. */
 	__u64 ip = 0, sys = 0;
 	if (k != KIND_PREEMPTED && have_task_pt_regs) {
 		struct pt_regs *regs = (struct pt_regs *)bpf_task_pt_regs(prev);
 
 		if (regs) {
-			ip = regs->ip;
+			ip = call_site(regs->ip, regs->bp);
 			sys = regs->orig_ax;
 		}
 	}
 	/* A thread waiting for its locked goroutine blocks where idle threads
-	 * do: the goroutine's resume pc tells them apart for stack reuse. */
+	 * do: the goroutine's saved context tells them apart for stack reuse
+	 * (its pc alone is where every park resumes). */
 	struct go_locked gl;
 	bool locked = k != KIND_PREEMPTED && go_locked_ctx(prev, &gl);
 	if (locked)
-		ip = gl.pc;
+		ip = call_site(gl.pc, gl.bp);
 	if (t->stack_ns[k] && now - t->stack_ns[k] < stack_interval_ns &&
 	    t->stack_ip[k] == ip && t->stack_sys[k] == sys) {
 		window_count(t->win, COUNT_STACKS_REUSED); /* keep the last walked stacks */

@@ -67,9 +67,11 @@ struct thread_value {
 	__u64 stack_ns[KIND_MAX];
 	__s32 user_stack[KIND_MAX];
 	__s32 kernel_stack[KIND_MAX];
-	/* Where user space entered the kernel (instruction pointer, syscall
-	 * number) when stacks[kind] were walked: a blocking switch-out from
-	 * another place walks anew even inside the interval. */
+	/* Where user space entered the kernel when stacks[kind] were walked:
+	 * the call site (call_site in sched.bpf.c: the instruction pointer and
+	 * the innermost return addresses) and the syscall number. A blocking
+	 * switch-out from another place or call path walks anew even inside
+	 * the interval. */
 	__u64 stack_ip[KIND_MAX];
 	__u64 stack_sys[KIND_MAX];
 	/* Words at the user SP when stacks[kind] were walked (leaf.h). */
