@@ -11,12 +11,6 @@ func TestGoRuntimeIdle(t *testing.T) {
 		{[]string{"runtime.usleep", "runtime.sysmon", "runtime.mstart1"}, true},
 		{[]string{"syscall.Syscall", "syscall.Read", "os.(*File).Read", "main.readConfig"}, false},
 		{[]string{"runtime.futex", "runtime.lock2", "main.work"}, false},
-		// A thread that handed its goroutine back waits for the
-		// scheduler's lock: no goroutine waits with it.
-		{[]string{"runtime.futex", "runtime.futexsleep", "runtime.semasleep", "runtime.lock2", "runtime.lockWithRank", "runtime.lock", "runtime.wakep", "runtime.goschedImpl", "runtime.gopreempt_m", "runtime.newstack", "runtime.morestack"}, true},
-		{[]string{"runtime.futex", "runtime.lock2", "runtime.lock", "runtime.park_m", "runtime.mcall"}, true},
-		// A goroutine allocating waits for the heap's lock itself.
-		{[]string{"runtime.futex", "runtime.lock2", "runtime.lock", "runtime.(*mheap).alloc", "runtime.mallocgc", "main.work"}, false},
 		{nil, false},
 	}
 	for _, c := range cases {
