@@ -63,7 +63,7 @@ var (
 	// machine paid: a healthy 0.1-CPU service's own context switches
 	// cost it 20-30% more CPU in BPF time (3% of one CPU), which changes
 	// none of its findings (a critical in CI, on a healthy program).
-	bpfMachine = plugins.Thresholds{Warn: 0.05, Critical: 0.15}
+	bpfMachine  = plugins.Thresholds{Warn: 0.05, Critical: 0.15}
 	missed      = plugins.Thresholds{Warn: 0.01, Critical: 0.10, MinSamples: 100, MinWindow: time.Second}
 	goProfilers = plugins.Thresholds{Warn: 0.05, Critical: 0.20, MinValue: 100 * time.Millisecond, MinSamples: 10, MinWindow: time.Second}
 	// goProfilersOfCPU judge the Go profilers of an idle target, by the
