@@ -27,6 +27,7 @@ func init() {
 			{Name: "syscall_*_errors", Desc: "calls of one I/O syscall that failed"},
 			{Name: "syscall_*_in_flight", Desc: "threads inside one I/O syscall when the window ended"},
 			{Name: "syscalls_unpaired_exits", Desc: "syscall exits without their entry in the window"},
+			{Name: "syscalls_unpaired_entries", Desc: "syscall entries that found the thread's previous traced call unfinished (its exit not seen): that call is not recorded"},
 			{Name: "syscalls_restarted", Desc: "syscalls restarted after a signal"},
 			{Name: "syscalls_slow", Desc: "syscalls over the I/O threshold (their stacks are kept)"},
 			{Name: "block_partial_completions", Desc: "block requests completed in several parts"},

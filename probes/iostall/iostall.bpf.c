@@ -127,6 +127,12 @@ static __always_inline void sys_enter(long nr)
 		counter_add(&drops, DROP_INFLIGHT, 1);
 		return;
 	}
+	/* The thread's previous traced call never exited as far as the probe
+	 * saw: its exit program did not run (a PREEMPT_RT kernel skips a
+	 * tracepoint's programs while another one is preempted on that CPU).
+	 * That call is lost, counted. */
+	if (in->start_ns)
+		counter_add(&counters, window_index(&window) * COUNT_MAX + COUNT_UNPAIRED_ENTRIES, 1);
 	in->slot = slot;
 	in->start_ns = bpf_ktime_get_ns();
 }

@@ -82,6 +82,7 @@ enum iostall_count {
 	COUNT_BLOCK_PARTIAL,    /* partial completions of block requests */
 	COUNT_BLOCK_UNPAIRED,   /* block completions whose start was not seen */
 	COUNT_BLOCK_ISSUE_UNBUILT, /* block_getrq path: requests issued whose building was not seen (not timed) */
+	COUNT_UNPAIRED_ENTRIES, /* syscall entries that found the thread's previous call unfinished: its exit was not seen */
 	COUNT_MAX,
 };
 

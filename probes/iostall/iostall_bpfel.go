@@ -49,7 +49,8 @@ const (
 	iostallIostallCountCOUNT_BLOCK_PARTIAL       iostallIostallCount = 3
 	iostallIostallCountCOUNT_BLOCK_UNPAIRED      iostallIostallCount = 4
 	iostallIostallCountCOUNT_BLOCK_ISSUE_UNBUILT iostallIostallCount = 5
-	iostallIostallCountCOUNT_MAX                 iostallIostallCount = 6
+	iostallIostallCountCOUNT_UNPAIRED_ENTRIES    iostallIostallCount = 6
+	iostallIostallCountCOUNT_MAX                 iostallIostallCount = 7
 )
 
 type iostallIostallDrop uint32

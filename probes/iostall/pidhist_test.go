@@ -61,7 +61,9 @@ func testHistogramsPerTarget(t *testing.T) *profile.Capture {
 	windows := bpftest.Windows(t, s, 10*time.Millisecond, done)
 	fsyncs, writes := map[int]uint64{}, map[int]uint64{}
 	var with int
+	var unpaired uint64 // calls the probe saw only half of, counted (lost, never silently)
 	for i, c := range windows {
+		unpaired += c.Counts["syscalls_unpaired_entries"] + c.Counts["syscalls_unpaired_exits"]
 		bpftest.CheckTargetHistograms(t, c, func(name string) bool { return strings.HasPrefix(name, "syscall_") })
 		if n := c.Drops["iostall_pid_hists_full"]; n != 0 { // CheckTargetHistograms bounds it
 			t.Logf("window %d: iostall_pid_hists_full = %d", i, n)
@@ -80,20 +82,23 @@ func testHistogramsPerTarget(t *testing.T) *profile.Capture {
 			with++
 		}
 	}
-	t.Logf("%d windows, %d with fsyncs of both processes; fsyncs per pid %v, pwrite64s %v", len(windows), with, fsyncs, writes)
+	t.Logf("%d windows, %d with fsyncs of both processes; fsyncs per pid %v, pwrite64s %v; unpaired entries and exits %d", len(windows), with, fsyncs, writes, unpaired)
 	for i, p := range procs {
 		if sums[i].Fsyncs != n {
 			t.Errorf("pid %d did %d fsyncs, want %d", p.PID, sums[i].Fsyncs, n)
 		}
-		// Known defect, cause not found yet: on Debian's 6.1 PREEMPT_RT
-		// kernel under QEMU (the kernel matrix), the per-syscall
-		// tracepoints path left out one call of each kind per process
-		// (199 of 200) once, and two fsyncs and one pwrite64 (198 and
-		// 199) another time; the raw path and the host are exact.
-		// Emulated, 1% may be missing; never more, never extra.
-		low := uint64(n)
+		// On Debian's 6.1 PREEMPT_RT kernel under QEMU (the kernel
+		// matrix) the per-syscall tracepoints path left out calls: 199,
+		// 198 and once 197 of 200; the raw path and the host are exact.
+		// A tracepoint's programs do not run on a CPU while another
+		// one's are preempted there (RT preempts them): a call whose
+		// entry or exit was skipped is lost, and counted as unpaired.
+		// Missing calls must be counted so; under emulation 1% more may
+		// be missing (the cause of the first losses was not proven to be
+		// that); never extra.
+		low := uint64(n) - min(uint64(n), unpaired)
 		if bpftest.Emulated() {
-			low = n - n/100
+			low -= min(low, n/100)
 		}
 		if f, w := fsyncs[p.PID], writes[p.PID]; f < low || f > n || w < low || w > n {
 			t.Errorf("pid %d: %d fsyncs and %d pwrite64s in its histograms over the windows, want exactly %d each", p.PID, f, w, n)

@@ -38,6 +38,7 @@ const (
 	countBlockPartial      = iostallIostallCountCOUNT_BLOCK_PARTIAL
 	countBlockUnpaired     = iostallIostallCountCOUNT_BLOCK_UNPAIRED
 	countBlockIssueUnbuilt = iostallIostallCountCOUNT_BLOCK_ISSUE_UNBUILT
+	countUnpairedEntries   = iostallIostallCountCOUNT_UNPAIRED_ENTRIES
 	countMax               = int(iostallIostallCountCOUNT_MAX)
 )
 
@@ -48,6 +49,7 @@ var countNames = [...]string{
 	countBlockPartial:      "block_partial_completions",
 	countBlockUnpaired:     "block_unpaired_completions",
 	countBlockIssueUnbuilt: "block_issued_unbuilt",
+	countUnpairedEntries:   "syscalls_unpaired_entries",
 }
 
 const (
