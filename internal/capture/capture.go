@@ -10,6 +10,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/perfprobe/perfprobe/plugins"
 	"github.com/perfprobe/perfprobe/probes"
 	"github.com/perfprobe/perfprobe/profile"
 	"github.com/perfprobe/perfprobe/profile/fetch"
@@ -544,13 +545,18 @@ func (s *Session) Close() {
 	s.mu.Unlock()
 }
 
+// goCPUProfileHz is the rate of the Go runtime's CPU profiler
+// (runtime/pprof's fixed 100 Hz).
+const goCPUProfileHz = 100
+
 // inPhase warns when the on-CPU sampler ran at the rate of a Go profiler
-// fetched from the target over the same window (fgprof ticks at 99 Hz, the
-// CPU profiler at 100 Hz): the two timers stay in phase, and a light
-// program's on-CPU samples came to 0.2-0.45 of its CPU time (PERFORMANCE.md §4).
+// fetched from the target over the same window (fgprof's ticker, the CPU
+// profiler's): the two timers stay in phase, and a light program's on-CPU
+// samples came to 0.2-0.45 of its CPU time (PERFORMANCE.md §4).
 func inPhase(c *profile.Capture, goRes *fetch.Result) string {
-	if goRes == nil || c.Hz != 99 && c.Hz != 100 || goRes.Wall == nil && goRes.CPU == nil {
+	if goRes == nil || c.Hz != plugins.FgprofHz && c.Hz != goCPUProfileHz || goRes.Wall == nil && goRes.CPU == nil {
 		return ""
 	}
-	return fmt.Sprintf("on-CPU sampling at %d Hz ran in phase with the Go profilers' own 99/100 Hz tickers in the target: a light program's on-CPU shares can be off several times; use another rate (the default %d Hz)", c.Hz, probes.DefaultHz)
+	return fmt.Sprintf("on-CPU sampling at %d Hz ran in phase with the Go profilers' own %d/%d Hz tickers in the target: a light program's on-CPU shares can be off several times; use another rate (the default %d Hz)",
+		c.Hz, plugins.FgprofHz, goCPUProfileHz, probes.DefaultHz)
 }

@@ -145,11 +145,8 @@ func (Plugin) Diagnose(ev *plugins.Evidence) ([]plugins.Finding, error) {
 			figs = append(figs, plugins.Fig("bpf_share_of_target", 100*ofTarget, "%", "of the target's CPU"))
 			if t, g := bpfOfTarget.Score(ofTarget, time.Duration(sc.BPFRunNs), int64(sc.BPFRunCount), window); t > s {
 				s, gated, share, of = t, g, ofTarget, "of the target's CPU"
-				if c, _ := bpfMachine.Score(ofCPU, 0, 0, window); c < s && g == "" {
-					s = max(c, plugins.ScoreInfo)
-					if s < plugins.ScoreWarning {
-						gated = fmt.Sprintf("%s of one CPU is under %s: a light target's share says more about its size than about the capture", plugins.Pct(ofCPU), plugins.Pct(bpfMachine.Warn))
-					}
+				if g == "" {
+					s, gated = bounded(s, ofCPU, bpfMachine, "a light target's share says more about its size than about the capture")
 				}
 			}
 		}
@@ -197,13 +194,8 @@ func (Plugin) Diagnose(ev *plugins.Evidence) ([]plugins.Finding, error) {
 				plugins.Fig("go_profilers_share", 100*share, "%", "of the target's CPU"))
 			s, gated := goProfilers.Score(share, time.Duration(m.Value), m.Samples, window)
 			of := "of the target's CPU"
-			if ofCPU := float64(m.Value) / float64(window); window > 0 && s >= plugins.ScoreWarning {
-				if c, _ := goProfilersMachine.Score(ofCPU, 0, 0, window); c < s {
-					s, gated = max(c, plugins.ScoreInfo), fmt.Sprintf("they took %s of one CPU, under %s: their samples are labelled and left out of every hot spot", plugins.Pct(ofCPU), plugins.Pct(goProfilersMachine.Warn))
-					if c >= plugins.ScoreWarning {
-						gated = ""
-					}
-				}
+			if window > 0 && s >= plugins.ScoreWarning {
+				s, gated = bounded(s, float64(m.Value)/float64(window), goProfilersMachine, "their samples are labelled and left out of every hot spot")
 			}
 			// An idle target's CPU is mostly the profilers' own: what
 			// they cost is then the machine's, a share of one CPU. Idle
@@ -267,6 +259,20 @@ func (Plugin) Diagnose(ev *plugins.Evidence) ([]plugins.Finding, error) {
 		f.Query = plugins.Query(ev.CPUType(), plugins.CatProfilerCost.Focus())
 	}
 	return []plugins.Finding{f}, nil
+}
+
+// bounded caps score s (of a share of the target's CPU, ungated) at what
+// the cost's share of one CPU, ofCPU, scores by machine, never below info;
+// capped under a warning, gated says why.
+func bounded(s int, ofCPU float64, machine plugins.Thresholds, why string) (score int, gated string) {
+	c, _ := machine.Score(ofCPU, 0, 0, 0)
+	if c >= s {
+		return s, ""
+	}
+	if s = max(c, plugins.ScoreInfo); s < plugins.ScoreWarning {
+		gated = fmt.Sprintf("%s of one CPU is under %s: %s", plugins.Pct(ofCPU), plugins.Pct(machine.Warn), why)
+	}
+	return s, gated
 }
 
 func ofTargetText(bpf uint64, cpu int64) string {
