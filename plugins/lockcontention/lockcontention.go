@@ -507,8 +507,13 @@ func threadWaits(ev *plugins.Evidence, window time.Duration) (waiter, bool) {
 		frames map[string][]string
 	}
 	threads := map[int64]*acc{}
+	// A goroutine locked to its thread and parked on a lock is filed on
+	// the thread under its own stack (the sched probe, from g.sched): with
+	// a wall profile the goroutines' finding has that wait already, with
+	// its holders; two views of one wait tied and took turns.
+	goWall := ev.HasType(profile.TypeGoWall)
 	ev.Each(profile.TypeOffCPUBlocked, func(s *pprof.Sample, frames []string, v int64) {
-		if profile.GoRuntimeIdle(frames) || profile.IsProfilerStack(frames) || !lockWait(frames) {
+		if profile.GoRuntimeIdle(frames) || profile.IsProfilerStack(frames) || !lockWait(frames) || goWall && slices.Contains(frames, "runtime.gopark") {
 			return
 		}
 		var tid int64
